@@ -1,0 +1,3 @@
+from linesync_cli.app import main
+
+main()

@@ -1,0 +1,1 @@
+"""HTTP clients. The only code that talks to Klaviyo and LINE."""

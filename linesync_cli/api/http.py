@@ -1,0 +1,240 @@
+"""The HTTP discipline shared by the Klaviyo and LINE clients.
+
+One place decides what is retried and for how long, how waits are computed after a
+429, and what is logged. Service clients supply headers and translate error
+responses into typed errors; commands never see httpx.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import httpx
+
+from linesync_cli.api.ratelimit import WindowLimiter
+from linesync_cli.errors import ApiError, RateLimited, Unavailable
+
+log = logging.getLogger("linesync.http")
+
+# 5xx worth retrying. 501 (not implemented) will not get better.
+RETRYABLE_STATUS = frozenset({500, 502, 503, 504, 520, 521, 522, 523, 524, 529})
+_SECRET_QUERY_KEYS = frozenset({"access_token", "api_key", "client_secret", "token"})
+_EXPECTED_IN = re.compile(r"expected available in (\d+(?:\.\d+)?) second", re.IGNORECASE)
+
+
+def redact_url(url: str | httpx.URL) -> str:
+    """Drop secret query parameters (LINE's verify endpoint takes the token in the URL)."""
+    parts = urlsplit(str(url))
+    if not parts.query:
+        return str(url)
+    query = [(k, "***" if k.lower() in _SECRET_QUERY_KEYS else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
+    return urlunsplit(parts._replace(query=urlencode(query, safe="[](),:\"'")))
+
+
+@dataclass
+class RetryPolicy:
+    max_attempts: int = 6
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+    # A server that asks for a longer wait than this is treated as unavailable.
+    max_retry_after: float = 120.0
+
+
+def retry_after_seconds(response: httpx.Response, now: Callable[[], float] = time.time) -> float | None:
+    """Seconds a 429/503 asks us to wait: `Retry-After`, else Klaviyo's detail text."""
+    header = response.headers.get("Retry-After")
+    if header:
+        header = header.strip()
+        try:
+            return max(0.0, float(header))
+        except ValueError:
+            try:
+                return max(0.0, parsedate_to_datetime(header).timestamp() - now())
+            except (TypeError, ValueError, IndexError):
+                pass
+    # Klaviyo's 429 often has no Retry-After; its detail says
+    # "Request was throttled. Expected available in 0 seconds."
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    for err in body.get("errors", []) if isinstance(body, dict) else []:
+        m = _EXPECTED_IN.search(str(err.get("detail", "")) if isinstance(err, dict) else "")
+        if m:
+            return float(m.group(1))
+    return None
+
+
+class HttpService:
+    """httpx.Client plus retries, pacing and logging. Subclasses translate errors."""
+
+    service = "API"
+
+    def __init__(
+        self,
+        base_url: str,
+        headers: dict[str, str],
+        *,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self._clock = clock
+        self._rng = rng
+        self._client = httpx.Client(
+            base_url=self.base_url,
+            headers=headers,
+            timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)),
+            transport=transport,
+            follow_redirects=False,
+        )
+        self.stats = {"requests": 0, "retries": 0, "throttled": 0}
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- hooks for subclasses ------------------------------------------------
+    def limiter_for(self, op: str | None) -> WindowLimiter | None:
+        return None
+
+    def observe_headers(self, op: str | None, response: httpx.Response) -> None:
+        """Learn rate-limit state from a response (Klaviyo's RateLimit-* headers)."""
+
+    def translate_error(self, response: httpx.Response, op: str | None, scope: str | None) -> ApiError:
+        raise NotImplementedError
+
+    def unreachable_hint(self) -> str:
+        return "check the network and the base URL"
+
+    # -- the request loop ----------------------------------------------------
+    def _backoff(self, attempt: int) -> float:
+        # Full jitter: spreads retries from parallel workers apart.
+        cap = min(self.retry.max_delay, self.retry.base_delay * (2 ** attempt))
+        return cap * (0.5 + 0.5 * self._rng())
+
+    def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        op: str | None = None,
+        scope: str | None = None,
+        idempotent: bool = True,
+        params: dict[str, Any] | None = None,
+        json_body: Any = None,
+        data: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        content: bytes | None = None,
+    ) -> httpx.Response:
+        """Send with retries; return a 2xx response or raise a typed ApiError.
+
+        Not idempotent (e.g. creating a segment): retried only when the request
+        surely was not processed (connection refused, 429).
+        """
+        limiter = self.limiter_for(op)
+        last_problem = ""
+        for attempt in range(self.retry.max_attempts):
+            if limiter is not None:
+                limiter.acquire()
+            started = self._clock()
+            self.stats["requests"] += 1
+            try:
+                response = self._client.request(
+                    method, url, params=params, json=json_body, data=data, headers=headers, content=content,
+                )
+            except httpx.ConnectError as exc:
+                retry_ok, last_problem = True, f"cannot connect ({_short(exc)})"
+            except (httpx.TimeoutException, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+                retry_ok, last_problem = idempotent, f"connection dropped or timed out ({_short(exc)})"
+            except httpx.HTTPError as exc:
+                retry_ok, last_problem = False, f"request failed ({_short(exc)})"
+            else:
+                elapsed = self._clock() - started
+                log.info("%s %s %s %.2fs", method, redact_url(response.request.url), response.status_code, elapsed)
+                self.observe_headers(op, response)
+                status = response.status_code
+                if status < 400:
+                    return response
+                if status == 429:
+                    self.stats["throttled"] += 1
+                    wait = retry_after_seconds(response)
+                    if wait is not None and wait > self.retry.max_retry_after:
+                        raise self._rate_limited(response, op, scope, wait)
+                    if wait is None:
+                        wait = self._backoff(attempt + 1)
+                    else:
+                        # "0 seconds" means the window has just rolled: a hair of jitter
+                        # keeps parallel senders from arriving together.
+                        wait = wait + 0.05 + 0.25 * self._rng()
+                    if attempt + 1 >= self.retry.max_attempts:
+                        raise self._rate_limited(response, op, scope, wait)
+                    if limiter is not None:
+                        limiter.block_for(wait)
+                    else:
+                        self._sleep(wait)
+                    self.stats["retries"] += 1
+                    log.info("%s throttled (429); waiting %.2fs", self.service, wait)
+                    continue
+                if status in RETRYABLE_STATUS and idempotent and attempt + 1 < self.retry.max_attempts:
+                    wait = retry_after_seconds(response) if status == 503 else None
+                    wait = min(wait, self.retry.max_delay) if wait is not None else self._backoff(attempt)
+                    self.stats["retries"] += 1
+                    log.info("%s %s; retrying in %.2fs", self.service, status, wait)
+                    self._sleep(wait)
+                    continue
+                error = self.translate_error(response, op, scope)
+                if status >= 500:
+                    raise Unavailable(
+                        f"{self.service} is unavailable: HTTP {status} after {attempt + 1} attempt(s)"
+                        + (f" ({error.message})" if error.message else ""),
+                        hint=f"try again later; {self.service}'s status page may say more",
+                        service=self.service, status=status, errors=error.errors, request_id=error.request_id,
+                    )
+                raise error
+            # network failure path
+            log.info("%s %s %s", method, redact_url(self._client.build_request(method, url, params=params).url), last_problem)
+            if retry_ok and attempt + 1 < self.retry.max_attempts:
+                wait = self._backoff(attempt)
+                self.stats["retries"] += 1
+                self._sleep(wait)
+                continue
+            break
+        host = urlsplit(self.base_url).netloc
+        raise Unavailable(
+            f"{self.service} at {host} is unreachable: {last_problem}",
+            hint=self.unreachable_hint(),
+            service=self.service,
+        )
+
+    def _rate_limited(self, response: httpx.Response, op: str | None, scope: str | None, wait: float) -> RateLimited:
+        return RateLimited(
+            f"{self.service} kept answering 429 (rate limited){f' for {op}' if op else ''}; "
+            f"it asked to wait {wait:.0f}s more",
+            hint="another integration may share this account's quota; try again later",
+            service=self.service, status=429,
+        )
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0][:200]

@@ -1,0 +1,84 @@
+"""The LINE client: the only code that talks to the LINE Messaging API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+
+from linesync_cli import __version__
+from linesync_cli.api.http import HttpService, RetryPolicy
+from linesync_cli.errors import ApiError, AuthError, BadRequest, MissingScope, NotFound
+
+
+class LineClient(HttpService):
+    service = "LINE"
+
+    def __init__(
+        self,
+        channel_access_token: SecretStr,
+        base_url: str = "https://api.line.me",
+        *,
+        transport: httpx.BaseTransport | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: float = 30.0,
+        **kwargs: Any,
+    ) -> None:
+        self._token = channel_access_token
+        headers = {"User-Agent": f"linesync/{__version__}"}
+        super().__init__(base_url, headers, timeout=timeout, transport=transport, retry=retry, **kwargs)
+
+    def _auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._token.get_secret_value()}"}
+
+    def translate_error(self, response: httpx.Response, op: str | None, scope: str | None) -> ApiError:
+        status = response.status_code
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        if not isinstance(body, dict):
+            body = {}
+        said = str(body.get("message") or body.get("error_description") or body.get("error") or response.reason_phrase)
+        details = body.get("details") if isinstance(body.get("details"), list) else []
+        kw = dict(service=self.service, status=status, errors=details, request_id=response.headers.get("x-line-request-id"))
+        if status == 401:
+            return AuthError(
+                f"LINE refused the channel access token (401: {said})",
+                hint="issue a new token in the LINE Developers Console (Messaging API tab) "
+                "and set LINESYNC_LINE_CHANNEL_ACCESS_TOKEN",
+                **kw,
+            )
+        if status == 403:
+            return MissingScope(f"LINE: this endpoint is not available to this account or plan (403: {said})", **kw)
+        if status == 404:
+            return NotFound(f"LINE: not found (404: {said})", **kw)
+        if status == 400:
+            return BadRequest(f"LINE rejected the request (400: {said})", **kw)
+        return ApiError(f"LINE answered {status}: {said}", **kw)
+
+    def unreachable_hint(self) -> str:
+        return "check the network, proxy settings and LINESYNC_LINE_BASE_URL"
+
+    def get_bot_info(self) -> dict:
+        """`GET /v2/bot/info`: the best single check that the token works."""
+        return self.send("GET", "/v2/bot/info", headers=self._auth()).json()
+
+    def get_profile(self, user_id: str) -> dict:
+        """`GET /v2/bot/profile/{userId}`. 404 covers: not a friend, blocked, unknown or other provider."""
+        return self.send("GET", f"/v2/bot/profile/{user_id}", headers=self._auth()).json()
+
+    def verify_token(self) -> dict:
+        """The token's channel and expiry: `{client_id, expires_in, scope?}`.
+
+        Long-lived and short-lived tokens verify at `POST /v2/oauth/verify`; v2.1
+        (JWT-issued) tokens at `GET /oauth2/v2.1/verify`. Neither takes an
+        Authorization header; the token travels in the form or the query (the
+        logs redact it).
+        """
+        token = self._token.get_secret_value()
+        try:
+            return self.send("POST", "/v2/oauth/verify", data={"access_token": token}).json()
+        except BadRequest:
+            return self.send("GET", "/oauth2/v2.1/verify", params={"access_token": token}).json()

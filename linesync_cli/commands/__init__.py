@@ -1,0 +1,1 @@
+"""Typer commands: parse options, call the core, render. Nothing else."""

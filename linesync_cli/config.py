@@ -1,0 +1,259 @@
+"""Configuration (design.md section 2), read with pydantic-settings.
+
+Precedence: flag > environment > `.env` in the working directory > config file
+(`--config FILE`, default `linesync.toml` in the user config directory) > default.
+Each layer is read on its own so that `linesync config show` can say where every
+value came from.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from linesync_cli.errors import ConfigError
+
+ENV_PREFIX = "LINESYNC_"
+DEFAULT_REVISION = "2026-07-15"
+APP_NAME = "linesync"
+
+
+def default_state_dir() -> Path:
+    from platformdirs import user_state_dir
+
+    return Path(user_state_dir(APP_NAME, appauthor=False))
+
+
+def default_config_file() -> Path:
+    from platformdirs import user_config_dir
+
+    return Path(user_config_dir(APP_NAME, appauthor=False)) / "linesync.toml"
+
+
+def _is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_base_url(value: str) -> str:
+    parts = urlsplit(value.strip())
+    if parts.scheme == "https" and parts.hostname:
+        return value.strip().rstrip("/")
+    if parts.scheme == "http" and _is_loopback(parts.hostname):
+        return value.strip().rstrip("/")
+    raise ValueError("must be an https:// URL (http:// is allowed only for loopback hosts)")
+
+
+@dataclass(frozen=True)
+class LinkKey:
+    """How a LINE user ID finds its profile: a custom property, or `external_id`."""
+
+    kind: str  # "property" | "external_id"
+    property_name: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> LinkKey:
+        text = text.strip()
+        if text == "external_id":
+            return cls("external_id")
+        if text.startswith("property:") and text[len("property:"):].strip():
+            return cls("property", text[len("property:"):].strip())
+        raise ValueError('must be "property:<name>" (e.g. "property:LINE User ID") or "external_id"')
+
+    def __str__(self) -> str:
+        return "external_id" if self.kind == "external_id" else f"property:{self.property_name}"
+
+
+class Settings(BaseSettings):
+    """Validated settings. Built by `load_settings`, never read from the env directly."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    klaviyo_api_key: SecretStr | None = None
+    klaviyo_base_url: str = "https://a.klaviyo.com"
+    klaviyo_revision: str = DEFAULT_REVISION
+    line_channel_access_token: SecretStr | None = None
+    line_base_url: str = "https://api.line.me"
+    link_key: str = "property:LINE User ID"
+    state_dir: Path = Field(default_factory=default_state_dir)
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, *args, **kwargs):  # type: ignore[override]
+        # Layers are merged by load_settings; the model only validates.
+        return (init_settings,)
+
+    @field_validator("klaviyo_api_key")
+    @classmethod
+    def _key_shape(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is None:
+            return None
+        raw = v.get_secret_value().strip()
+        if not raw:
+            return None
+        if not raw.startswith("pk_") or len(raw) < 10 or any(c.isspace() for c in raw):
+            # Never echo the value: it may be a real secret pasted in the wrong place.
+            raise ValueError(
+                "does not look like a Klaviyo private API key (they start with pk_; "
+                "the 6-character public key does not work with /api)"
+            )
+        return SecretStr(raw)
+
+    @field_validator("line_channel_access_token")
+    @classmethod
+    def _token_shape(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is None or not v.get_secret_value().strip():
+            return None
+        raw = v.get_secret_value().strip()
+        if any(c.isspace() for c in raw):
+            raise ValueError("contains spaces; paste the channel access token alone")
+        return SecretStr(raw)
+
+    @field_validator("klaviyo_base_url", "line_base_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        return _check_base_url(v)
+
+    @field_validator("klaviyo_revision")
+    @classmethod
+    def _revision(cls, v: str) -> str:
+        import re
+
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}(\.[a-z]+)?", v.strip()):
+            raise ValueError("must look like YYYY-MM-DD (optionally .pre)")
+        return v.strip()
+
+    @field_validator("link_key")
+    @classmethod
+    def _link_key(cls, v: str) -> str:
+        return str(LinkKey.parse(v))
+
+    @field_validator("state_dir", mode="before")
+    @classmethod
+    def _state_dir(cls, v: Any) -> Any:
+        return Path(os.path.expanduser(str(v))) if v not in (None, "") else default_state_dir()
+
+    @property
+    def link(self) -> LinkKey:
+        return LinkKey.parse(self.link_key)
+
+    def require_klaviyo_key(self) -> SecretStr:
+        if self.klaviyo_api_key is None:
+            raise ConfigError(
+                "no Klaviyo API key is configured",
+                hint="set LINESYNC_KLAVIYO_API_KEY=pk_... (environment, .env, or klaviyo_api_key in the "
+                "config file); `linesync config show` shows what is in effect",
+            )
+        return self.klaviyo_api_key
+
+
+FIELDS: tuple[str, ...] = tuple(Settings.model_fields)
+SECRET_FIELDS = frozenset({"klaviyo_api_key", "line_channel_access_token"})
+
+
+def env_name(field_name: str) -> str:
+    return ENV_PREFIX + field_name.upper()
+
+
+@dataclass
+class LoadedSettings:
+    settings: Settings
+    # field -> "flag", "env", ".env (path)", "config file (path)" or "default"
+    sources: dict[str, str]
+    config_file: Path
+
+
+def _read_dotenv(path: Path) -> dict[str, str]:
+    if not path.is_file():
+        return {}
+    from dotenv import dotenv_values  # python-dotenv comes with pydantic-settings
+
+    values = dotenv_values(path)
+    return {k: v for k, v in values.items() if k.startswith(ENV_PREFIX) and v is not None}
+
+
+def _read_toml(path: Path, explicit: bool) -> dict[str, Any]:
+    if not path.is_file():
+        if explicit:
+            raise ConfigError(f"config file {path} does not exist", hint="check the --config path")
+        return {}
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}", hint="fix the TOML syntax") from None
+    # Accept both `klaviyo_api_key = ...` and `LINESYNC_KLAVIYO_API_KEY = ...`, top level
+    # or under a [linesync] table.
+    table = data.get("linesync", data) if isinstance(data.get("linesync"), dict) else data
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        name = key.lower().removeprefix(ENV_PREFIX.lower())
+        if name in FIELDS:
+            out[name] = value
+    return out
+
+
+def load_settings(
+    flags: dict[str, Any] | None = None,
+    config_file: Path | None = None,
+    environ: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> LoadedSettings:
+    """Merge the layers by precedence and validate; raise ConfigError naming the variable."""
+    environ = dict(os.environ) if environ is None else environ
+    cwd = cwd or Path.cwd()
+    explicit = config_file is not None
+    if config_file is None and environ.get(ENV_PREFIX + "CONFIG"):
+        config_file, explicit = Path(environ[ENV_PREFIX + "CONFIG"]), True
+    config_path = config_file or default_config_file()
+
+    dotenv_path = cwd / ".env"
+    layers: list[tuple[str, dict[str, Any]]] = [
+        ("flag", {k: v for k, v in (flags or {}).items() if v is not None}),
+        ("env", {f: environ[env_name(f)] for f in FIELDS if env_name(f) in environ}),
+        (".env", {f: v for f in FIELDS if (v := _read_dotenv(dotenv_path).get(env_name(f))) is not None}),
+        (f"config file {config_path}", _read_toml(config_path, explicit)),
+    ]
+    merged: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for name in FIELDS:
+        for label, values in layers:
+            if name in values:
+                merged[name] = values[name]
+                sources[name] = label
+                break
+        else:
+            sources[name] = "default"
+    try:
+        settings = Settings(**merged)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = str(err["loc"][0]) if err.get("loc") else "?"
+        reason = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        where = sources.get(name, "default")
+        raise ConfigError(
+            f"{env_name(name)} {reason} (from {where})",
+            hint="fix the value, then check with `linesync config show`",
+        ) from None
+    return LoadedSettings(settings=settings, sources=sources, config_file=config_path)
+
+
+def masked(value: SecretStr | None) -> str:
+    """Show that a secret is set without showing it (not even a prefix of the key body)."""
+    if value is None:
+        return "(not set)"
+    raw = value.get_secret_value()
+    return f"{raw[:3]}…({len(raw)} chars)" if raw.startswith("pk_") else f"…({len(raw)} chars)"

@@ -1,0 +1,76 @@
+"""The application context passed to every command (no module-level state).
+
+Holds the global options, the consoles and renderer, and builds the settings and
+API clients lazily, so `--help` and offline commands never need a key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from linesync_cli.render import Renderer, make_consoles
+
+if TYPE_CHECKING:
+    from linesync_cli.api.klaviyo import KlaviyoClient
+    from linesync_cli.api.line import LineClient
+    from linesync_cli.config import LoadedSettings, Settings
+
+
+@dataclass
+class AppContext:
+    flags: dict[str, Any] = field(default_factory=dict)  # global flags that override settings
+    config_file: Path | None = None
+    verbose: bool = False
+    debug: bool = False
+    no_color: bool = False
+    renderer: Renderer = field(default=None)  # type: ignore[assignment]
+    _loaded: LoadedSettings | None = None
+    _klaviyo: KlaviyoClient | None = None
+    _line: LineClient | None = None
+
+    def __post_init__(self) -> None:
+        if self.renderer is None:
+            self.renderer = Renderer(*make_consoles(self.no_color))
+
+    @property
+    def loaded(self) -> LoadedSettings:
+        if self._loaded is None:
+            from linesync_cli.config import load_settings
+
+            self._loaded = load_settings(self.flags, self.config_file)
+        return self._loaded
+
+    @property
+    def settings(self) -> Settings:
+        return self.loaded.settings
+
+    @property
+    def state_dir(self) -> Path:
+        return self.settings.state_dir
+
+    def klaviyo(self) -> KlaviyoClient:
+        """The Klaviyo client; stops with exit 2 and a hint when no key is configured."""
+        if self._klaviyo is None:
+            from linesync_cli.api.klaviyo import KlaviyoClient
+
+            s = self.settings
+            self._klaviyo = KlaviyoClient(s.require_klaviyo_key(), s.klaviyo_base_url, s.klaviyo_revision)
+        return self._klaviyo
+
+    def line(self) -> LineClient | None:
+        """The LINE client, or None when no channel access token is configured."""
+        if self._line is None:
+            s = self.settings
+            if s.line_channel_access_token is None:
+                return None
+            from linesync_cli.api.line import LineClient
+
+            self._line = LineClient(s.line_channel_access_token, s.line_base_url)
+        return self._line
+
+    def close(self) -> None:
+        for client in (self._klaviyo, self._line):
+            if client is not None:
+                client.close()

@@ -1,0 +1,1 @@
+"""The core: sources, linkage, batching, ledger and checks. No terminal, no Typer."""
