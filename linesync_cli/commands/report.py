@@ -1,0 +1,212 @@
+"""`linesync report funnel`: the LINE funnel from Klaviyo's aggregates, email beside it."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated
+
+import typer
+
+from linesync_cli.commands.options import FormatOpt, JsonOpt, TimezoneOpt, app_context, resolve_format
+
+report_app = typer.Typer(
+    help="Reports from Klaviyo's metric aggregates: the LINE funnel, with email beside it.",
+    no_args_is_help=True,
+)
+
+
+class Interval(str, Enum):
+    hour = "hour"
+    day = "day"
+    week = "week"
+    month = "month"
+
+
+@report_app.command("funnel")
+def funnel(
+    ctx: typer.Context,
+    since: Annotated[str, typer.Option("--since", help="Start: a duration back from now (30d, 12h, 2w) or an ISO 8601 date/time (a date is read in --timezone).")] = "30d",
+    until: Annotated[str | None, typer.Option("--until", help="End (exclusive), same forms as --since. Default: now.")] = None,
+    interval: Annotated[Interval, typer.Option("--interval", help="Bucket size of the series (--chart, JSON).", case_sensitive=False)] = Interval.day,
+    timezone: TimezoneOpt = None,
+    compare_email: Annotated[bool, typer.Option("--compare-email", help="Add Klaviyo's Received, Opened and Clicked Email beside the LINE funnel.")] = False,
+    chart: Annotated[bool, typer.Option("--chart", help="Draw counts over time (on stderr with --format json/csv).")] = False,
+    fmt: FormatOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Total events and unique people for Sent → Delivered → Opened → Clicked LINE Message.
+
+    Each step's rate is taken of the step before it (Delivered of Sent, Opened of
+    Delivered, Clicked of Opened; Failed of Sent). Followed and Blocked are shown
+    too. Unique is exact when the range lies inside one calendar month of the
+    zone; otherwise it is the sum of monthly uniques, shown as "≤ N". A metric
+    with no events yet is shown as such. Times are event times.
+
+    Examples:
+
+      linesync report funnel --since 2026-11-01 --until 2026-12-01 --timezone Asia/Tokyo --compare-email
+
+      linesync report funnel --since 7d --format csv >> weekly-funnel.csv
+    """
+    from linesync_cli.core.aggregates import klaviyo_zone_name, local_zone_name
+    from linesync_cli.core.funnel import FunnelOptions, build_funnel
+    from linesync_cli.render import OutputFormat
+    from linesync_cli.timeutil import parse_when, parse_zone
+
+    app = app_context(ctx)
+    output = resolve_format(fmt, as_json)
+    zone_name = klaviyo_zone_name(timezone) if timezone else local_zone_name()
+    zone = parse_zone(zone_name)
+    start = parse_when(since, option="--since", tz=zone)
+    end = parse_when(until, option="--until", tz=zone) if until else None
+    if end is None:
+        from datetime import UTC, datetime
+
+        end = datetime.now(UTC).replace(microsecond=0)
+    options = FunnelOptions(
+        since=start, until=end, interval=interval.value, timezone=zone_name,
+        compare_email=compare_email, with_series=chart or output is OutputFormat.json,
+    )
+    report = build_funnel(app.klaviyo(), options)
+    _render(app.renderer, report, output, chart)
+
+
+def _render(r, report, output, chart: bool) -> None:
+    from linesync_cli.render import Column, OutputFormat, safe
+
+    term = r.is_terminal
+    o = report.options
+    if output is OutputFormat.json:
+        r.json(report.to_json())
+    else:
+        rows = [_row(row, report, term) for row in report.rows]
+        if output is OutputFormat.csv:
+            r.csv(rows, [Column(k, k) for k in CSV_KEYS])
+        else:
+            cols = [
+                Column("channel", "Channel"),
+                Column("event", "Event"),
+                Column("total_text", "Total", justify="right"),
+                Column("unique_text", "Unique", justify="right"),
+                Column("total_rate_text", "Total rate", justify="right"),
+                Column("unique_rate_text", "Unique rate", justify="right"),
+                Column("base_text", "Rate of"),
+            ]
+            title = (f"LINE funnel {_when(o.since, o.timezone, term)} → {_when(o.until, o.timezone, term)} "
+                     f"({o.timezone})")
+            r.table(rows, cols, title=title)
+    if chart:
+        _chart(r, report, to_stdout=output is OutputFormat.table)
+    for row in report.rows:
+        if not row.present:
+            r.note(f"[red]✗[/] {safe(row.step.metric_name)}: no events yet (Klaviyo creates the metric with its first event)")
+    for key, others in report.split.items():
+        names = ", ".join(safe(m.integration_name or m.integration_category) for m in others)
+        r.warn(f"the {safe(key)} event name also exists under {names}: this report counts the API one only")
+    if not report.uniques_exact:
+        r.note("[cyan]note:[/] ≤ marks a range that crosses a calendar month: Klaviyo counts unique people per "
+               "month, so a person active in two months counts twice (~ marks rates built on those). For exact "
+               f"uniques pick a range inside one month, e.g. {_one_month_example(o)}")
+    if any(row.present for row in report.rows if row.step.key in ("opened", "clicked")):
+        r.note("[cyan]note:[/] opens and clicks are recorded only for messages with a trackable link or image, "
+               "so Opened of Delivered understates how many read a message")
+
+
+CSV_KEYS = ("channel", "key", "event", "status", "metric_id", "total", "unique", "unique_exact",
+            "rate_base", "total_rate", "unique_rate", "since", "until", "timezone")
+
+
+def _one_month_example(o) -> str:
+    from datetime import timedelta
+
+    from linesync_cli.timeutil import parse_zone
+
+    last = (o.until - timedelta(seconds=1)).astimezone(parse_zone(o.timezone)).date().replace(day=1)
+    after = last.replace(year=last.year + last.month // 12, month=last.month % 12 + 1)
+    return f"--since {last.isoformat()} --until {after.isoformat()}"
+
+
+def _when(dt, zone_name: str, term: bool) -> str:
+    from linesync_cli.timeutil import parse_zone
+
+    local = dt.astimezone(parse_zone(zone_name))
+    return local.strftime("%Y-%m-%d %H:%M") if term else local.isoformat()
+
+
+def _count(value, term: bool) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:,.2f}" if term else str(value)
+    return f"{int(value):,}" if term else str(int(value))
+
+
+def _pct(value, approx: bool = False) -> str:
+    if value is None:
+        return ""
+    return ("~" if approx else "") + f"{value * 100:.1f}%"
+
+
+def _row(row, report, term: bool) -> dict:
+    o = report.options
+    base = report.row(row.step.base) if row.step.base else None
+    unique = row.unique
+    return {
+        # raw values: CSV
+        "channel": row.step.channel,
+        "key": row.step.key,
+        "event": row.step.metric_name,
+        "status": row.status,
+        "metric_id": row.metric.id if row.metric else "",
+        "total": row.total,
+        "unique": unique.value if unique else None,
+        "unique_exact": unique.exact if unique else None,
+        "rate_base": row.step.base or "",
+        "total_rate": None if row.total_rate is None else round(row.total_rate, 6),
+        "unique_rate": None if row.unique_rate is None else round(row.unique_rate, 6),
+        "since": o.since.isoformat(),
+        "until": o.until.isoformat(),
+        "timezone": o.timezone,
+        # display text: table
+        "total_text": _count(row.total, term) if row.present else "no events yet",
+        "unique_text": "" if unique is None else ("" if unique.exact else "≤ ") + _count(unique.value, term),
+        "total_rate_text": _pct(row.total_rate),
+        "unique_rate_text": _pct(row.unique_rate, approx=row.unique_rate_exact is False),
+        "base_text": base.step.metric_name if base else "",
+    }
+
+
+def _chart(r, report, *, to_stdout: bool) -> None:
+    from linesync_cli.chart import Series, TimeChart
+
+    groups = [("LINE", ("sent", "delivered", "opened", "clicked")),
+              ("Email", ("email_received", "email_opened", "email_clicked"))]
+    drawn = False
+    for channel, keys in groups:
+        rows = [row for key in keys if (row := report.row(key)) is not None and row.series is not None]
+        if not rows:
+            continue
+        starts = [b.start for b in rows[0].series.buckets]
+        chart = TimeChart(
+            starts,
+            [Series(row.step.metric_name, row.series.values("count")) for row in rows],
+            interval=report.options.interval,
+            totals=[(row.step.metric_name, _count(row.total, True)) for row in rows],
+        )
+        heading = f"{channel}: events per {report.options.interval} ({report.options.timezone})"
+        if to_stdout and r.is_terminal:
+            r.out.print()
+            r.out.print(heading, style="bold", markup=False)
+            r.out.print(chart)
+        elif to_stdout:
+            r.data("\n" + heading + "\n" + "\n".join(chart.lines(100)))
+        else:
+            r.err.print(heading, style="bold", markup=False)
+            r.err.print(chart)
+        drawn = True
+    if not drawn:
+        r.note("nothing to chart: none of the funnel metrics has events yet")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(report_app, name="report")
