@@ -231,3 +231,11 @@ class KlaviyoClient(HttpService):
     def create_segment(self, body: dict) -> dict:
         # Not idempotent: a retried create after a timeout could make two segments.
         return self.post("/api/segments", body, op="create_segment", idempotent=False) or {}
+
+    def get_segments(self, filter: str | None = None, fields: list[str] | None = None) -> list[dict]:
+        params: dict[str, Any] = {}
+        if filter:
+            params["filter"] = filter
+        if fields:
+            params["fields[segment]"] = ",".join(fields)
+        return list(self.iterate("/api/segments", params, op="get_segments"))
