@@ -1,0 +1,118 @@
+"""`linesync segments`: Klaviyo Segments from LINE reactions, from presets."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from linesync_cli.commands.options import FormatOpt, JsonOpt, app_context, resolve_format
+
+segments_app = typer.Typer(
+    help="Klaviyo Segments from LINE reactions (not the messaging platform's recipient segments).",
+    no_args_is_help=True,
+)
+
+
+@segments_app.command("presets")
+def presets(ctx: typer.Context, fmt: FormatOpt = None, as_json: JsonOpt = False) -> None:
+    """List the segment presets, what they select and the metrics they need.
+
+    Examples:
+
+      linesync segments presets
+
+      linesync segments presets --json | jq -r '.[].preset'
+    """
+    from linesync_cli.core.segment_presets import PRESETS
+    from linesync_cli.render import Column
+
+    app = app_context(ctx)
+    output = resolve_format(fmt, as_json)
+    rows = [{
+        "preset": p.key,
+        "selects": p.summary,
+        "metrics": "; ".join(p.metric_names()) or "none (a profile property)",
+        "uses_days": p.uses_days,
+    } for p in PRESETS]
+    cols = [Column("preset", "Preset"), Column("selects", "Selects"), Column("metrics", "Needs metrics"),
+            Column("uses_days", "--days")]
+    app.renderer.emit(output, json_data=rows, rows=rows, columns=cols)
+
+
+@segments_app.command("create")
+def create(
+    ctx: typer.Context,
+    preset: Annotated[str, typer.Argument(help="Preset name (see `linesync segments presets`).", metavar="PRESET")],
+    days: Annotated[int | None, typer.Option("--days", help="Look-back window in days for presets built on events [default: 30].", min=1)] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Segment name (default: from the preset, e.g. \"LINE clicked (30d)\").")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the request body as JSON and create nothing. Resolves metric IDs when a Klaviyo key is set, else shows placeholders.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Create even if a segment with this name exists (Klaviyo allows duplicate names).")] = False,
+    fmt: FormatOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a Klaviyo Segment from a preset (POST /api/segments).
+
+    Refuses when a metric it needs has no events yet, or when a segment with the
+    name exists (unless --force). Klaviyo allows 100 segment creates a day. The
+    segment fills in the background after it is created.
+
+    Examples:
+
+      linesync segments create line-opened-not-clicked --days 14 --dry-run
+
+      linesync segments create line-clicked-recently --name "LINE clickers (30d)"
+    """
+    from linesync_cli.core.funnel import known_metrics
+    from linesync_cli.core.segment_presets import (
+        check_plan,
+        create_segment,
+        get_preset,
+        plan_segment,
+        segments_named,
+    )
+    from linesync_cli.render import Column, OutputFormat, safe
+
+    app = app_context(ctx)
+    output = resolve_format(fmt, as_json, allow_csv=False)
+    r = app.renderer
+    chosen = get_preset(preset)
+    if days is not None and not chosen.uses_days:
+        r.warn(f"{chosen.key} does not look at events; --days is ignored")
+    has_key = app.settings.klaviyo_api_key is not None
+    client = app.klaviyo() if (has_key or not dry_run) else None
+    metrics = known_metrics(client) if client is not None and chosen.metrics else None
+    plan = plan_segment(chosen, link=app.settings.link, days=days, name=name, metrics=metrics)
+    if client is not None and (dry_run or not plan.missing):
+        plan.existing = segments_named(client, plan.name)
+
+    if dry_run:
+        r.json(plan.body)
+        if plan.placeholders:
+            r.note("no Klaviyo API key is configured: metric IDs are placeholders (set LINESYNC_KLAVIYO_API_KEY "
+                   "to resolve them)")
+        for metric_name in plan.missing:
+            r.warn(f"{safe(metric_name)} has no events yet: create would refuse (a placeholder ID is shown)")
+        if plan.existing and not force:
+            r.warn(f"a segment named {safe(plan.name)} exists: create would refuse without --force")
+        r.note("dry run: nothing was created")
+        return
+
+    check_plan(plan, force=force)
+    created = create_segment(client, plan)
+    if output is OutputFormat.json:
+        r.json({"created": created.to_json(), "preset": plan.preset.key, "days": plan.days,
+                "definition": plan.body["data"]["attributes"]["definition"]})
+    else:
+        rows = [{"field": k, "value": v} for k, v in (
+            ("ID", created.id), ("Name", created.name), ("Preset", plan.preset.key),
+            ("Days", plan.days if plan.days is not None else ""), ("Processing", created.is_processing),
+        )]
+        r.table(rows, [Column("field", "Segment"), Column("value", "")])
+    r.note("Klaviyo is now filling the segment in the background (is_processing); its members appear over the "
+           "next minutes or longer. Check it in Klaviyo under Audience > Lists & segments.")
+    r.note("These are Klaviyo Segments: the messaging platform's recipient segments are separate and unchanged.")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(segments_app, name="segments")
