@@ -1,6 +1,6 @@
 """`linesync metrics show`: series, totals, feed, paging, errors; terminal and piped output.
 
-Klaviyo is played by a small model (metrics, events, profiles) behind pytest-httpx:
+Klaviyo is played by tests/support/klaviyo_metrics_model.py behind pytest-httpx:
 aggregates are computed from the events the way Klaviyo buckets them (the zone's
 calendar, the filter's range), and leave out empty buckets, so zero-filling is
 really exercised. Every request is validated against the official spec.
@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections import defaultdict
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -21,123 +19,16 @@ import pytest
 from typer.testing import CliRunner
 
 from linesync_cli.app import app
+from tests.support.klaviyo_metrics_model import BASE, SHOPIFY, Event, FakeKlaviyo
 from tests.support.spec import assert_all_valid, requires_specs
 
-BASE = "https://a.klaviyo.test"
 KEY = "pk_test_metricsshow_SECRET_0000"
 TOKYO = ZoneInfo("Asia/Tokyo")
-API = {"object": "integration", "id": "7FtS4J", "key": "api", "name": "API", "category": "API"}
-SHOPIFY = {"object": "integration", "id": "0eMvjm", "key": "shopify", "name": "Shopify", "category": "eCommerce"}
 NINE = ["Sent LINE Message", "Delivered LINE Message", "Failed LINE Message", "Opened LINE Message",
         "Clicked LINE Message", "Followed LINE Account", "Blocked LINE Account", "Scanned LINE QR Code",
         "Linked LINE Identity"]
 U1 = "U" + "1" * 32
 U2 = "U" + "2" * 32
-
-
-@dataclass
-class Event:
-    id: str
-    metric_id: str
-    time: datetime
-    profile_id: str
-    properties: dict = field(default_factory=dict)
-
-
-@dataclass
-class FakeKlaviyo:
-    """Metrics, events and profiles, answering the four operations metrics show uses."""
-
-    metrics: list[dict] = field(default_factory=list)
-    events: list[Event] = field(default_factory=list)
-    profiles: dict[str, dict] = field(default_factory=dict)
-    events_status: int = 200  # 400: Klaviyo refuses the metric_id filter
-    aggregate_bodies: list[dict] = field(default_factory=list)
-
-    def metric(self, mid: str, name: str, integration: dict = API, created: str = "2026-10-01T00:00:00+00:00") -> None:
-        self.metrics.append({"type": "metric", "id": mid, "attributes": {
-            "name": name, "created": created, "updated": created, "integration": integration}})
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        path = request.url.path
-        query = dict(parse_qsl(request.url.query.decode()))
-        if path == "/api/metrics":
-            flt = query.get("filter")
-            data = [m for m in self.metrics if flt is None or m["attributes"]["integration"]["category"] == "API"]
-            return httpx.Response(200, json={"data": data, "links": {"self": str(request.url), "next": None}})
-        if path == "/api/metric-aggregates":
-            body = json.loads(request.content)
-            self.aggregate_bodies.append(body)
-            return httpx.Response(200, json=self.aggregate(body["data"]["attributes"]))
-        if path == "/api/events":
-            if self.events_status != 200:
-                return httpx.Response(self.events_status, json={"errors": [{
-                    "id": "x", "status": 400, "code": "invalid", "title": "Invalid input.",
-                    "detail": "Metric IDs ['X'] do not exist.", "source": {"parameter": "filter"}}]})
-            return httpx.Response(200, json=self.events_page(request, query))
-        return httpx.Response(404, json={"errors": [{"title": "Not found", "detail": path}]})
-
-    # -- aggregates, bucketed as Klaviyo does: the zone's calendar -------------
-    def aggregate(self, attrs: dict) -> dict:
-        zone = ZoneInfo(attrs.get("timezone") or "UTC")
-        since = until = None
-        for f in attrs["filter"]:
-            op, value = re.fullmatch(r"([a-z-]+)\(datetime,(.+)\)", f).groups()
-            dt = datetime.fromisoformat(value)
-            assert dt.tzinfo is not None, "bounds carry their offset"
-            since, until = (dt, until) if op == "greater-or-equal" else (since, dt)
-        interval = attrs.get("interval", "day")
-
-        def start(t: datetime) -> datetime:
-            local = t.astimezone(zone)
-            if interval == "hour":
-                return local.replace(minute=0, second=0, microsecond=0)
-            day = local.replace(hour=0, minute=0, second=0, microsecond=0)
-            if interval == "week":
-                return day - timedelta(days=day.weekday())
-            if interval == "month":
-                return day.replace(day=1)
-            return day
-
-        buckets: dict[datetime, list[Event]] = defaultdict(list)
-        for e in self.events:
-            if e.metric_id == attrs["metric_id"] and since <= e.time < until:
-                buckets[start(e.time)].append(e)
-        dates = sorted(buckets)  # empty buckets left out: the client must zero-fill
-        measurements = {"count": [len(buckets[d]) for d in dates],
-                        "unique": [len({e.profile_id for e in buckets[d]}) for d in dates]}
-        rows = [{"dimensions": [], "measurements": {m: measurements[m] for m in attrs["measurements"]}}] if dates else []
-        return {"data": {"type": "metric-aggregate", "id": "agg",
-                         "attributes": {"dates": [d.isoformat() for d in dates], "data": rows}},
-                "links": {"self": f"{BASE}/api/metric-aggregates"}}
-
-    # -- events, newest first, paged by cursor ---------------------------------
-    def events_page(self, request: httpx.Request, query: dict) -> dict:
-        flt = query["filter"]
-        metric_id = re.search(r'equals\(metric_id,"([^"]+)"\)', flt).group(1)
-        before = re.search(r"less-than\(datetime,([^)]+)\)", flt)
-        limit = datetime.fromisoformat(before.group(1)) if before else None
-        assert query["sort"] == "-datetime"
-        chosen = sorted((e for e in self.events if e.metric_id == metric_id and (limit is None or e.time < limit)),
-                        key=lambda e: e.time, reverse=True)
-        size = int(query.get("page[size]", 200))
-        offset = int(query.get("page[cursor]", 0))
-        page = chosen[offset:offset + size]
-        nxt = None
-        if offset + size < len(chosen):
-            nxt = f"{BASE}/api/events?" + urlencode({**query, "page[cursor]": str(offset + size)})
-        included = {e.profile_id: {"type": "profile", "id": e.profile_id,
-                                   "attributes": {k: self.profiles.get(e.profile_id, {}).get(k)
-                                                  for k in query["fields[profile]"].split(",")}}
-                    for e in page}
-        return {
-            "data": [{"type": "event", "id": e.id,
-                      "attributes": {"datetime": e.time.isoformat(), "event_properties": e.properties},
-                      "relationships": {"profile": {"data": {"type": "profile", "id": e.profile_id}}}}
-                     for e in page],
-            "included": list(included.values()),
-            "links": {"self": str(request.url), "next": nxt},
-        }
 
 
 @pytest.fixture
@@ -379,6 +270,15 @@ def test_missing_metric_says_no_event_yet_and_how_to_check(klaviyo, httpx_mock, 
     assert doc["series"] is None and doc["feed"] is None
 
 
+def test_metric_only_under_another_integration_is_missing_and_named(klaviyo, httpx_mock, tmp_path):
+    klaviyo.metric("SHOPCLK", "Clicked LINE Message", integration=SHOPIFY)
+    result = run(["clicked", *RANGE], tmp_path)
+    assert result.exit_code == 1
+    assert ("Clicked LINE Message: no event of this kind has arrived yet under the API integration "
+            "(a metric of this name exists under Shopify (SHOPCLK))") in result.stderr
+    assert requests_to(httpx_mock, "/api/metric-aggregates") == []
+
+
 # -- the feed ------------------------------------------------------------------
 
 def test_feed_pages_until_it_has_n_events_newest_first(klaviyo, httpx_mock, tmp_path):
@@ -410,6 +310,14 @@ def test_small_feed_is_one_small_page_and_default_feed_has_no_date_limit(klaviyo
     (page,) = requests_to(httpx_mock, "/api/events")
     query = dict(parse_qsl(page.url.query.decode()))
     assert query["page[size]"] == "2" and query["filter"] == 'equals(metric_id,"CLK001")'
+
+
+def test_no_events_before_until_is_said_not_drawn_as_an_empty_table(klaviyo, tmp_path):
+    clicks_over_four_days(klaviyo)
+    result = run(["clicked", "--since", "2026-10-01", "--until", "2026-10-05", "--timezone", "Asia/Tokyo"], tmp_path)
+    assert result.exit_code == 0, result.stderr
+    assert "no events in this range" in result.stderr and "no recent events before --until" in result.stderr
+    assert "Recent activity" not in result.stdout
 
 
 def test_feed_refused_by_klaviyo_keeps_the_counts(klaviyo, tmp_path):

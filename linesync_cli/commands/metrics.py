@@ -151,14 +151,25 @@ def show(
     if output is OutputFormat.json:
         app.renderer.json(result.to_json())
     if result.metric is None:
-        action = result.status.action
-        hint = "events go only to linked profiles: check one with `linesync check-link LINE_USER_ID`; "
-        if action.needs_trackable_content:
-            hint += "opens and clicks are recorded only for messages with a trackable link or image; "
-        raise CheckFailed(f"{action.metric_name}: no event of this kind has arrived yet",
-                          hint=hint + "`linesync doctor` runs the whole checklist")
+        raise _missing(result.status)
     if output is not OutputFormat.json:
         _render_show(app.renderer, result, output)
+
+
+def _missing(status):
+    """The error for a metric with no event yet: what usually causes it and what checks it."""
+    from linesync_cli.errors import CheckFailed
+
+    action = status.action
+    message = f"{action.metric_name}: no event of this kind has arrived yet"
+    if status.others:
+        # Only under another integration: something else records this name, not LINE Event Sync.
+        elsewhere = ", ".join(f"{o.integration_name or o.integration_category} ({o.id})" for o in status.others)
+        message += f" under the API integration (a metric of this name exists under {elsewhere})"
+    hint = "events go only to linked profiles: check one with `linesync check-link LINE_USER_ID`; "
+    if action.needs_trackable_content:
+        hint += "opens and clicks are recorded only for messages with a trackable link or image; "
+    return CheckFailed(message, hint=hint + "`linesync doctor` runs the whole checklist")
 
 
 def _show_options(metric: str, since: str, until: str | None, interval: str, timezone: str | None, feed: int):
@@ -234,6 +245,9 @@ def _render_show(r, result, output) -> None:
         return
     if feed.unavailable:
         r.warn(f"no activity feed: {safe(feed.unavailable)}")
+        return
+    if not feed.events:
+        r.note("no recent events" + (" before --until" if opts.feed_until else ""))
         return
     title = f"Recent activity ({len(feed.events)} most recent)"
     if r.is_terminal:

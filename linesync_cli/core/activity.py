@@ -16,7 +16,6 @@ from linesync_cli.timeutil import klaviyo_datetime, parse_api_time
 # The op description caps pages at 200 although `page[size]` allows 1000
 # (klaviyo-api.md section 3): ask for no more than 200.
 PAGE_SIZE = 200
-MAX_FEED = 1000
 PROFILE_FIELDS = ("email", "phone_number")
 EVENT_FIELDS = ("datetime", "event_properties")
 # The properties linesync sends (design.md section 5), in the order they are shown.

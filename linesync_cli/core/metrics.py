@@ -125,8 +125,6 @@ def check_line_metrics(client: Any) -> list[LineMetricStatus]:
 
 # -- metrics show: one metric's counts over time and its recent events ----------
 
-SHOW_INTERVALS = ("hour", "day", "week")
-
 
 def resolve_line_metric(client: Any, name: str) -> LineMetricStatus:
     """The LINE metric a user named (`clicked` or `Clicked LINE Message`), with split copies.
