@@ -111,7 +111,8 @@ def create(
         r.table(rows, [Column("field", "Segment"), Column("value", "")])
     r.note("Klaviyo is now filling the segment in the background (is_processing); its members appear over the "
            "next minutes or longer. Check it in Klaviyo under Audience > Lists & segments.")
-    r.note("These are Klaviyo Segments: the messaging platform's recipient segments are separate and unchanged.")
+    r.note("These are Klaviyo Segments, not the messaging platform's recipient segments (those are separate "
+           "and unchanged).")
 
 
 def register(app: typer.Typer) -> None:

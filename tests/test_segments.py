@@ -1,0 +1,213 @@
+"""`linesync segments`: each preset's definition (validated against the spec), create and its refusals."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from typer.testing import CliRunner
+
+import linesync_cli.app
+from linesync_cli.config import LinkKey
+from linesync_cli.core.funnel import KnownMetrics
+from linesync_cli.core.metrics import Metric
+from linesync_cli.core.segment_presets import PRESETS, get_preset, name_filter, plan_segment
+from linesync_cli.errors import UsageError
+from tests.support.report_fakes import BASE, IDS, add_metrics, env, error_doc
+from tests.support.spec import assert_all_valid, requires_specs, validate_klaviyo_request
+
+runner = CliRunner()
+SEGMENTS_URL = re.compile(re.escape(BASE) + r"/api/segments(\?.*)?$")
+HEADERS = {"Authorization": "Klaviyo-API-Key pk_test_x", "revision": "2026-07-15",
+           "Content-Type": "application/vnd.api+json"}
+LINK = LinkKey("property", "LINE User ID")
+KEY_BY_NAME = {"Opened LINE Message": "opened", "Clicked LINE Message": "clicked", "Blocked LINE Account": "blocked",
+               "Received Email": "email_received", "Opened Email": "email_opened"}
+
+
+def known(*names: str) -> KnownMetrics:
+    return KnownMetrics({KEY_BY_NAME[n]: Metric(IDS[n], n, "API", "API", None, None) for n in names})
+
+
+ALL = known(*KEY_BY_NAME)
+
+
+def metric_cond(metric_id: str, operator: str, days: int = 30) -> dict:
+    return {"type": "profile-metric", "metric_id": metric_id, "measurement": "count",
+            "measurement_filter": {"type": "numeric", "operator": operator, "value": 0},
+            "timeframe_filter": {"type": "date", "operator": "in-the-last", "quantity": days, "unit": "day"}}
+
+
+EXPECTED_GROUPS = {
+    "line-opened-not-clicked": [[metric_cond("OPEN01", "greater-than")], [metric_cond("CLICK1", "equals")]],
+    "line-clicked-recently": [[metric_cond("CLICK1", "greater-than")]],
+    "email-unopened-line-clicked": [[metric_cond("RECV01", "greater-than")], [metric_cond("OPENEM", "equals")],
+                                    [metric_cond("CLICK1", "greater-than")]],
+    "line-blocked-recently": [[metric_cond("BLOCK1", "greater-than")]],
+    "line-linked": [[{"type": "profile-property", "property": "properties['LINE User ID']",
+                      "filter": {"type": "existence", "operator": "is-set"}}]],
+}
+
+
+def test_every_preset_has_an_expected_definition() -> None:
+    assert sorted(p.key for p in PRESETS) == sorted(EXPECTED_GROUPS)
+
+
+@requires_specs
+@pytest.mark.parametrize("preset", sorted(EXPECTED_GROUPS))
+def test_preset_definition_is_exact_and_matches_the_spec(preset: str) -> None:
+    plan = plan_segment(get_preset(preset), link=LINK, metrics=ALL)
+    groups = [g["conditions"] for g in plan.body["data"]["attributes"]["definition"]["condition_groups"]]
+    assert groups == EXPECTED_GROUPS[preset]
+    assert plan.body["data"]["type"] == "segment" and not plan.missing and not plan.placeholders
+    assert validate_klaviyo_request("POST", f"{BASE}/api/segments", HEADERS, plan.body) == "create_segment"
+
+
+def test_days_name_and_link_property_are_used() -> None:
+    plan = plan_segment(get_preset("line-clicked-recently"), link=LINK, days=7, metrics=ALL)
+    assert plan.name == "LINE clicked (7d)"
+    cond = plan.body["data"]["attributes"]["definition"]["condition_groups"][0]["conditions"][0]
+    assert cond["timeframe_filter"]["quantity"] == 7
+    linked = plan_segment(get_preset("line-linked"), link=LinkKey("property", "LINE User ID 2"), name="  Mine ")
+    assert linked.name == "Mine" and linked.days is None
+    assert linked.body["data"]["attributes"]["definition"]["condition_groups"][0]["conditions"][0]["property"] == \
+        "properties['LINE User ID 2']"
+    odd = plan_segment(get_preset("line-linked"), link=LinkKey("property", "O'Brien ID"))
+    assert odd.body["data"]["attributes"]["definition"]["condition_groups"][0]["conditions"][0]["property"] == \
+        "properties[\"O'Brien ID\"]"
+
+
+def test_line_linked_refuses_external_id_and_unknown_presets_are_usage_errors() -> None:
+    with pytest.raises(UsageError, match="external_id"):
+        plan_segment(get_preset("line-linked"), link=LinkKey("external_id"))
+    with pytest.raises(UsageError, match="no preset called") as refused:
+        get_preset("line-clicked")
+    assert "line-clicked-recently" in (refused.value.hint or "")
+    assert name_filter('say "hi"') == "equals(name,'say \"hi\"')"
+
+
+# -- the command -------------------------------------------------------------------
+
+def run(args: list[str], tmp_path, **extra):
+    return runner.invoke(linesync_cli.app.app, ["segments", *args], env=env(tmp_path, **extra))
+
+
+def segments_list(*names: str) -> dict:
+    return {"data": [{"type": "segment", "id": f"SEG{i}", "attributes": {"name": n, "created": "2026-11-01T00:00:00+00:00"},
+                      "links": {"self": f"{BASE}/api/segments/SEG{i}"}} for i, n in enumerate(names)],
+            "links": {"self": f"{BASE}/api/segments"}}
+
+
+def created(name: str) -> dict:
+    return {"data": {"type": "segment", "id": "NEWSEG", "attributes": {
+        "name": name, "created": "2026-11-28T10:00:00+00:00", "updated": "2026-11-28T10:00:00+00:00",
+        "is_active": True, "is_processing": True, "is_starred": False}, "links": {"self": f"{BASE}/api/segments/NEWSEG"}}}
+
+
+def said(result) -> str:
+    return " ".join(result.stderr.split())
+
+
+@requires_specs
+def test_create_sends_a_valid_body_and_says_what_happens_next(httpx_mock, tmp_path) -> None:
+    add_metrics(httpx_mock, list(IDS))
+    httpx_mock.add_response(method="GET", url=SEGMENTS_URL, json=segments_list())
+    httpx_mock.add_response(method="POST", url=f"{BASE}/api/segments", status_code=201,
+                            json=created("LINE opened, not clicked (14d)"))
+    result = run(["create", "line-opened-not-clicked", "--days", "14", "--json"], tmp_path)
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["created"]["id"] == "NEWSEG" and doc["created"]["is_processing"] is True
+    assert doc["definition"]["condition_groups"] == [{"conditions": g} for g in
+                                                     [[metric_cond("OPEN01", "greater-than", 14)],
+                                                      [metric_cond("CLICK1", "equals", 14)]]]
+    assert "filling the segment in the background" in said(result)
+    assert "Klaviyo Segments, not the messaging platform's recipient segments" in said(result)
+    requests = httpx_mock.get_requests()
+    name_check = next(r for r in requests if r.method == "GET" and "/api/segments" in str(r.url))
+    assert name_check.url.params["filter"] == 'equals(name,"LINE opened, not clicked (14d)")'
+    assert "create_segment" in assert_all_valid(requests)
+
+
+def test_refuses_when_a_needed_metric_has_no_events(httpx_mock, tmp_path) -> None:
+    add_metrics(httpx_mock, [n for n in IDS if n != "Clicked LINE Message"])
+    result = run(["create", "line-opened-not-clicked"], tmp_path)
+    assert result.exit_code == 1
+    assert "no events yet for Clicked LINE Message" in said(result)
+    assert "first event" in said(result)
+    assert not [r for r in httpx_mock.get_requests() if "/api/segments" in str(r.url)]
+
+
+def test_refuses_a_taken_name_unless_forced(httpx_mock, tmp_path) -> None:
+    add_metrics(httpx_mock, list(IDS))
+    httpx_mock.add_response(method="GET", url=SEGMENTS_URL, json=segments_list("LINE clicked (30d)"), is_reusable=True)
+    result = run(["create", "line-clicked-recently"], tmp_path)
+    assert result.exit_code == 1
+    assert "already exists (SEG0)" in said(result) and "--force" in said(result)
+    assert not [r for r in httpx_mock.get_requests() if r.method == "POST"]
+
+    httpx_mock.add_response(method="POST", url=f"{BASE}/api/segments", status_code=201, json=created("LINE clicked (30d)"))
+    result = run(["create", "line-clicked-recently", "--force"], tmp_path)
+    assert result.exit_code == 0, result.stderr
+    assert "NEWSEG" in result.stdout
+
+
+def test_429_explains_the_daily_limit(httpx_mock, tmp_path) -> None:
+    add_metrics(httpx_mock, list(IDS))
+    httpx_mock.add_response(method="GET", url=SEGMENTS_URL, json=segments_list())
+    httpx_mock.add_response(method="POST", url=f"{BASE}/api/segments", status_code=429,
+                            json=error_doc(429, "throttled", "Request was throttled. Expected available in 52000 seconds."))
+    result = run(["create", "line-blocked-recently"], tmp_path)
+    assert result.exit_code == 4
+    assert "100 segments a day" in said(result)
+    assert len([r for r in httpx_mock.get_requests() if r.method == "POST"]) == 1
+
+
+def test_a_5xx_after_create_is_not_retried_and_says_check_first(httpx_mock, tmp_path) -> None:
+    add_metrics(httpx_mock, list(IDS))
+    httpx_mock.add_response(method="GET", url=SEGMENTS_URL, json=segments_list())
+    httpx_mock.add_response(method="POST", url=f"{BASE}/api/segments", status_code=502, text="bad gateway")
+    result = run(["create", "line-blocked-recently"], tmp_path)
+    assert result.exit_code == 4
+    assert "may or may not have been created" in said(result)
+    assert "before retrying" in said(result)
+    assert len([r for r in httpx_mock.get_requests() if r.method == "POST"]) == 1
+
+
+def test_dry_run_without_a_key_prints_placeholders_and_calls_nothing(httpx_mock, tmp_path) -> None:
+    result = run(["create", "email-unopened-line-clicked", "--dry-run"], tmp_path, LINESYNC_KLAVIYO_API_KEY="")
+    assert result.exit_code == 0, result.stderr
+    body = json.loads(result.stdout)
+    ids = [c["metric_id"] for g in body["data"]["attributes"]["definition"]["condition_groups"] for c in g["conditions"]]
+    assert ids == ["<ID of Received Email>", "<ID of Opened Email>", "<ID of Clicked LINE Message>"]
+    assert "placeholders" in said(result) and "nothing was created" in said(result)
+    assert httpx_mock.get_requests() == []
+
+
+@requires_specs
+def test_dry_run_with_a_key_resolves_ids_warns_and_creates_nothing(httpx_mock, tmp_path) -> None:
+    add_metrics(httpx_mock, [n for n in IDS if n != "Opened Email"])
+    httpx_mock.add_response(method="GET", url=SEGMENTS_URL, json=segments_list("Email unopened, LINE clicked (30d)"))
+    result = run(["create", "email-unopened-line-clicked", "--dry-run"], tmp_path)
+    assert result.exit_code == 0, result.stderr
+    body = json.loads(result.stdout)
+    ids = [c["metric_id"] for g in body["data"]["attributes"]["definition"]["condition_groups"] for c in g["conditions"]]
+    assert ids == ["RECV01", "<ID of Opened Email>", "CLICK1"]
+    assert "Opened Email has no events yet" in said(result) and "exists" in said(result)
+    assert not [r for r in httpx_mock.get_requests() if r.method == "POST"]
+    assert_all_valid(httpx_mock.get_requests())
+
+
+def test_line_linked_with_external_id_is_refused(tmp_path) -> None:
+    result = runner.invoke(linesync_cli.app.app, ["--link-key", "external_id", "segments", "create", "line-linked"],
+                           env=env(tmp_path))
+    assert result.exit_code == 2 and "external_id" in result.stderr
+
+
+def test_presets_lists_all_five(tmp_path) -> None:
+    result = run(["presets", "--json"], tmp_path, LINESYNC_KLAVIYO_API_KEY="")
+    assert result.exit_code == 0
+    rows = json.loads(result.stdout)
+    assert [r["preset"] for r in rows] == [p.key for p in PRESETS]
+    assert rows[0]["metrics"] == "Opened LINE Message; Clicked LINE Message"
