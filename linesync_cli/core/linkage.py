@@ -43,6 +43,8 @@ __all__ = [
     "Link",
     "LinkStatus",
     "Resolver",
+    "IdFormat",
+    "classify_line_user_id",
     "filter_list",
     "link_index_status",
     "open_resolver",
@@ -86,6 +88,41 @@ class Resolver(Protocol):
     def resolve(self, line_user_ids: Sequence[str]) -> dict[str, Link]:
         """One batch (callers pass up to ~1000 distinct IDs); every ID asked about is in the answer."""
         ...
+
+
+@dataclass(frozen=True)
+class IdFormat:
+    """What a value offered as a LINE user ID looks like."""
+
+    ok: bool
+    kind: str  # user-id | uppercase-hex | wrong-length | group-or-room-id | searchable-line-id | display-name | malformed
+    hint: str | None = None
+
+
+_SEARCHABLE = re.compile(r"^@?[A-Za-z0-9._-]{1,20}$")
+
+
+def classify_line_user_id(value: str) -> IdFormat:
+    """Say what a value is when it is not a LINE user ID (people paste the wrong ID)."""
+    if LINE_USER_ID_RE.fullmatch(value):
+        return IdFormat(True, "user-id")
+    if re.fullmatch(r"U[0-9a-fA-F]{32}", value):
+        return IdFormat(False, "uppercase-hex",
+                        f"LINE user IDs use lowercase hex; in lower case it would be U{value[1:].lower()}")
+    if re.fullmatch(r"U[0-9a-fA-F]+", value):
+        return IdFormat(False, "wrong-length",
+                        f"U + {len(value) - 1} hex characters; a LINE user ID has exactly 32 (truncated or padded?)")
+    if re.fullmatch(r"[CR][0-9a-f]{32}", value):
+        return IdFormat(False, "group-or-room-id", "a LINE group or room ID, not a user ID")
+    if _SEARCHABLE.fullmatch(value):
+        return IdFormat(False, "searchable-line-id",
+                        "looks like a searchable LINE ID (the @name people type to add a friend), not a user ID; "
+                        "user IDs (U + 32 hex) come from webhooks or the profile's LINE User ID property")
+    if any(c.isspace() for c in value) or not value.isascii():
+        return IdFormat(False, "display-name",
+                        "looks like a LINE display name, not a user ID; find the user ID in the profile's "
+                        "LINE User ID property or in the webhook's source.userId")
+    return IdFormat(False, "malformed", "not U + 32 lowercase hex")
 
 
 def filter_string(value: str) -> str:
