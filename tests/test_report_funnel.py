@@ -197,3 +197,15 @@ def test_bad_ranges_are_usage_errors_before_any_call(args, message, tmp_path) ->
 def test_no_key_is_a_config_error(tmp_path) -> None:
     result = run(NOVEMBER, tmp_path, LINESYNC_KLAVIYO_API_KEY="")
     assert result.exit_code == 2 and "no Klaviyo API key" in result.stderr
+
+
+def test_a_since_duration_counts_back_from_until_and_split_metrics_are_named(httpx_mock, tmp_path) -> None:
+    from tests.support.report_fakes import metric_resource
+
+    shopify = {"object": "integration", "id": "x1", "key": "shopify", "name": "Shopify", "category": "Ecommerce"}
+    add_metrics(httpx_mock, ["Sent LINE Message"], extra=[metric_resource("Sent LINE Message", shopify) | {"id": "SHOP01"}])
+    seen = add_aggregates(httpx_mock, {("SENT01", "month"): (NOV, [7], [7])})
+    result = run(["--since", "7d", "--until", "2026-11-08", "--timezone", "Asia/Tokyo"], tmp_path)
+    assert result.exit_code == 0, result.stderr
+    assert seen[0]["data"]["attributes"]["filter"][0] == "greater-or-equal(datetime,2026-11-01T00:00:00+09:00)"
+    assert "Sent LINE Message also exists under Shopify (split metric)" in " ".join(result.stderr.split())

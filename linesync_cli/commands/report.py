@@ -26,7 +26,7 @@ class Interval(str, Enum):
 def funnel(
     ctx: typer.Context,
     since: Annotated[str, typer.Option("--since", help="Start: a duration back from now (30d, 12h, 2w) or an ISO 8601 date/time (a date is read in --timezone).")] = "30d",
-    until: Annotated[str | None, typer.Option("--until", help="End (exclusive), same forms as --since. Default: now.")] = None,
+    until: Annotated[str | None, typer.Option("--until", help="End (exclusive), same forms as --since; a --since duration counts back from it. Default: now.")] = None,
     interval: Annotated[Interval, typer.Option("--interval", help="Bucket size of the series (--chart, JSON).", case_sensitive=False)] = Interval.day,
     timezone: TimezoneOpt = None,
     compare_email: Annotated[bool, typer.Option("--compare-email", help="Add Klaviyo's Received, Opened and Clicked Email beside the LINE funnel.")] = False,
@@ -57,12 +57,11 @@ def funnel(
     output = resolve_format(fmt, as_json)
     zone_name = klaviyo_zone_name(timezone) if timezone else local_zone_name()
     zone = parse_zone(zone_name)
-    start = parse_when(since, option="--since", tz=zone)
-    end = parse_when(until, option="--until", tz=zone) if until else None
-    if end is None:
-        from datetime import UTC, datetime
+    from datetime import UTC, datetime
 
-        end = datetime.now(UTC).replace(microsecond=0)
+    end = parse_when(until, option="--until", tz=zone) if until else datetime.now(UTC).replace(microsecond=0)
+    # A duration counts back from --until, so `--since 7d --until 2026-11-01` is the week before.
+    start = parse_when(since, option="--since", tz=zone, now=end)
     options = FunnelOptions(
         since=start, until=end, interval=interval.value, timezone=zone_name,
         compare_email=compare_email, with_series=chart or output is OutputFormat.json,
@@ -100,9 +99,12 @@ def _render(r, report, output, chart: bool) -> None:
     for row in report.rows:
         if not row.present:
             r.note(f"[red]✗[/] {safe(row.step.metric_name)}: no events yet (Klaviyo creates the metric with its first event)")
-    for key, others in report.split.items():
-        names = ", ".join(safe(m.integration_name or m.integration_category) for m in others)
-        r.warn(f"the {safe(key)} event name also exists under {names}: this report counts the API one only")
+    for row in report.rows:
+        others = report.split.get(row.step.key)
+        if others:
+            names = ", ".join(safe(m.integration_name or m.integration_category) for m in others)
+            r.warn(f"{safe(row.step.metric_name)} also exists under {names} (split metric): this report counts "
+                   "the API one only")
     if not report.uniques_exact:
         r.note("[cyan]note:[/] ≤ marks a range that crosses a calendar month: Klaviyo counts unique people per "
                "month, so a person active in two months counts twice (~ marks rates built on those). For exact "
