@@ -45,7 +45,6 @@ OPERATIONS: dict[str, tuple[int, int, str]] = {
     "get_segments": (75, 750, "segments:read"),
     "get_segment": (75, 750, "segments:read"),
     "get_profiles_for_segment": (75, 750, "segments:read"),
-    "get_profile_ids_for_segment": (75, 750, "segments:read"),
     "get_segments_for_profile": (3, 60, "profiles:read"),
     "create_segment": (1, 15, "segments:write"),
     "get_flows": (3, 60, "flows:read"),
