@@ -184,10 +184,20 @@ def test_terminal_draws_a_chart_with_dates_totals_and_the_feed(klaviyo, tmp_path
     assert "└" in out and "┤" in out  # the count axis
     assert "Clicked LINE Message (CLK001, API): daily from 2026-11-01 00:00:00 JST" in out
     # the feed: a Rich table with local times and profiles
-    assert "Recent activity (5 most recent)" in out
-    assert "2026-11-03 11:00:00 JST" in out  # E5 at 02:00 UTC
+    assert "Recent activity (5 most recent), times in Asia/Tokyo" in out
+    assert re.search(r"│ 2026-11-03 11:00:00 │ P3 +│", out)  # E5 at 02:00 UTC
+    assert re.search(r"│ +│ U3{32} +│", out)  # the LINE User ID under the profile, unfolded
     assert "aiko@example.com" in out and "+819012345678" in out and "P3" in out
     assert "URL: https://shop.example/a" in out
+
+
+def test_terminal_output_fits_80_columns_without_breaking_ids(klaviyo, tmp_path):
+    clicks_over_four_days(klaviyo)
+    result = run(["clicked", *RANGE], tmp_path, terminal=True, columns=80)
+    out = ANSI.sub("", result.stdout)
+    assert max(len(line) for line in out.splitlines()) <= 80
+    assert "U" + "1" * 32 in out
+    assert re.search(r"^Total +5$", out, re.M)  # totals went under the chart
 
 
 def test_piped_output_is_plain_tables_with_iso_times(klaviyo, tmp_path):

@@ -267,21 +267,25 @@ def _details(event) -> str:
 
 
 def _feed_table(r, feed, zone, title: str) -> None:
-    """The feed as a Rich table whose times and IDs never fold (Renderer.table folds every column)."""
+    """The feed as a Rich table that stays readable at 80-100 columns: times and LINE
+    IDs never fold (Renderer.table folds every column), the LINE User ID sits under
+    the profile, and the zone is said once in the title instead of on every row."""
     from rich.table import Table
 
     from linesync_cli.render import safe
-    from linesync_cli.timeutil import local_text
 
-    table = Table(title=safe(title), title_justify="left", header_style="bold")
+    zone_name = getattr(zone, "key", None) or str(zone)
+    table = Table(title=safe(f"{title}, times in {zone_name}"), title_justify="left", header_style="bold")
     table.add_column("Time", no_wrap=True)
-    table.add_column("Profile", overflow="fold")
-    table.add_column("LINE User ID", no_wrap=True)
+    table.add_column("Profile / LINE User ID", min_width=33, overflow="fold")
     table.add_column("Properties", overflow="fold", ratio=1)
     for e in feed.events:
-        table.add_row(safe(local_text(e.time, zone, True)), safe(e.who),
-                      safe(e.properties.get("LINE User ID") or ""),
-                      "\n".join(safe(f"{k}: {v}") for k, v in e.key_properties() if k != "LINE User ID"))
+        who = safe(e.who)
+        line_id = e.properties.get("LINE User ID")
+        if line_id:
+            who += f"\n[dim]{safe(line_id)}[/]"
+        shown = e.time.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S") if e.time else ""
+        table.add_row(shown, who, "\n".join(safe(f"{k}: {v}") for k, v in e.key_properties() if k != "LINE User ID"))
     r.out.print()
     r.out.print(table)
 
