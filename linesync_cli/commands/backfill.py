@@ -1,0 +1,394 @@
+"""`linesync backfill FILE...` and `linesync backfill runs`."""
+
+from __future__ import annotations
+
+import os
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from linesync_cli.commands.options import FormatOpt, JsonOpt, app_context, resolve_format
+
+if TYPE_CHECKING:
+    from linesync_cli.core.backfill.flows import MetricFlows
+    from linesync_cli.core.backfill.run import BackfillResult, Progress
+    from linesync_cli.render import Renderer
+
+RUN_COMMAND = "run"
+INPUT_FORMATS = ("csv", "jsonl", "line-webhook")
+
+
+class InputFormat(str, Enum):
+    csv = "csv"
+    jsonl = "jsonl"
+    line_webhook = "line-webhook"
+
+
+OUTPUT_FORMATS = ("table", "json")
+# Klaviyo's steady limit for bulk create (150 requests a minute of up to 1,000 events):
+# the fastest any backfill can go, used for "time left".
+CEILING_EVENTS_PER_SECOND = 150 * 1000 / 60
+
+
+class BackfillGroup(TyperGroup):
+    """`backfill runs` lists runs; anything else is `backfill FILE...` (the hidden `run` command).
+
+    `runs` means the subcommand only when no file of that name exists here, so a file
+    called `runs` can still be backfilled.
+    """
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+        if not (args and args[0] == "runs" and not os.path.exists("runs")):
+            args = [RUN_COMMAND, *args]
+        return super().parse_args(ctx, args)
+
+    def resolve_command(self, ctx: typer.Context, args: list[str]):
+        name, command, rest = super().resolve_command(ctx, args)
+        # Usage and errors read `linesync backfill FILE...`, not `... backfill run FILE...`.
+        return (None if name == RUN_COMMAND else name), command, rest
+
+
+backfill_app = typer.Typer(
+    cls=BackfillGroup,
+    help="Load historical LINE actions into Klaviyo exactly once, on linked profiles only "
+    "(`linesync backfill runs` lists runs).",
+    no_args_is_help=False,
+)
+
+
+def _split_formats(values: list[str] | None, input_format: str | None) -> tuple[str | None, str | None]:
+    """--format takes the output format (table, json) and/or the input format (csv, jsonl, line-webhook)."""
+    out = None
+    for value in values or []:
+        v = value.strip().lower()
+        if v in OUTPUT_FORMATS:
+            out = v
+        elif v in INPUT_FORMATS:
+            if input_format not in (None, v):
+                raise typer.BadParameter(f"--format {v} and --input-format {input_format} disagree", param_hint="--format")
+            input_format = v
+        else:
+            raise typer.BadParameter(f"{value!r} is not one of table, json (output) or csv, jsonl, line-webhook (input)",
+                                     param_hint="--format")
+    return out, input_format
+
+
+def _only(text: str | None) -> tuple[str, ...]:
+    from linesync_cli.catalogue import ACTION_KEYS, lookup
+
+    if not text:
+        return ()
+    keys = []
+    for part in text.split(","):
+        found = lookup(part)
+        if found is None:
+            raise typer.BadParameter(f"{part.strip()!r} is not a LINE action (one of {', '.join(ACTION_KEYS)})",
+                                     param_hint="--only")
+        keys.append(found.key)
+    return tuple(dict.fromkeys(keys))
+
+
+@backfill_app.command(RUN_COMMAND, hidden=True)
+def backfill(
+    ctx: typer.Context,
+    files: Annotated[list[str], typer.Argument(help="Actions files (CSV or JSON Lines) or LINE webhook archives; - is standard input; .gz is read as gzip.", metavar="FILE", show_default=False)],
+    formats: Annotated[list[str] | None, typer.Option("--format", "-f", help="Output: table (default) or json. Input: csv, jsonl or line-webhook (detected from the content when not given). May be given twice.", show_default=False)] = None,
+    input_format: Annotated[InputFormat | None, typer.Option("--input-format", help="The input format (same as --format csv|jsonl|line-webhook).", case_sensitive=False)] = None,
+    as_json: JsonOpt = False,
+    encoding: Annotated[str, typer.Option("--encoding", help="Text encoding of the input files (e.g. cp932 for Japanese spreadsheet exports).")] = "utf-8",
+    timezone: Annotated[str | None, typer.Option("--timezone", "--tz", help="IANA zone for times without a UTC offset (in the input and in --since/--until); without it such times are rejected.", metavar="ZONE")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="Only actions at or after this time: 30d, 12h, 2026-03-01 or an ISO 8601 time.", metavar="WHEN")] = None,
+    until: Annotated[str | None, typer.Option("--until", help="Only actions before this time (same forms as --since).", metavar="WHEN")] = None,
+    only: Annotated[str | None, typer.Option("--only", help="Only these actions, comma-separated (e.g. sent,clicked).", metavar="ACTION[,ACTION]")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Stop reading after N actions have passed the filters (for a trial run).", metavar="N")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Do everything but send: read, validate, resolve and batch; no API key needed with an offline linkage.")] = False,
+    out: Annotated[Path | None, typer.Option("--out", help="With --dry-run: write each request body to DIR/batch-NNNNNN.json.", metavar="DIR")] = None,
+    link_map: Annotated[Path | None, typer.Option("--link-map", help="CSV of line_user_id and profile_id (offline), email or phone_number, instead of the configured linkage.", metavar="FILE")] = None,
+    rejects: Annotated[Path | None, typer.Option("--rejects", help="Where to write rejected records (JSON Lines). Default: <state dir>/rejects/.", metavar="FILE")] = None,
+    unlinked: Annotated[Path | None, typer.Option("--unlinked", help="Write the unlinked and ambiguous LINE user IDs with their action counts (CSV).", metavar="FILE")] = None,
+    trigger_flows: Annotated[bool, typer.Option("--trigger-flows", help="Send with backfill: false, so Flows triggered by these metrics START for old events. Asks first (or --yes).")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (with --trigger-flows).")] = False,
+    restart: Annotated[bool, typer.Option("--restart", help="Start over instead of resuming the earlier run of the same inputs and options.")] = False,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=16, help="Requests in flight at once (the rate limit still applies).")] = 4,
+) -> None:
+    """Load LINE actions (actions CSV/JSON Lines, or LINE webhook archives) into Klaviyo as events.
+
+    Only actions of linked LINE users are sent, on the resolved profile ID alone, so no
+    profile is ever created or changed. Events carry deterministic unique IDs and
+    backfill: true (Flows do not start). Every run is recorded in the state dir's ledger:
+    running the same command again continues where it stopped and never sends an
+    accepted batch twice (--restart starts over). The summary accounts for every record
+    read. Exit 0 when everything was sent (unlinked users are expected and reported),
+    1 when records were rejected or refused, 2 usage, 3 credentials, 4 Klaviyo
+    unavailable, 130 interrupted (progress saved). See also `linesync backfill runs`.
+
+    Examples:
+
+      linesync backfill examples/actions.csv examples/webhooks.jsonl --link-map examples/link-map.csv --dry-run
+
+      zcat export.csv.gz | linesync backfill - --since 90d --only sent,clicked --unlinked unlinked.csv
+    """
+    from linesync_cli.core.backfill.run import BackfillOptions
+    from linesync_cli.timeutil import parse_when, parse_zone
+
+    output, input_text = _split_formats(formats, input_format.value if input_format else None)
+    if as_json:
+        if output == "table":
+            raise typer.BadParameter("--json and --format table disagree; give one of them", param_hint="--json")
+        output = "json"
+    if out is not None and not dry_run:
+        raise typer.BadParameter("--out writes the request bodies of a dry run; add --dry-run", param_hint="--out")
+    if restart and dry_run:
+        raise typer.BadParameter("a dry run records nothing, so there is nothing to restart", param_hint="--restart")
+    from linesync_cli.core.backfill.readers import check_encoding
+
+    zone = parse_zone(timezone)
+    opts = BackfillOptions(
+        inputs=tuple(files), input_format=input_text, encoding=check_encoding(encoding), timezone=timezone,
+        since=parse_when(since, option="--since", tz=zone), until=parse_when(until, option="--until", tz=zone),
+        since_text=since, until_text=until, only=_only(only), limit=limit, dry_run=dry_run, out_dir=out,
+        rejects=rejects, unlinked=unlinked, trigger_flows=trigger_flows, restart=restart, workers=workers,
+    )
+    _run(ctx, opts, link_map, output or "table", yes)
+
+
+def _run(ctx: typer.Context, opts: Any, link_map: Path | None, output: str, yes: bool) -> None:
+    from linesync_cli.core.backfill.run import run_backfill
+    from linesync_cli.core.linkage import open_resolver
+    from linesync_cli.errors import CheckFailed
+
+    app = app_context(ctx)
+    r = app.renderer
+    settings = app.settings
+    post = None
+    if not opts.dry_run:
+        client = app.klaviyo()  # no key: exit 2 now, before anything is read
+        post = client.bulk_create_events_encoded
+        _flow_safety(r, client, opts, yes)
+    resolver = open_resolver(settings, app.klaviyo, link_map=link_map)
+    try:
+        r.note(f"linkage: {_safe(resolver.description)}")
+        with _progress_display(r) as progress:
+            result = run_backfill(opts, resolver, state_dir=settings.state_dir, post=post,
+                                  base_url=settings.klaviyo_base_url, progress=progress)
+    finally:
+        close = getattr(resolver, "close", None)
+        if close is not None:
+            close()
+    _render_result(r, result, output)
+    if result.stopped_by is not None:
+        raise result.stopped_by
+    c = result.counts
+    if c.rejected or c.failed:
+        where = f"; see {result.rejects_path}" if result.rejects_path else ""
+        raise CheckFailed(
+            f"{c.rejected + c.failed:,} record(s) were not sent: {c.rejected:,} rejected as invalid, "
+            f"{c.failed:,} refused by Klaviyo{where}",
+            hint="fix them and run the command on a file of just those records (sent ones are never sent twice)",
+        )
+
+
+def _safe(text: Any) -> str:
+    from linesync_cli.render import safe
+
+    return safe(text)
+
+
+def _flow_safety(r: Renderer, client: Any, opts: Any, yes: bool) -> None:
+    """Say which live Flows the metrics trigger; with --trigger-flows, ask (or need --yes)."""
+    from linesync_cli.core.backfill.flows import triggered_flows
+    from linesync_cli.errors import UsageError
+
+    found: list[MetricFlows] = triggered_flows(client, opts.only)
+    live = [(m, f) for m in found for f in m.live_flows]
+    for m, f in live:
+        r.note(f"  live Flow [bold]{_safe(f.name)}[/] ({_safe(f.id)}) is triggered by {_safe(m.metric_name)}")
+    if not opts.trigger_flows:
+        if live:
+            r.note(f"{len(live)} live Flow(s) are triggered by these metrics; events are sent with backfill: true, "
+                   "so they will not start")
+        else:
+            r.note("no live Flow is triggered by the LINE metrics that exist; events are sent with backfill: true anyway")
+        return
+    r.warn(f"--trigger-flows: events are sent with backfill: false; {len(live)} live Flow(s) listed above will START "
+           "for these old events (and Flows created later will too)")
+    if yes:
+        return
+    import sys
+
+    if not (sys.stdin.isatty() and "-" not in opts.inputs):
+        raise UsageError("--trigger-flows needs a confirmation, and there is no terminal to ask on",
+                         hint="add --yes if you really want Flows to start for the backfilled events")
+    if not typer.confirm("Send with backfill: false and let these Flows start?", default=False, err=True):
+        raise UsageError("not confirmed; nothing was sent", hint="leave out --trigger-flows to backfill safely")
+
+
+class _progress_display:
+    """A Rich progress bar on a terminal; a plain line every 10 s otherwise (stderr both)."""
+
+    PLAIN_EVERY = 10.0
+
+    def __init__(self, r: Renderer) -> None:
+        self.r = r
+        self.bar: Any = None
+        self.task: Any = None
+        self.last_plain = 0.0
+
+    def __enter__(self):
+        if self.r.err.is_terminal:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
+                                TimeElapsedColumn(), console=self.r.err, transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task("backfill", total=None, info="")
+        return self
+
+    def __call__(self, p: Progress) -> None:
+        rate = p.sent / p.elapsed if p.elapsed > 0 else 0.0
+        verb = "to send" if p.dry_run else "sent"
+        info = f"{p.read:,} records read · {p.sent:,} events {verb} · {rate:,.0f} events/s"
+        left = _time_left(p)
+        if left is not None:
+            info += f" · about {left} left"
+        if self.bar is not None:
+            self.bar.update(self.task, completed=p.bytes_read, total=p.bytes_total, info=info)
+        elif p.elapsed - self.last_plain >= self.PLAIN_EVERY:
+            self.last_plain = p.elapsed
+            self.r.note(f"backfill: {info}")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def _time_left(p: Progress) -> str | None:
+    """Events still to come (scaled from the bytes read) at the rate limit's ceiling."""
+    if not p.bytes_total or not p.bytes_read or p.dry_run:
+        return None
+    done = p.sent + p.in_flight
+    remaining = done * (p.bytes_total - p.bytes_read) / p.bytes_read + p.in_flight
+    seconds = int(remaining / CEILING_EVENTS_PER_SECOND)
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+BUCKETS = (
+    ("sent", "sent", "accepted by Klaviyo"),
+    ("would_send", "to send", "would be sent (dry run)"),
+    ("unlinked", "unlinked", "no profile carries this LINE user ID: not sent"),
+    ("ambiguous", "ambiguous", "several profiles carry this LINE user ID: not sent"),
+    ("duplicates", "duplicates", "the same action seen before in this run (redelivered webhooks, repeated rows)"),
+    ("rejected", "rejected", "invalid records, in the rejects file"),
+    ("failed", "failed", "refused by Klaviyo (400), in the rejects file"),
+    ("filtered", "filtered", "left out by --since/--until/--only"),
+    ("pending", "pending", "read but not sent before the run stopped; run the command again"),
+)
+
+
+def _render_result(r: Renderer, result: BackfillResult, output: str) -> None:
+    from linesync_cli.render import Column
+
+    c = result.counts
+    if output == "json":
+        r.json(result.to_json())
+    else:
+        rows = [{"bucket": "records read", "count": c.read, "meaning": ""}]
+        for key, label, meaning in BUCKETS:
+            value = getattr(c, key)
+            if value or key == ("would_send" if result.dry_run else "sent"):
+                rows.append({"bucket": label, "count": value, "meaning": meaning})
+        for reason, n in sorted(c.skipped.items()):
+            rows.append({"bucket": f"skipped: {reason}", "count": n, "meaning": "not a LINE action that is synced"})
+        cols = [Column("bucket", "Records"), Column("count", "Count", justify="right", fmt=lambda v: f"{v:,}"),
+                Column("meaning", "")]
+        title = "Dry run: nothing was sent" if result.dry_run else (
+            f"Backfill run #{result.run_id}" + (" (resumed)" if result.resumed else ""))
+        r.table(rows, cols, title=title)
+    _notes(r, result)
+
+
+def _notes(r: Renderer, result: BackfillResult) -> None:
+    c = result.counts
+    if result.dry_run:
+        r.note(f"dry run: {c.would_send:,} events in {c.batches:,} request(s) would be sent; nothing was sent")
+        if result.out_dir is not None:
+            r.note(f"request bodies: {_safe(result.out_dir)}/batch-*.json")
+    else:
+        before = f" ({c.sent_before:,} of them by an earlier invocation)" if c.sent_before else ""
+        r.note(f"run #{result.run_id}: {c.sent:,} events accepted in {c.batches:,} batch(es){before}; "
+               f"{c.read:,} records read in {result.elapsed:.1f}s")
+        if result.resumed and c.sent_before == c.sent and c.sent and result.stopped_by is None:
+            r.note("every batch had been accepted before: nothing new was sent (--restart sends everything again)")
+    if not c.to_json()["reconciled"]:
+        r.warn("the counts do not add up to the records read; please report this")
+    if c.unlinked or c.ambiguous:
+        where = f": {_safe(result.unlinked_path)}" if result.unlinked_path else " (--unlinked FILE lists them)"
+        r.note(f"{c.unlinked + c.ambiguous:,} action(s) of unlinked or ambiguous LINE users were not sent{where}")
+    if result.rejects_path is not None:
+        r.note(f"rejected records: {_safe(result.rejects_path)}")
+    if result.stopped_by is not None and not result.dry_run:
+        r.note(f"progress is saved in run #{result.run_id}; run the same command again to continue")
+
+
+@backfill_app.command("runs")
+def runs(
+    ctx: typer.Context,
+    fmt: FormatOpt = None,
+    as_json: JsonOpt = False,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="Show the N most recent runs.")] = 20,
+) -> None:
+    """List backfill runs recorded in the ledger, newest first, with their counts.
+
+    Examples:
+
+      linesync backfill runs
+
+      linesync backfill runs --json | jq '.runs[0].counts'
+    """
+    from linesync_cli.core.backfill.ledger import LEDGER_FILE, Ledger
+    from linesync_cli.render import Column, OutputFormat
+
+    app = app_context(ctx)
+    output = resolve_format(fmt, as_json)
+    state_dir = app.settings.state_dir
+    records = []
+    if (state_dir / LEDGER_FILE).exists():
+        ledger = Ledger(state_dir)
+        try:
+            records = ledger.runs(limit)
+        finally:
+            ledger.close()
+    rows = []
+    for rec in records:
+        counts = rec.counts or {}
+        rows.append({
+            "run": rec.id, "status": rec.status, "started": rec.started_at, "updated": rec.updated_at,
+            "inputs": ", ".join(rec.inputs), "read": counts.get("read"), "sent": rec.events_sent,
+            "unlinked": counts.get("unlinked"), "rejected": counts.get("rejected"), "failed": counts.get("failed"),
+            "batches": rec.batches,
+        })
+    term = app.renderer.is_terminal
+
+    def when(v: Any) -> str:
+        from linesync_cli.timeutil import local_text
+
+        return local_text(v, None, term)
+
+    def number(v: Any) -> str:
+        return "" if v is None else f"{v:,}"
+
+    cols = [Column("run", "Run", justify="right"), Column("status", "Status"), Column("started", "Started", fmt=when),
+            Column("updated", "Updated", fmt=when), Column("read", "Read", justify="right", fmt=number),
+            Column("sent", "Sent", justify="right", fmt=number), Column("unlinked", "Unlinked", justify="right", fmt=number),
+            Column("rejected", "Rejected", justify="right", fmt=number), Column("failed", "Failed", justify="right", fmt=number),
+            Column("inputs", "Inputs")]
+    app.renderer.emit(output, json_data={"runs": [rec.to_json() for rec in records]}, rows=rows, columns=cols)
+    if not records and output is OutputFormat.table:
+        app.renderer.note("no backfill runs yet (dry runs are not recorded)")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(backfill_app, name="backfill")
