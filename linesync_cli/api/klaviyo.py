@@ -225,6 +225,12 @@ class KlaviyoClient(HttpService):
         # Idempotent thanks to unique_id on every event: safe to retry.
         self.post("/api/event-bulk-create-jobs", body, op="bulk_create_events", idempotent=True)
 
+    def bulk_create_events_encoded(self, content: bytes) -> None:
+        """The same request with the body already encoded: backfill sizes, hashes and
+        records exactly these bytes (and `--dry-run --out` writes them)."""
+        self.send("POST", "/api/event-bulk-create-jobs", op="bulk_create_events", idempotent=True,
+                  content=content, headers={"Content-Type": JSONAPI})
+
     def query_metric_aggregates(self, body: dict) -> dict:
         return self.post("/api/metric-aggregates", body, op="query_metric_aggregates") or {}
 
