@@ -351,3 +351,20 @@ def open_resolver(settings: Settings, klaviyo: Callable[[], KlaviyoClient], *,
             + ", or give --link-map FILE",
         )
     return IndexResolver(index, status)
+
+
+def read_line_user_ids(path: Path | None, stream: Any = None) -> list[str]:
+    """Values to check from a file: one per line (blank lines and `#` comments skipped),
+    or a CSV whose header has a `line_user_id` column. `stream` is used for `-`."""
+    name = "standard input" if stream is not None else str(path)
+    try:
+        text = stream.read() if stream is not None else Path(path).read_text(encoding="utf-8-sig")  # type: ignore[arg-type]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputFileError(f"cannot read {name}: {getattr(exc, 'strerror', None) or exc}",
+                             hint="give a UTF-8 text file with one LINE user ID per line") from None
+    lines = [ln for ln in text.lstrip("\ufeff").splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    if lines and "line_user_id" in [h.strip().lower() for h in lines[0].split(",")]:
+        reader = csv.DictReader(lines)
+        reader.fieldnames = [(h or "").strip().lower() for h in reader.fieldnames or []]
+        return [v for row in reader if (v := (row.get("line_user_id") or "").strip())]
+    return [ln.strip() for ln in lines]

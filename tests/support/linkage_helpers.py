@@ -75,3 +75,98 @@ def seed_index(state_dir: Path, values: dict[str, Any], *, key: str = "LINE User
         index.finish_run(key, when)
     finally:
         index.close()
+
+
+API_INTEGRATION = {"object": "integration", "id": "7FtS4J", "key": "api", "name": "API", "category": "API"}
+KLAVIYO_INTEGRATION = {"object": "integration", "id": "0rG4eQ", "key": "klaviyo", "name": "Klaviyo",
+                       "category": "Internal"}
+
+
+def metric(mid: str, name: str, integration: dict | None = None) -> dict:
+    return {"type": "metric", "id": mid, "attributes": {"name": name, "integration": integration or API_INTEGRATION}}
+
+
+def event(eid: str, metric_id: str, when: str, **properties: Any) -> dict:
+    return {"type": "event", "id": eid,
+            "attributes": {"datetime": when, "event_properties": properties},
+            "relationships": {"metric": {"data": {"type": "metric", "id": metric_id}}}}
+
+
+LINE_METRICS = {
+    "mLink": metric("mLink", "Linked LINE Identity"),
+    "mSent": metric("mSent", "Sent LINE Message"),
+    "mClick": metric("mClick", "Clicked LINE Message"),
+    "mRecv": metric("mRecv", "Received Email", KLAVIYO_INTEGRATION),
+    "mOpenE": metric("mOpenE", "Opened Email", KLAVIYO_INTEGRATION),
+    "mSms": metric("mSms", "Received SMS", KLAVIYO_INTEGRATION),
+    "mOrder": metric("mOrder", "Placed Order", {"name": "Shopify", "category": "eCommerce"}),
+}
+
+
+def events_page(events: list[dict], *, next_url: str | None = None) -> dict:
+    used = {e["relationships"]["metric"]["data"]["id"] for e in events}
+    return page(events, next_url=next_url, included=[LINE_METRICS[m] for m in sorted(used)])
+
+
+class FakeAccount:
+    """A small Klaviyo account + LINE channel for pytest-httpx callbacks.
+
+    Serves `GET /api/profiles` (any(id,...), equals(email|phone_number|external_id,...)),
+    `GET /api/profiles/{id}`, `GET /api/events` (newest first, cursor pages) and LINE
+    `GET /v2/bot/profile/{userId}` (status per user ID: 200 by default, 404, 401).
+    """
+
+    def __init__(self) -> None:
+        self.profiles: dict[str, dict] = {}  # id -> attributes
+        self.events: dict[str, list[dict]] = {}  # profile id -> events, newest first
+        self.line_status: dict[str, int] = {}
+
+    def add_profile(self, pid: str, **attributes: Any) -> None:
+        attributes.setdefault("properties", {})
+        self.profiles[pid] = attributes
+
+    def __call__(self, request: Any) -> Any:
+        import json
+
+        import httpx
+
+        path = request.url.path
+        if path.startswith("/v2/bot/profile/"):
+            uid = path.rsplit("/", 1)[1]
+            status = self.line_status.get(uid, 200)
+            if status == 200:
+                return httpx.Response(200, json={"userId": uid, "displayName": "Taro [b]LINE[/b]"})
+            return httpx.Response(status, json={"message": "Not found" if status == 404 else "Authentication failed"})
+        q = query(request)
+        if path == "/api/profiles":
+            flt = q["filter"]
+            field_name = flt[flt.index("(") + 1 : flt.index(",")]
+            if flt.startswith("any("):
+                wanted = set(any_values(flt))
+            else:
+                wanted = {json.loads(flt[flt.index(",") + 1 : -1])}
+            found = [profile(pid, **a) for pid, a in sorted(self.profiles.items())
+                     if (pid if field_name == "id" else a.get(field_name)) in wanted]
+            return httpx.Response(200, json=page(found))
+        if path.startswith("/api/profiles/"):
+            pid = path.rsplit("/", 1)[1]
+            if pid not in self.profiles:
+                return httpx.Response(404, json={"errors": [{"title": "Not found", "detail": "no profile"}]})
+            return httpx.Response(200, json={"data": profile(pid, **self.profiles[pid])})
+        if path == "/api/events":
+            flt = q["filter"]
+            pid = json.loads(flt[len("equals(profile_id,") : flt.index(")")])
+            evs = self.events.get(pid, [])
+            if "greater-or-equal(datetime," in flt:
+                since = flt.split("greater-or-equal(datetime,")[1].split(")")[0]
+                evs = [e for e in evs if e["attributes"]["datetime"] >= since.replace("Z", "+00:00")]
+            if "less-than(datetime," in flt:
+                until = flt.split("less-than(datetime,")[1].split(")")[0]
+                evs = [e for e in evs if e["attributes"]["datetime"] < until.replace("Z", "+00:00")]
+            size = int(q.get("page[size]", 200))
+            start = int(q.get("page[cursor]", 0))
+            nxt = None
+            if start + size < len(evs):
+                nxt = str(request.url.copy_set_param("page[cursor]", str(start + size)))
+            return httpx.Response(200, json=events_page(evs[start:start + size], next_url=nxt))
+        return httpx.Response(404, json={"errors": [{"title": "Not found", "detail": path}]})
