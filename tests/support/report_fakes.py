@@ -7,6 +7,7 @@ metric-aggregate answers looked up by (metric_id, interval) from fixed tables.
 from __future__ import annotations
 
 import json
+import os
 import re
 from typing import Any
 
@@ -39,8 +40,10 @@ IDS = {
 EMAIL_NAMES = ("Received Email", "Opened Email", "Clicked Email")
 
 
-def env(tmp_path, **extra: str) -> dict[str, str]:
+def env(tmp_path, **extra: str) -> dict[str, str | None]:
+    """A clean CLI environment: the calling shell's LINESYNC_* unset (None), our key and base URL set."""
     return {
+        **{k: None for k in os.environ if k.startswith("LINESYNC_")},
         "LINESYNC_KLAVIYO_API_KEY": KEY,
         "LINESYNC_KLAVIYO_BASE_URL": BASE,
         "LINESYNC_STATE_DIR": str(tmp_path / "state"),
