@@ -152,8 +152,18 @@ def show(
         app.renderer.json(result.to_json())
     if result.metric is None:
         raise _missing(result.status)
+    _warn_split(app.renderer, result)
     if output is not OutputFormat.json:
         _render_show(app.renderer, result, output)
+
+
+def _warn_split(r, result) -> None:
+    from linesync_cli.render import safe
+
+    m = result.metric
+    for other in result.status.others:
+        r.warn(f"{safe(m.name)} also exists under {safe(other.integration_name or other.integration_category)} "
+               f"({safe(other.id)}); showing the API-integration metric {safe(m.id)}")
 
 
 def _missing(status):
@@ -208,9 +218,6 @@ def _render_show(r, result, output) -> None:
 
     opts, series, totals, m = result.options, result.series, result.totals, result.metric
     zone = parse_zone(opts.timezone)
-    for other in result.status.others:
-        r.warn(f"{safe(m.name)} also exists under {safe(other.integration_name or other.integration_category)} "
-               f"({safe(other.id)}); showing the API-integration metric {safe(m.id)}")
     rows = [{"start": b.start, "count": b.values["count"], "unique": b.values["unique"]} for b in series.buckets]
     if output is OutputFormat.csv:
         r.csv(rows, [Column("start", "start"), Column("count", "count"), Column("unique", "unique")])
