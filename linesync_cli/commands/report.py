@@ -178,6 +178,11 @@ def _row(row, report, term: bool) -> dict:
     }
 
 
+def _short(row) -> str:
+    """`Sent LINE Message` → `Sent`, `Opened Email` → `Opened`: the chart's heading names the channel."""
+    return row.step.metric_name.split(" ")[0]
+
+
 def _chart(r, report, *, to_stdout: bool) -> None:
     from linesync_cli.chart import Series, TimeChart
 
@@ -191,9 +196,9 @@ def _chart(r, report, *, to_stdout: bool) -> None:
         starts = [b.start for b in rows[0].series.buckets]
         chart = TimeChart(
             starts,
-            [Series(row.step.metric_name, row.series.values("count")) for row in rows],
+            [Series(_short(row), row.series.values("count")) for row in rows],
             interval=report.options.interval,
-            totals=[(row.step.metric_name, _count(row.total, True)) for row in rows],
+            totals=[(_short(row), _count(row.total, True)) for row in rows],
         )
         heading = f"{channel}: events per {report.options.interval} ({report.options.timezone})"
         if to_stdout and r.is_terminal:
