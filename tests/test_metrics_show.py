@@ -311,6 +311,15 @@ def test_feed_pages_until_it_has_n_events_newest_first(klaviyo, httpx_mock, tmp_
     assert doc["totals"]["count"] == 450
 
 
+def test_feed_that_takes_every_event_says_there_are_no_more(klaviyo, httpx_mock, tmp_path):
+    klaviyo.metric("DLV001", "Delivered LINE Message")
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    klaviyo.events += [Event(f"D{i:03}", "DLV001", start + timedelta(minutes=i), "P1") for i in range(200)]
+    doc = json.loads(run(["delivered", "--since", "2026-11-01", "--feed", "200", "--json"], tmp_path).stdout)
+    assert len(doc["feed"]["events"]) == 200 and doc["feed"]["more"] is False
+    assert len(requests_to(httpx_mock, "/api/events")) == 1
+
+
 def test_small_feed_is_one_small_page_and_default_feed_has_no_date_limit(klaviyo, httpx_mock, tmp_path):
     clicks_over_four_days(klaviyo)
     doc = json.loads(run(["clicked", "--since", "2026-11-01", "--timezone", "Asia/Tokyo", "--feed", "2", "--json"],
