@@ -71,7 +71,6 @@ def create(
         plan_segment,
         segments_named,
     )
-    from linesync_cli.render import Column, OutputFormat, safe
 
     app = app_context(ctx)
     output = resolve_format(fmt, as_json, allow_csv=False)
@@ -87,19 +86,29 @@ def create(
         plan.existing = segments_named(client, plan.name)
 
     if dry_run:
-        r.json(plan.body)
-        if plan.placeholders:
-            r.note("no Klaviyo API key is configured: metric IDs are placeholders (set LINESYNC_KLAVIYO_API_KEY "
-                   "to resolve them)")
-        for metric_name in plan.missing:
-            r.warn(f"{safe(metric_name)} has no events yet: create would refuse (a placeholder ID is shown)")
-        if plan.existing and not force:
-            r.warn(f"a segment named {safe(plan.name)} exists: create would refuse without --force")
-        r.note("dry run: nothing was created")
+        _show_dry_run(r, plan, force)
         return
-
     check_plan(plan, force=force)
-    created = create_segment(client, plan)
+    _show_created(r, plan, create_segment(client, plan), output)
+
+
+def _show_dry_run(r, plan, force: bool) -> None:
+    from linesync_cli.render import safe
+
+    r.json(plan.body)  # exactly what create would send
+    if plan.placeholders:
+        r.note("no Klaviyo API key is configured: metric IDs are placeholders (set LINESYNC_KLAVIYO_API_KEY "
+               "to resolve them)")
+    for metric_name in plan.missing:
+        r.warn(f"{safe(metric_name)} has no events yet: create would refuse (a placeholder ID is shown)")
+    if plan.existing and not force:
+        r.warn(f"a segment named {safe(plan.name)} exists: create would refuse without --force")
+    r.note("dry run: nothing was created")
+
+
+def _show_created(r, plan, created, output) -> None:
+    from linesync_cli.render import Column, OutputFormat
+
     if output is OutputFormat.json:
         r.json({"created": created.to_json(), "preset": plan.preset.key, "days": plan.days,
                 "definition": plan.body["data"]["attributes"]["definition"]})
