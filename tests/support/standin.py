@@ -291,8 +291,8 @@ class KlaviyoStandIn(StandInServer):
     service = "Klaviyo"
 
     def __init__(self, api_key: str = "pk_test_standin_0000000000", *, validate: bool = True,
-                 record_bodies: bool = True, seed: int = 0) -> None:
-        super().__init__(validate=validate, record_bodies=record_bodies, seed=seed)
+                 record_bodies: bool = True, seed: int = 0, validate_every: int = 1) -> None:
+        super().__init__(validate=validate, record_bodies=record_bodies, seed=seed, validate_every=validate_every)
         self.api_key = api_key
         self.metrics_page_size = 200
         self.retry_after_header = False
