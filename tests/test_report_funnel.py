@@ -64,7 +64,7 @@ def test_one_month_table_figures_rates_and_a_metric_with_no_events(httpx_mock, t
     assert rows["Failed LINE Message"] == ["50", "10", "4.2%", "1.2%", "Sent LINE Message"]
     assert rows["Blocked LINE Account"] == ["0", "0"]
     assert "Opened LINE Message: no events yet" in " ".join(result.stderr.split())
-    assert "≤" not in result.stdout
+    assert "–" not in result.stdout and "~" not in result.stdout
     # One month query per existing metric, none for the missing one, no email without --compare-email.
     queried = sorted(b["data"]["attributes"]["metric_id"] for b in seen)
     assert queried == sorted(["SENT01", "DELIV1", "CLICK1", "FAIL01", "FOLLW1", "BLOCK1"])
@@ -115,8 +115,8 @@ def test_a_range_across_months_labels_uniques_as_upper_bounds(httpx_mock, tmp_pa
     result = run(args, tmp_path)
     assert result.exit_code == 0, result.stderr
     rows = table_rows(result.stdout)
-    assert rows["Sent LINE Message"][:2] == ["1200", "≤ 900"]
-    assert rows["Delivered LINE Message"][:4] == ["1170", "≤ 885", "97.5%", "~98.3%"]
+    assert rows["Sent LINE Message"][:2] == ["1200", "600–900"]
+    assert rows["Delivered LINE Message"][:4] == ["1170", "590–885", "97.5%", "~98.3%"]
     said = " ".join(result.stderr.split())  # Rich wraps stderr at the console width
     assert "crosses a calendar month" in said
     assert "--since 2026-11-01 --until 2026-12-01" in said
@@ -143,6 +143,7 @@ def test_csv_has_raw_values_one_row_per_step(httpx_mock, tmp_path) -> None:
     by = {r["key"]: r for r in rows}
     assert by["delivered"]["total"] == "1150" and by["delivered"]["total_rate"] == str(round(1150 / 1200, 6))
     assert by["delivered"]["rate_base"] == "sent" and by["delivered"]["unique_exact"] == "yes"
+    assert by["delivered"]["unique_lower_bound"] == "790"
     assert by["opened"]["status"] == "missing" and by["opened"]["total"] == ""
     assert by["email_opened"]["channel"] == "Email" and by["email_opened"]["total_rate"] == "0.3"
     assert by["email_clicked"]["unique_rate"] == str(round(80 / 750, 6))

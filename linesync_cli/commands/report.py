@@ -39,7 +39,7 @@ def funnel(
     Each step's rate is taken of the step before it (Delivered of Sent, Opened of
     Delivered, Clicked of Opened; Failed of Sent). Followed and Blocked are shown
     too. Unique is exact when the range lies inside one calendar month of the
-    zone; otherwise it is the sum of monthly uniques, shown as "≤ N". A metric
+    zone; otherwise it is shown as bounds "low–high" from the monthly uniques. A metric
     with no events yet is shown as such. Times are event times.
 
     Examples:
@@ -106,16 +106,17 @@ def _render(r, report, output, chart: bool) -> None:
             r.warn(f"{safe(row.step.metric_name)} also exists under {names} (split metric): this report counts "
                    "the API one only")
     if not report.uniques_exact:
-        r.note("[cyan]note:[/] ≤ marks a range that crosses a calendar month: Klaviyo counts unique people per "
-               "month, so a person active in two months counts twice (~ marks rates built on those). For exact "
-               f"uniques pick a range inside one month, e.g. {_one_month_example(o)}")
+        r.note("[cyan]note:[/] the range crosses a calendar month and Klaviyo counts unique people per month, so "
+               "some Unique figures are bounds (low–high): at least the busiest month, at most the months added up "
+               "(a person active in two months counts twice); ~ marks rates built on them. For exact uniques pick "
+               f"a range inside one month, e.g. {_one_month_example(o)}")
     if any(row.present for row in report.rows if row.step.key in ("opened", "clicked")):
         r.note("[cyan]note:[/] opens and clicks are recorded only for messages with a trackable link or image, "
                "so Opened of Delivered understates how many read a message")
 
 
 CSV_KEYS = ("channel", "key", "event", "status", "metric_id", "total", "unique", "unique_exact",
-            "rate_base", "total_rate", "unique_rate", "since", "until", "timezone")
+            "unique_lower_bound", "rate_base", "total_rate", "unique_rate", "since", "until", "timezone")
 
 
 def _one_month_example(o) -> str:
@@ -163,6 +164,7 @@ def _row(row, report, term: bool) -> dict:
         "total": row.total,
         "unique": unique.value if unique else None,
         "unique_exact": unique.exact if unique else None,
+        "unique_lower_bound": unique.lower_bound if unique else None,
         "rate_base": row.step.base or "",
         "total_rate": None if row.total_rate is None else round(row.total_rate, 6),
         "unique_rate": None if row.unique_rate is None else round(row.unique_rate, 6),
@@ -171,7 +173,8 @@ def _row(row, report, term: bool) -> dict:
         "timezone": o.timezone,
         # display text: table
         "total_text": _count(row.total, term) if row.present else "no events yet",
-        "unique_text": "" if unique is None else ("" if unique.exact else "≤ ") + _count(unique.value, term),
+        "unique_text": "" if unique is None else _count(unique.value, term) if unique.exact
+        else f"{_count(unique.lower_bound, term)}–{_count(unique.value, term)}",
         "total_rate_text": _pct(row.total_rate),
         "unique_rate_text": _pct(row.unique_rate, approx=row.unique_rate_exact is False),
         "base_text": base.step.metric_name if base else "",
