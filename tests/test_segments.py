@@ -122,7 +122,7 @@ def test_create_sends_a_valid_body_and_says_what_happens_next(httpx_mock, tmp_pa
     assert doc["definition"]["condition_groups"] == [{"conditions": g} for g in
                                                      [[metric_cond("OPEN01", "greater-than", 14)],
                                                       [metric_cond("CLICK1", "equals", 14)]]]
-    assert "filling the segment in the background" in said(result)
+    assert "fills new segments in the background (it is processing now)" in said(result)
     assert "Klaviyo Segments, not the messaging platform's recipient segments" in said(result)
     requests = httpx_mock.get_requests()
     name_check = next(r for r in requests if r.method == "GET" and "/api/segments" in str(r.url))

@@ -118,8 +118,9 @@ def _show_created(r, plan, created, output) -> None:
             ("Days", plan.days if plan.days is not None else ""), ("Processing", created.is_processing),
         )]
         r.table(rows, [Column("field", "Segment"), Column("value", "")])
-    r.note("Klaviyo is now filling the segment in the background (is_processing); its members appear over the "
-           "next minutes or longer. Check it in Klaviyo under Audience > Lists & segments.")
+    now = " (it is processing now)" if created.is_processing else ""
+    r.note(f"Klaviyo fills new segments in the background{now}; members can take minutes or longer to appear. "
+           "Check it in Klaviyo under Audience > Lists & segments.")
     r.note("These are Klaviyo Segments, not the messaging platform's recipient segments (those are separate "
            "and unchanged).")
 
