@@ -601,3 +601,60 @@ def test_key_never_appears_in_output_or_logs(name, klaviyo_standin, cli_env, fas
     for text in [r.stdout for r in results] + [r.stderr for r in results] + [caplog.text, state]:
         for secret in secrets:
             assert secret not in text
+
+
+# -- the clients against the stand-ins ------------------------------------------------------------------
+
+def test_next_link_to_another_host_stays_on_the_base_url(httpx_mock):
+    """The key must never follow a `links.next` to a different host."""
+    t = FakeTime()
+    httpx_mock.add_response(url=f"{BASE}/api/metrics", json={
+        "data": [{"id": "A"}], "links": {"next": "https://evil.example.com/api/metrics?page%5Bcursor%5D=2"}})
+    httpx_mock.add_response(url=f"{BASE}/api/metrics?page%5Bcursor%5D=2", json={"data": [{"id": "B"}], "links": {}})
+    assert [m["id"] for m in klaviyo(t).get_metrics()] == ["A", "B"]
+    assert {r.url.host for r in httpx_mock.get_requests()} == {"a.klaviyo.com"}
+
+
+def line_client(line_standin, token: str | None = None):
+    from linesync_cli.api.line import LineClient
+
+    return LineClient(SecretStr(token or line_standin.token), line_standin.base_url,
+                      retry=RetryPolicy(max_attempts=2, base_delay=0.01))
+
+
+def test_line_client_bot_info_profile_and_errors(line_standin):
+    from linesync_cli.errors import BadRequest, NotFound
+
+    user = "U" + "0123456789abcdef" * 2
+    line_standin.add_user(user, "Hanako")
+    with line_client(line_standin) as client:
+        assert client.get_bot_info()["basicId"].startswith("@")
+        assert client.get_profile(user)["displayName"] == "Hanako"
+        with pytest.raises(NotFound):
+            client.get_profile("U" + "f" * 32)
+        with pytest.raises(BadRequest):
+            client.get_profile("not-a-line-id")
+    with line_client(line_standin, "wrong-token") as client, pytest.raises(AuthError) as info:
+        client.get_bot_info()
+    assert info.value.exit_code == ExitCode.AUTH and "wrong-token" not in info.value.message
+
+
+@pytest.mark.parametrize("kind", ["long-lived", "v2.1"])
+def test_line_verify_token_tries_both_endpoints_and_never_logs_the_token(line_standin, caplog, kind):
+    token = f"line_{kind}_SECRET_token_0123"
+    line_standin.add_token(token, kind=kind, expires_in=86400)
+    with caplog.at_level(logging.INFO, logger="linesync.http"), line_client(line_standin, token) as client:
+        assert client.verify_token()["expires_in"] == 86400
+    assert token not in caplog.text
+    verify_ops = [r.op for r in line_standin.requests if r.op and r.op.startswith("verify")]
+    assert verify_ops == (["verifyChannelToken"] if kind == "long-lived"
+                          else ["verifyChannelToken", "verifyChannelTokenByJWT"])
+    # Neither verify endpoint may receive the token in an Authorization header.
+    assert all("authorization" not in r.headers for r in line_standin.requests)
+
+
+def test_line_5xx_then_success(line_standin):
+    line_standin.fail_next(1, status=503)
+    with line_client(line_standin) as client:
+        assert client.get_bot_info()["displayName"]
+    assert [r.status for r in line_standin.requests] == [503, 200]

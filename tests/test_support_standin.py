@@ -366,9 +366,9 @@ def test_fault_rate_is_reproducible():
             standin.rate_limits_enabled = False
             standin.inject_fault_rate(0.5, seed=seed)
             result = []
-            for _ in range(12):
-                with httpx.Client(base_url=standin.base_url, headers={
-                        "Authorization": f"Klaviyo-API-Key {KLAVIYO_TEST_KEY}", "revision": "2026-07-15"}) as client:
+            with httpx.Client(base_url=standin.base_url, headers={
+                    "Authorization": f"Klaviyo-API-Key {KLAVIYO_TEST_KEY}", "revision": "2026-07-15"}) as client:
+                for _ in range(12):
                     try:
                         result.append(client.get("/api/metrics").status_code)
                     except httpx.RemoteProtocolError:

@@ -146,7 +146,7 @@ class StandInServer:
         server = _Server(("127.0.0.1", 0), _Handler)
         server.standin = self
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01},
                                         name=f"{self.service}-standin", daemon=True)
         self._thread.start()
         return self
