@@ -651,3 +651,18 @@ def test_a_check_that_breaks_mid_run_is_an_error_and_the_rest_go_on(klaviyo_stan
     assert statuses == {"line-metrics": "warn", "recent-events": "error", "open-vs-read": "info"}
     assert "Klaviyo is unavailable" in report.outcomes[1].result.detail
     assert int(report.exit_code) == 1
+
+
+def test_ci_output_has_no_escape_codes_even_when_colour_is_forced(cli_env):
+    env = cli_env | {"NO_COLOR": None, "FORCE_COLOR": "1"}
+    coloured = run_cli(["doctor", "--only", "config,open-vs-read"], env=env)
+    assert "\x1b[" in coloured.stdout
+    plain = run_cli(["doctor", "--ci", "--only", "config,open-vs-read"], env=env)
+    assert "\x1b[" not in plain.stdout + plain.stderr
+    assert plain.stdout.startswith("✓ Configuration (config): ")
+
+
+@pytest.mark.parametrize("args", [["doctor", "-v"], ["doctor", "--details"], ["doctor", "-d"], ["-v", "doctor"]])
+def test_details_flags(cli_env, args):
+    result = run_cli([*args, "--only", "open-vs-read"], env=cli_env)
+    assert "    · opens are measured by the messaging platform" in result.stdout

@@ -56,12 +56,16 @@ def doctor(
         options, only=_id_list(only), skip=_id_list(skip),
         load_settings=lambda: app.loaded, klaviyo=app.klaviyo, line=app.line, raise_unexpected=app.debug,
     )
-    renderer = app.renderer
     if ci:
-        from linesync_cli.render import Renderer, make_consoles
+        # Plain text whatever the environment says (FORCE_COLOR, a pseudo-terminal):
+        # CI logs get no escape codes, the error line at the end included.
+        from rich.console import Console
 
-        renderer = Renderer(*make_consoles(no_color=True))
-    _render(renderer, report, output, details or app.verbose)
+        from linesync_cli.render import Renderer
+
+        app.renderer = Renderer(Console(force_terminal=False, no_color=True, soft_wrap=False, highlight=False),
+                                Console(stderr=True, force_terminal=False, no_color=True, highlight=False))
+    _render(app.renderer, report, output, details or app.verbose)
     code = report.exit_code
     if code:
         bad = [o.check.id for o in report.outcomes if o.result.status.value in ("fail", "error")]
