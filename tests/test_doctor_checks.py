@@ -88,9 +88,10 @@ def test_config_fails_on_a_malformed_key_without_echoing_it(cli_env):
 def test_config_fails_when_the_state_directory_is_a_file(cli_env, tmp_path):
     blocker = tmp_path / "state-file"
     blocker.write_text("x")
-    c, result = check(cli_env | {"LINESYNC_STATE_DIR": str(blocker)}, "config")
-    assert c["status"] == "fail"
-    assert c["detail"] == f"the state directory {blocker} is not a directory"
+    result, checks, _ = doctor(cli_env | {"LINESYNC_STATE_DIR": str(blocker)}, "--only", "config,klaviyo-auth")
+    assert checks["config"]["status"] == "fail"
+    assert checks["config"]["detail"] == f"the state directory {blocker} is not a directory"
+    assert checks["klaviyo-auth"]["status"] == "pass"  # the key still works: say so
     assert result.exit_code == 2
 
 

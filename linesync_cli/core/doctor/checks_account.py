@@ -103,7 +103,10 @@ def _account_summary(doc: dict) -> tuple[str, list[str], dict[str, Any]]:
 
 
 def check_klaviyo_auth(ctx: DoctorContext) -> CheckResult:
-    ctx.need("config")
+    # Needs the key, not a perfect configuration: an unwritable state directory
+    # (a config failure too) must not hide what Klaviyo says.
+    if settings_or_skip(ctx).klaviyo_api_key is None:
+        ctx.need("config")
     try:
         doc = ctx.account()
     except ChallengeBlocked as exc:
