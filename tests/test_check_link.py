@@ -219,3 +219,16 @@ def test_no_index_and_no_ids(env):
     result = run(env, LINKED)
     assert result.exit_code == 2 and "linesync links sync" in result.stderr
     assert run(env).exit_code == 2
+
+
+def test_ids_from_standard_input_and_a_csv(env, account, tmp_path):
+    piped = runner.invoke(app, ["check-link", "--file", "-", "--json"], env=dict(env, LINESYNC_LINE_CHANNEL_ACCESS_TOKEN=TOKEN),
+                          input=f"{LINKED}\n{NOLINK}\n")
+    assert [r["line_user_id"] for r in json.loads(piped.stdout)["results"]] == [LINKED, NOLINK]
+    sheet = tmp_path / "export.csv"
+    sheet.write_text(f"\ufeffname,line_user_id\r\nTaro,{LINKED}\r\nNobody,\r\n", encoding="utf-8")
+    result = run(env, "--file", str(sheet), "--json")
+    assert result.exit_code == 0
+    assert [r["line_user_id"] for r in json.loads(result.stdout)["results"]] == [LINKED]
+    missing = run(env, "--file", str(tmp_path / "nope.txt"))
+    assert missing.exit_code == 2 and "cannot read" in missing.stderr

@@ -83,6 +83,57 @@ def _email_text(check, link) -> str:
     return f"mismatch: the profile with {e.email} does not carry this LINE user ID ({carried})"
 
 
+def _table_rows(result, link) -> list[dict]:
+    return [{
+        "line_user_id": c.value,
+        "status": c.status,
+        "profile_ids": " ".join(c.link.profile_ids) if c.link else "",
+        "email": " ".join(p.email or "" for p in c.profiles).strip(),
+        "line": c.line.status if c.line else "",
+        "note": FORMAT_LABELS.get(c.format.kind, "") if not c.format.ok else (_email_text(c, link) if c.email else ""),
+    } for c in result.checks]
+
+
+def _render(r, output, result, link, tz, *, from_link_map: bool) -> None:
+    """Data to stdout (detail view, table, CSV or JSON), then the verdicts and hints to stderr."""
+    from linesync_cli.render import Column, OutputFormat, safe
+
+    term = r.is_terminal
+    summary = result.summary
+    if output is OutputFormat.json:
+        r.json({"resolver": result.resolver, "link_key": str(link),
+                "results": [c.to_json(link) for c in result.checks], "summary": summary})
+    elif len(result.checks) == 1 and output is OutputFormat.table:
+        r.table(_detail_rows(result.checks[0], link, tz, term), [Column("field", "Field"), Column("value", "Value")])
+    else:
+        cols = [Column("line_user_id", "LINE user ID"), Column("status", "Link"), Column("profile_ids", "Profile"),
+                Column("email", "Email"), Column("line", "LINE"), Column("note", "Note")]
+        if output is OutputFormat.csv:
+            r.csv(_table_rows(result, link), cols)
+        else:
+            styles = [None if c.status == "linked" else "red" for c in result.checks] if term else None
+            r.table(_table_rows(result, link), cols, row_styles=styles)
+
+    r.note(f"resolved through {safe(result.resolver)}")
+    for c in result.checks:
+        who = f"{safe(c.value)}: " if len(result.checks) > 1 else ""
+        if c.status == "unlinked":
+            r.note(f"[red]✗[/] {who}not linked: this user's LINE actions are not recorded in Klaviyo")
+        elif c.status == "ambiguous":
+            r.note(f"[red]✗[/] {who}ambiguous: {len(c.link.profile_ids)} profiles carry this LINE user ID; "
+                   "its actions are not sent until only one does")
+        elif c.status == "malformed" and len(result.checks) == 1:
+            r.note(f"[red]✗[/] not a LINE user ID: {safe(c.format.hint)}")
+    if summary["unlinked"] or summary["ambiguous"]:
+        r.note(f"[cyan]hint:[/] {safe(_how_linkage_is_made(link))}"
+               + ("; if that happened since the last sync, run `linesync links sync`"
+                  if link.kind == "property" and not from_link_map else ""))
+    if any(c.line and c.line.status == "skipped" for c in result.checks):
+        r.note("LINE checks skipped: no channel access token (set LINESYNC_LINE_CHANNEL_ACCESS_TOKEN to add them)")
+    if len(result.checks) > 1:
+        r.note(f"linked: {summary['linked']:,} of {summary['total']:,} ({summary['linked_share']:.1%})")
+
+
 def check_link(
     ctx: typer.Context,
     line_user_ids: Annotated[list[str] | None, typer.Argument(help="LINE user IDs (U + 32 lowercase hex).", metavar="LINE_USER_ID...", show_default=False)] = None,
@@ -112,7 +163,6 @@ def check_link(
     from linesync_cli.core.linkage import open_resolver, read_line_user_ids
     from linesync_cli.core.profiles import check_links
     from linesync_cli.errors import CheckFailed, UsageError
-    from linesync_cli.render import Column, OutputFormat, safe
     from linesync_cli.timeutil import parse_zone
 
     app = app_context(ctx)
@@ -129,52 +179,8 @@ def check_link(
     line = app.line()
     result = check_links(values, resolver, app.klaviyo, line, settings.link, email=email, details=len(values) == 1)
 
-    r = app.renderer
-    term = r.is_terminal
+    _render(app.renderer, output, result, settings.link, tz, from_link_map=link_map is not None)
     summary = result.summary
-    if output is OutputFormat.json:
-        r.json({"resolver": result.resolver, "link_key": str(settings.link),
-                "results": [c.to_json(settings.link) for c in result.checks], "summary": summary})
-    elif len(result.checks) == 1 and output is OutputFormat.table:
-        check = result.checks[0]
-        r.table(_detail_rows(check, settings.link, tz, term), [Column("field", "Field"), Column("value", "Value")])
-    else:
-        rows = []
-        for c in result.checks:
-            rows.append({
-                "line_user_id": c.value,
-                "status": c.status,
-                "profile_ids": " ".join(c.link.profile_ids) if c.link else "",
-                "email": " ".join(p.email or "" for p in c.profiles).strip(),
-                "line": c.line.status if c.line else "",
-                "note": FORMAT_LABELS.get(c.format.kind, "") if not c.format.ok else (_email_text(c, settings.link) if c.email else ""),
-            })
-        cols = [Column("line_user_id", "LINE user ID"), Column("status", "Link"), Column("profile_ids", "Profile"),
-                Column("email", "Email"), Column("line", "LINE"), Column("note", "Note")]
-        if output is OutputFormat.csv:
-            r.csv(rows, cols)
-        else:
-            styles = [None if c.status == "linked" else "red" for c in result.checks] if term else None
-            r.table(rows, cols, row_styles=styles)
-
-    r.note(f"resolved through {safe(result.resolver)}")
-    for c in result.checks:
-        who = f"{safe(c.value)}: " if len(result.checks) > 1 else ""
-        if c.status == "unlinked":
-            r.note(f"[red]✗[/] {who}not linked: this user's LINE actions are not recorded in Klaviyo")
-        elif c.status == "ambiguous":
-            r.note(f"[red]✗[/] {who}ambiguous: {len(c.link.profile_ids)} profiles carry this LINE user ID; "
-                   "its actions are not sent until only one does")
-        elif c.status == "malformed" and len(result.checks) == 1:
-            r.note(f"[red]✗[/] not a LINE user ID: {safe(c.format.hint)}")
-    if summary["unlinked"] or summary["ambiguous"]:
-        r.note(f"[cyan]hint:[/] {safe(_how_linkage_is_made(settings.link))}"
-               + ("; if that happened since the last sync, run `linesync links sync`"
-                  if settings.link.kind == "property" and link_map is None else ""))
-    if any(c.line and c.line.status == "skipped" for c in result.checks):
-        r.note("LINE checks skipped: no channel access token (set LINESYNC_LINE_CHANNEL_ACCESS_TOKEN to add them)")
-    if len(result.checks) > 1:
-        r.note(f"linked: {summary['linked']:,} of {summary['total']:,} ({summary['linked_share']:.1%})")
     if result.line_problem is not None:
         problem = result.line_problem
         problem.message = f"{problem.message} (the link results above are complete; the LINE check is not)"

@@ -16,6 +16,50 @@ def _details_text(details: dict) -> str:
     return "; ".join(f"{k}: {v}" for k, v in details.items())
 
 
+def _render(r, output, located, tl, events, link, tz, *, since, until, reverse: bool, line_only: bool,
+            limit: int) -> None:
+    """Header and timeline to stdout (table, CSV or JSON); counts and hints to stderr."""
+    from linesync_cli.core.profiles import line_property_names
+    from linesync_cli.render import Column, OutputFormat, safe
+    from linesync_cli.timeutil import local_text
+
+    profile = located.profile
+    term = r.is_terminal
+    if output is OutputFormat.json:
+        r.json({
+            "profile": profile.to_json(link),
+            "found_by": located.how,
+            "range": {"since": since.isoformat() if since else None, "until": until.isoformat() if until else None},
+            "order": "newest first" if reverse else "oldest first",
+            "events": [e.to_json() for e in events],
+            "more": tl.more,
+        })
+    else:
+        rows = [{"time": e.datetime, "channel": e.channel, "event": e.metric_name or "(unknown metric)",
+                 "details": _details_text(e.details), "event_id": e.id, "metric_id": e.metric_id} for e in events]
+        if output is OutputFormat.csv:
+            r.csv(rows, [Column(k, k) for k in ("time", "channel", "event", "details", "event_id", "metric_id")])
+        else:
+            header = [{"field": "profile", "value": profile.id}, {"field": "email", "value": profile.email or ""},
+                      {"field": "phone", "value": profile.phone_number or ""}]
+            if profile.external_id:
+                header.append({"field": "external_id", "value": profile.external_id})
+            for name in line_property_names(link):
+                value = profile.properties.get(name)
+                header.append({"field": name, "value": "" if value is None else value})
+            r.table(header, [Column("field", "Field"), Column("value", "Value")])
+            if not term:
+                r.data("")  # a blank line between the header and the timeline
+            cols = [Column("time", "Time", fmt=lambda v: local_text(v, tz, term)), Column("channel", "Channel"),
+                    Column("event", "Event"), Column("details", "Details")]
+            styles = [LINE_ROW_STYLE if e.is_line else None for e in events] if term else None
+            r.table(rows, cols, row_styles=styles)
+    from_line = "" if line_only else f", {sum(e.is_line for e in events):,} from LINE"
+    r.note(f"found by {safe(located.how)}; {len(events):,} event(s)" + (" (LINE only)" if line_only else from_line))
+    if tl.more:
+        r.note(f"showing the newest {limit:,}; more exist: raise --limit or narrow with --since/--until")
+
+
 def inspect_profile(
     ctx: typer.Context,
     email: Annotated[str | None, typer.Option("--email", help="Find the profile by email.", metavar="EMAIL")] = None,
@@ -47,10 +91,9 @@ def inspect_profile(
       linesync inspect-profile --line-user-id U4af4980629... --line-only --json
     """
     from linesync_cli.core.linkage import open_resolver
-    from linesync_cli.core.profiles import line_property_names, locate_profile, timeline
+    from linesync_cli.core.profiles import locate_profile, timeline
     from linesync_cli.errors import UsageError
-    from linesync_cli.render import Column, OutputFormat, safe
-    from linesync_cli.timeutil import local_text, parse_when, parse_zone
+    from linesync_cli.timeutil import parse_when, parse_zone
 
     selectors = {"--email": email, "--phone": phone, "--profile-id": profile_id, "--external-id": external_id,
                  "--line-user-id": line_user_id}
@@ -71,46 +114,11 @@ def inspect_profile(
     resolver = open_resolver(settings, app.klaviyo, link_map=link_map) if line_user_id is not None else None
     located = locate_profile(app.klaviyo, profile_id=profile_id, email=email, phone=phone, external_id=external_id,
                              line_user_id=line_user_id, resolver=resolver)
-    profile = located.profile
-    tl = timeline(app.klaviyo(), profile.id, limit=limit, since=start, until=end, line_only=line_only)
+    tl = timeline(app.klaviyo(), located.profile.id, limit=limit, since=start, until=end, line_only=line_only)
     events = tl.events if reverse else list(reversed(tl.events))
 
-    r = app.renderer
-    term = r.is_terminal
-    if output is OutputFormat.json:
-        r.json({
-            "profile": profile.to_json(settings.link),
-            "found_by": located.how,
-            "range": {"since": start.isoformat() if start else None, "until": end.isoformat() if end else None},
-            "order": "newest first" if reverse else "oldest first",
-            "events": [e.to_json() for e in events],
-            "more": tl.more,
-        })
-    else:
-        rows = [{"time": e.datetime, "channel": e.channel, "event": e.metric_name or "(unknown metric)",
-                 "details": _details_text(e.details), "event_id": e.id, "metric_id": e.metric_id} for e in events]
-        if output is OutputFormat.csv:
-            r.csv(rows, [Column("time", "time"), Column("channel", "channel"), Column("event", "event"),
-                         Column("details", "details"), Column("event_id", "event_id"), Column("metric_id", "metric_id")])
-        else:
-            header = [{"field": "profile", "value": profile.id}, {"field": "email", "value": profile.email or ""},
-                      {"field": "phone", "value": profile.phone_number or ""}]
-            if profile.external_id:
-                header.append({"field": "external_id", "value": profile.external_id})
-            for name in line_property_names(settings.link):
-                value = profile.properties.get(name)
-                header.append({"field": name, "value": "" if value is None else value})
-            r.table(header, [Column("field", "Field"), Column("value", "Value")])
-            if not term:
-                r.data("")  # a blank line between the header and the timeline
-            cols = [Column("time", "Time", fmt=lambda v: local_text(v, tz, term)), Column("channel", "Channel"),
-                    Column("event", "Event"), Column("details", "Details")]
-            styles = [LINE_ROW_STYLE if e.is_line else None for e in events] if term else None
-            r.table(rows, cols, row_styles=styles)
-    r.note(f"found by {safe(located.how)}; {len(events):,} event(s)"
-           + (" (LINE only)" if line_only else "") + (f", {sum(e.is_line for e in events):,} from LINE" if not line_only else ""))
-    if tl.more:
-        r.note(f"showing the newest {limit:,}; more exist: raise --limit or narrow with --since/--until")
+    _render(app.renderer, output, located, tl, events, settings.link, tz,
+            since=start, until=end, reverse=reverse, line_only=line_only, limit=limit)
 
 
 def register(app: typer.Typer) -> None:

@@ -17,8 +17,14 @@ from typing import Any
 
 from linesync_cli.catalogue import EMAIL_METRICS, by_metric_name
 from linesync_cli.config import LinkKey
-from linesync_cli.core.linkage import LOOKUP_BATCH, filter_list, filter_string
-from linesync_cli.errors import NotFound
+from linesync_cli.core.linkage import (
+    LOOKUP_BATCH,
+    classify_line_user_id,
+    filter_list,
+    filter_string,
+    normalise_phone,
+)
+from linesync_cli.errors import AuthError, CheckFailed, NotFound, Unavailable, UsageError
 from linesync_cli.timeutil import klaviyo_datetime, parse_api_time
 
 # The platform's LINE properties, in the order a person reads them.
@@ -376,8 +382,6 @@ class CheckLinkResult:
 
 
 def _line_reach(line: Any, user_id: str) -> tuple[LineReach, Exception | None]:
-    from linesync_cli.errors import AuthError, Unavailable
-
     try:
         body = line.get_profile(user_id)
     except NotFound:
@@ -398,8 +402,6 @@ def check_links(values: Sequence[str], resolver: Any, klaviyo: Any, line: Any, l
     LineClient or None (no token: LINE checks are skipped). `details` adds the last
     Linked LINE Identity and LINE events (a few requests per linked ID).
     """
-    from linesync_cli.core.linkage import classify_line_user_id
-
     checks = [LinkCheck(v, classify_line_user_id(v), None) for v in values]
     valid = list(dict.fromkeys(c.value for c in checks if c.format.ok))
     links: dict[str, Any] = {}
@@ -447,9 +449,6 @@ def locate_profile(klaviyo: Any, *, profile_id: str | None = None, email: str | 
                    phone: str | None = None, external_id: str | None = None,
                    line_user_id: str | None = None, resolver: Any = None) -> Located:
     """The one profile a selector names; CheckFailed (exit 1) when there is none or several."""
-    from linesync_cli.core.linkage import classify_line_user_id, normalise_phone
-    from linesync_cli.errors import CheckFailed, UsageError
-
     if line_user_id is not None:
         fmt = classify_line_user_id(line_user_id)
         if not fmt.ok:
