@@ -269,3 +269,18 @@ def test_sync_without_a_key_exits_2(env):
     result = run(dict(env, LINESYNC_KLAVIYO_API_KEY=None), "links", "sync")
     assert result.exit_code == 2
     assert "LINESYNC_KLAVIYO_API_KEY" in result.stderr
+
+
+def test_plain_progress_lines_when_not_on_a_terminal(httpx_mock, env, monkeypatch):
+    import linesync_cli.commands.links as links_cmd
+
+    monkeypatch.setattr(links_cmd, "PLAIN_PROGRESS_SECONDS", 0.0)
+    fake = FakeProfiles()
+    for n in range(250):
+        fake.put(f"p{n:03d}", line_id(n))
+    httpx_mock.add_callback(fake, is_reusable=True)
+    result = run(env, "links", "sync")
+    assert result.exit_code == 0
+    assert "full run: 100 profiles read, 1 page" in result.stderr
+    assert "full run: 250 profiles read, 3 pages" in result.stderr
+    assert "\r" not in result.stderr  # plain lines, no bar redraws

@@ -86,7 +86,7 @@ def sync(
         task = progress_bar.add_task("reading profiles", total=None)
 
     def on_progress(p) -> None:
-        text = f"{p.kind} run{' (resumed)' if p.resumed else ''}: {p.profiles_read:,} profiles read, {p.pages:,} pages"
+        text = f"{p.kind} run{' (resumed)' if p.resumed else ''}: {p.profiles_read:,} profiles read, {p.pages:,} page{'' if p.pages == 1 else 's'}"
         if progress_bar is not None:
             progress_bar.update(task, description=text)
         elif time.monotonic() - last_line[0] >= PLAIN_PROGRESS_SECONDS:
