@@ -62,6 +62,9 @@ class LinesyncGroup(TyperGroup):
             renderer, _ = _stderr_renderer(ctx)
             renderer.error("interrupted")
             raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+        except BrokenPipeError:
+            # `linesync ... | head`: Typer's main handles EPIPE quietly, as for --help.
+            raise
         except (typer.Exit, typer.Abort, TyperException):
             raise
         except Exception as exc:  # a bug, not an expected failure
