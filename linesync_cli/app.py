@@ -44,8 +44,9 @@ class LinesyncGroup(TyperGroup):
     """Turns expected failures into one `error:` line, a hint and the exit code."""
 
     def list_commands(self, ctx: typer.Context) -> list[str]:
-        # Keep registration order, not alphabetical.
-        return list(self.commands)
+        # The order of COMMAND_MODULES (the order of the job), not alphabetical.
+        order = {name.removesuffix("_cmd").replace("_", "-"): i for i, name in enumerate(COMMAND_MODULES)}
+        return sorted(self.commands, key=lambda name: order.get(name, len(order)))
 
     def invoke(self, ctx: typer.Context):
         try:
