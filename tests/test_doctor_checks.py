@@ -524,6 +524,7 @@ def test_a_healthy_run(healthy, line_standin):
                             "segment-processing", "line-token"]
     for c in doc["checks"]:
         assert {"id", "title", "status", "detail", "hint"} <= set(c)
+    assert checks["linkage"]["row"] == "Events are not recorded in Klaviyo"
     assert {cid: c["status"] for cid, c in checks.items()} == {
         "config": "pass", "klaviyo-auth": "pass", "klaviyo-scopes": "pass", "line-metrics": "pass",
         "metric-split": "pass", "recent-events": "pass", "link-index": "pass", "linkage": "pass",

@@ -111,6 +111,8 @@ class CheckOutcome:
             "hint": r.hint,
             "details": list(r.details),
         }
+        if self.check.row:
+            out["row"] = self.check.row  # the troubleshooting-table row this check answers
         if r.data:
             out["data"] = r.data
         return out
