@@ -51,6 +51,7 @@ class Column:
     style: str | None = None
     # Turns the raw value into display text (tables only; JSON and CSV get raw values).
     fmt: Callable[[Any], str] | None = None
+    no_wrap: bool = False  # keep short key columns (event names, IDs) on one line
 
 
 def _json_default(obj: Any) -> Any:
@@ -123,7 +124,7 @@ class Renderer:
 
             table = Table(title=safe(title) if title else None, title_justify="left", header_style="bold")
             for c in columns:
-                table.add_column(c.header, justify=c.justify, style=c.style, overflow="fold")  # type: ignore[arg-type]
+                table.add_column(c.header, justify=c.justify, style=c.style, overflow="fold", no_wrap=c.no_wrap)  # type: ignore[arg-type]
             for i, row in enumerate(rows):
                 cells = [safe(c.fmt(row.get(c.key)) if c.fmt else _plain(row.get(c.key))) for c in columns]
                 table.add_row(*cells, style=row_styles[i] if row_styles else None)

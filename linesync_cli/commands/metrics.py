@@ -40,7 +40,7 @@ def metrics(
     from linesync_cli.core.metrics import check_line_metrics
     from linesync_cli.errors import CheckFailed
     from linesync_cli.render import Column, OutputFormat
-    from linesync_cli.timeutil import local_text
+    from linesync_cli.timeutil import humanize_age, local_text
 
     app = app_context(ctx)
     output = resolve_format(fmt, as_json)
@@ -69,13 +69,14 @@ def metrics(
         })
     else:
         def when(v):
-            return local_text(v, None, term)
+            # A terminal reads "40d ago" at a glance; pipes get exact ISO 8601.
+            return humanize_age(v) if term and v else local_text(v, None, term)
 
         def status_text(v):
             return {"present": "✓ present", "missing": "✗ missing"}[v] if term else v
 
         cols = [
-            Column("name", "Event"),
+            Column("name", "Event", no_wrap=True),
             Column("status", "Status", fmt=status_text),
             Column("metric_id", "Metric ID"),
             Column("integration", "Integration"),
