@@ -203,10 +203,26 @@ def test_more_than_1000_events_rejected(klaviyo_standin, kc):
 
 def test_string_over_100kb_rejected(klaviyo_standin, kc):
     pid = klaviyo_standin.add_profile(email="a@example.com")
-    body = bulk_body(entry(pid, event("Sent LINE Message", "1", text="x" * (100 * 1024 + 1))))
+    body = bulk_body(entry(pid, event("Sent LINE Message", "1", text="x" * 100_001)))
     response = post_bulk(kc, body)
     assert response.status_code == 400
     assert response.json()["errors"][0]["source"]["pointer"].endswith("/attributes/properties/text")
+
+
+def test_payload_over_5mb_rejected(klaviyo_standin, kc):
+    pid = klaviyo_standin.add_profile(email="a@example.com")
+    big = {f"p{i}": "x" * 99_000 for i in range(51)}
+    response = post_bulk(kc, bulk_body(entry(pid, event("Sent LINE Message", "1", **big))))
+    assert response.status_code == 413 and klaviyo_standin.events == []
+
+
+def test_has_metric_drops_events_of_unknown_metrics(klaviyo_standin, kc):
+    pid = klaviyo_standin.add_profile(email="a@example.com")
+    mid = klaviyo_standin.add_metric("Opened LINE Message")
+    klaviyo_standin.add_event(mid, pid, datetime(2026, 6, 1, tzinfo=UTC))
+    klaviyo_standin.add_event("GONE00", pid, datetime(2026, 6, 2, tzinfo=UTC))
+    assert len(kc.get("/api/events").json()["data"]) == 2
+    assert len(kc.get("/api/events", params={"filter": "has(metric)"}).json()["data"]) == 1
 
 
 def test_id_only_profile_is_never_created_or_changed(klaviyo_standin, kc):
