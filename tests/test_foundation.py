@@ -539,6 +539,9 @@ def scenario(name, standin, env):
     if name == "429 without retry-after":
         standin.throttle_next(2, "/api/metrics", expected_in=0)
         return env, 0, []
+    if name == "429 asking for ten minutes":
+        standin.throttle_next(1, "/api/metrics", retry_after=600)
+        return env, 4, ["429"]
     if name == "429 from the burst window":
         standin.set_rate_limit("get_metrics", burst=(1, 0.2), steady=(100, 60))
         return env, 0, []
@@ -555,7 +558,8 @@ def scenario(name, standin, env):
 
 
 SCENARIOS = ["missing key", "malformed key", "unreachable host", "401", "403 missing scope", "403 html challenge",
-             "429 with retry-after", "429 without retry-after", "429 from the burst window", "5xx then success",
+             "429 with retry-after", "429 without retry-after", "429 asking for ten minutes",
+             "429 from the burst window", "5xx then success",
              "5xx until retries run out", "dropped connection then success"]
 
 
