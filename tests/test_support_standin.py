@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from tests.support.spec import SPECS_PRESENT, requires_specs, spec_copy_of_operation
+from tests.support.spec import requires_specs, spec_copy_of_operation
 from tests.support.standin import DEFAULT_RATE_LIMITS, KlaviyoStandIn
 from tests.support.standin_cli import KLAVIYO_TEST_KEY, LINE_TEST_TOKEN
 
@@ -437,7 +437,7 @@ def test_line_verify_endpoints(line_standin):
     assert jwt.json()["expires_in"] == 2592000
 
 
-@pytest.mark.skipif(not SPECS_PRESENT, reason="official API specs not found at ../shared/specs")
+@requires_specs
 def test_line_verify_with_authorization_header_is_a_violation(line_standin):
     httpx.get(f"{line_standin.base_url}/oauth2/v2.1/verify", params={"access_token": LINE_TEST_TOKEN},
               headers={"Authorization": f"Bearer {LINE_TEST_TOKEN}"})
