@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from linesync_cli.core.backfill.records import Action, encode_json
+from linesync_cli.core.backfill.records import Action, encode_json, encode_string
 
 MAX_EVENTS = 1000
 # Klaviyo's limit is "5MB"; stay under the decimal reading of it.
@@ -40,10 +40,11 @@ class SeenKeys:
     def __init__(self) -> None:
         fd, self._path = tempfile.mkstemp(prefix="linesync-seen-", suffix=".sqlite")
         os.close(fd)
-        self._db = sqlite3.connect(self._path, isolation_level=None)
+        # Used from one helper thread at a time (run.py), not always the creating one.
+        self._db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=OFF")
         self._db.execute("PRAGMA synchronous=OFF")
-        self._db.execute("PRAGMA cache_size=-16000")  # 16 MB page cache, whatever the input size
+        self._db.execute("PRAGMA cache_size=-8000")  # 8 MB page cache, whatever the input size
         self._db.execute("CREATE TABLE seen(k BLOB PRIMARY KEY) WITHOUT ROWID")
         self._db.execute("BEGIN")
         self._sql: dict[int, str] = {}
@@ -82,14 +83,19 @@ class SeenKeys:
                 pass
 
 
-def _entry_head(profile_id: str, backfill: bool) -> str:
-    flag = "true" if backfill else "false"
-    return ('{"type":"event-bulk-create","attributes":{"backfill":' + flag
-            + ',"profile":{"data":{"type":"profile","id":' + encode_json(profile_id)
-            + ',"attributes":{}}},"events":{"data":[')
-
-
+_ENTRY_OPEN = {
+    flag: '{"type":"event-bulk-create","attributes":{"backfill":' + ("true" if flag else "false")
+    + ',"profile":{"data":{"type":"profile","id":'
+    for flag in (True, False)
+}
+_ENTRY_MIDDLE = ',"attributes":{}}},"events":{"data":['
 _ENTRY_TAIL = "]}}}"
+# Bytes an entry adds besides its events and its encoded profile ID (plus a separating comma).
+_ENTRY_OVERHEAD = {flag: len(_ENTRY_OPEN[flag]) + len(_ENTRY_MIDDLE) + len(_ENTRY_TAIL) + 1 for flag in (True, False)}
+
+
+def _byte_len(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode())
 
 
 @dataclass
@@ -103,9 +109,9 @@ class Batch:
     size: int = len(_BODY_HEAD) + len(_BODY_TAIL)
 
     def body(self) -> bytes:
-        parts = []
-        for profile_id, events in self.entries.items():
-            parts.append(_entry_head(profile_id, self.backfill) + ",".join(e for e, _ in events) + _ENTRY_TAIL)
+        head = _ENTRY_OPEN[self.backfill]
+        parts = [head + encode_string(profile_id) + _ENTRY_MIDDLE + ",".join([e for e, _ in events]) + _ENTRY_TAIL
+                 for profile_id, events in self.entries.items()]
         return (_BODY_HEAD + ",".join(parts) + _BODY_TAIL).encode()
 
     def actions(self) -> list[Action]:
@@ -124,16 +130,23 @@ class Batch:
                     sub.add(profile_id, event_json, action)
         return sub
 
-    def add(self, profile_id: str, event_json: str, action: Action, size: int | None = None) -> None:
+    def cost(self, profile_id: str, event_size: int) -> int:
+        """Bytes the body grows by with this event (a new entry costs its frame)."""
+        if profile_id in self.entries:
+            return event_size + 1
+        return event_size + _ENTRY_OVERHEAD[self.backfill] + _byte_len(encode_string(profile_id))
+
+    def add(self, profile_id: str, event_json: str, action: Action, size: int | None = None,
+            cost: int | None = None) -> None:
+        if cost is None:
+            cost = self.cost(profile_id, _byte_len(event_json) if size is None else size)
+        self.size += cost
         events = self.entries.get(profile_id)
         if events is None:
-            events = self.entries[profile_id] = []
-            self.size += len(_entry_head(profile_id, self.backfill).encode()) + len(_ENTRY_TAIL) + (1 if len(self.entries) > 1 else 0)
-        elif events:
-            self.size += 1  # the comma between events
-        events.append((event_json, action))
+            self.entries[profile_id] = [(event_json, action)]
+        else:
+            events.append((event_json, action))
         self.events += 1
-        self.size += size if size is not None else len(event_json.encode())
 
 
 def batch_key(body: bytes) -> str:
@@ -162,19 +175,20 @@ class BatchBuilder:
         Not added means a repeat of (profile, metric, unique_id) within the request:
         two LINE users resolving to one profile with the same event ID.
         """
-        key = (profile_id, action.metric, action.unique_id)
         event_json = action.event_json(self.backfill)
-        size = len(event_json.encode())
+        size = _byte_len(event_json)
         done = None
         current = self._current
-        entry_cost = size + 1 + (0 if profile_id in current.entries else 400 + len(profile_id))
-        if current.events and (current.events >= self.max_events or current.size + entry_cost > self.max_bytes):
+        cost = current.cost(profile_id, size)
+        if current.events and (current.events >= self.max_events or current.size + cost > self.max_bytes):
             done, current = current, self._new()
             self._current = current
+            cost = current.cost(profile_id, size)
+        key = (profile_id, action.metric, action.unique_id)
         if key in self._keys:
             return done, False
         self._keys.add(key)
-        current.add(profile_id, event_json, action, size)
+        current.add(profile_id, event_json, action, size, cost)
         return done, True
 
     def flush(self) -> Batch | None:

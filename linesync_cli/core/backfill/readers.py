@@ -1,11 +1,14 @@
 """Streaming readers for actions files (CSV, JSON Lines) and LINE webhook archives.
 
 Every reader yields `Action`, `Reject` or `Skip` items one record at a time, so
-memory does not grow with the input. Input is read as bytes and decoded line by
-line: a line that is not valid in the chosen encoding rejects that record only.
-gzip is recognised by its magic bytes (so `.gz` on standard input works too); a
-truncated or corrupt gzip stream becomes one rejected record naming the file, and
-the run goes on with the next file.
+memory does not grow with the input. gzip is recognised by its magic bytes (so
+`.gz` on standard input works too); a truncated or corrupt gzip stream becomes one
+rejected record naming the file and the line where it broke, and the run goes on.
+
+Text is decoded by io.TextIOWrapper (fast, in C). Bytes that are not valid in the
+chosen encoding are kept as lone surrogates by an error handler that also notes
+that it was called; only then are records checked for them, and such a record is
+rejected on its own rather than stopping the file.
 
 One exception to streaming: a webhook archive stored as a single JSON document
 (one body, or an array of bodies) must be parsed whole; JSON Lines archives stream.
@@ -17,28 +20,43 @@ import codecs
 import csv
 import gzip
 import io
+import itertools
 import json
 import os
+import re
 import sys
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
-from linesync_cli.core.backfill.records import Action, Reject, Skip
-from linesync_cli.core.backfill.validate import LINE_USER_ID, ActionValidator, Invalid, iso_utc, stable_unique_id
+from linesync_cli.core.backfill.records import OPTIONAL_PROPERTIES, Action, CsvRecord, Reject, Skip, properties_json
+from linesync_cli.core.backfill.validate import LINE_USER_ID, ActionValidator, Invalid, stable_unique_id
 from linesync_cli.errors import InputFileError, UsageError
 
 FORMATS = ("csv", "jsonl", "line-webhook")
 REQUIRED_FIELDS = ("action", "line_user_id", "occurred_at")
 _GZIP_MAGIC = b"\x1f\x8b"
-# Webhook event type -> catalogue action key (line-api.md section 3).
-WEBHOOK_ACTIONS = {"follow": "followed", "unfollow": "blocked", "accountLink": "linked"}
-_WEBHOOK_METRICS = {"followed": "Followed LINE Account", "blocked": "Blocked LINE Account",
-                    "linked": "Linked LINE Identity"}
+# Webhook event type -> (catalogue action key, Klaviyo event name) (line-api.md section 3).
+WEBHOOK_ACTIONS = {
+    "follow": ("followed", "Followed LINE Account"),
+    "unfollow": ("blocked", "Blocked LINE Account"),
+    "accountLink": ("linked", "Linked LINE Identity"),
+}
+_SURROGATE = re.compile("[\udc80-\udcff]")
+_READ_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile, OSError, UnicodeError)
 # Large enough for any field Klaviyo could take (100 KB) plus slack, so an
 # over-long field is rejected by validation with a clear reason, not by csv.
 csv.field_size_limit(max(csv.field_size_limit(), 16 * 1024 * 1024))
+
+_decode_errors = [0]  # how often the handler below ran; readers compare before/after
+
+
+def _note_and_escape(exc: UnicodeError) -> tuple[str, int]:
+    _decode_errors[0] += 1
+    return codecs.lookup_error("surrogateescape")(exc)  # type: ignore[arg-type]
+
+
+codecs.register_error("linesync-note", _note_and_escape)
 
 
 def check_encoding(name: str) -> str:
@@ -55,32 +73,33 @@ def check_encoding(name: str) -> str:
 
 
 def normalise_key(key: Any) -> str:
-    return str(key).strip().lower().replace(" ", "_").replace("-", "_").lstrip("\ufeff")
+    return str(key).strip().lstrip("\ufeff").strip().lower().replace(" ", "_").replace("-", "_")
 
 
-@dataclass
 class Source:
-    """One input (a file or standard input), as decoded lines with their numbers."""
+    """One input (a file or standard input), as decoded lines."""
 
-    name: str  # as given on the command line ("-" for standard input)
-    raw: BinaryIO
-    encoding: str
-    size: int | None  # bytes on disk, None for standard input
-    stream: BinaryIO = field(init=False)
-    compressed: bool = field(init=False)
-    error: str | None = None  # set when the stream broke off (truncated gzip)
-    bad_lines: set[int] = field(default_factory=set)  # lines that did not decode
-    lines_read: int = 0
-
-    def __post_init__(self) -> None:
-        buffered = self.raw if hasattr(self.raw, "peek") else io.BufferedReader(self.raw)  # type: ignore[arg-type]
-        self.raw = buffered
-        self.compressed = buffered.peek(2)[:2] == _GZIP_MAGIC  # type: ignore[attr-defined]
-        self.stream = io.BufferedReader(gzip.GzipFile(fileobj=buffered), 1 << 20) if self.compressed else buffered  # type: ignore[arg-type]
+    def __init__(self, name: str, raw: BinaryIO, encoding: str, size: int | None) -> None:
+        self.name = name  # as given on the command line ("-" for standard input)
+        self.encoding = encoding
+        self.size = size  # bytes on disk, None for standard input
+        self.raw: Any = raw if hasattr(raw, "peek") else io.BufferedReader(raw)  # type: ignore[arg-type]
+        self.compressed = self.raw.peek(2)[:2] == _GZIP_MAGIC
+        binary = io.BufferedReader(gzip.GzipFile(fileobj=self.raw), 1 << 20) if self.compressed else self.raw
+        # utf-8-sig drops a byte order mark; newline="" keeps CRLF for csv to handle.
+        self.text = io.TextIOWrapper(binary, encoding="utf-8-sig" if encoding == "utf-8" else encoding,
+                                     errors="linesync-note", newline="")
+        self.error: str | None = None  # set when the stream broke off (truncated gzip)
+        self.lines_read = 0
+        self.errors_before = _decode_errors[0]
 
     @property
     def display(self) -> str:
         return "<stdin>" if self.name == "-" else self.name
+
+    @property
+    def had_bad_bytes(self) -> bool:
+        return _decode_errors[0] != self.errors_before
 
     def position(self) -> int:
         """Bytes of the (possibly compressed) input consumed so far, for progress."""
@@ -89,29 +108,20 @@ class Source:
         except (OSError, ValueError):
             return 0
 
-    def lines(self) -> Iterator[str]:
-        """Decoded lines (line ends kept). Undecodable lines are replaced and noted."""
-        encoding = self.encoding
-        first = True
-        try:
-            for number, data in enumerate(self.stream, 1):
-                self.lines_read = number
-                try:
-                    text = data.decode(encoding)
-                except UnicodeDecodeError:
-                    self.bad_lines.add(number)
-                    text = data.decode(encoding, "replace")
-                if first:
-                    text = text.lstrip("\ufeff")
-                    first = False
-                yield text
-        except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as exc:
-            what = "gzip data ends early" if isinstance(exc, EOFError) else f"cannot read further ({exc})"
-            self.error = f"{what} after line {self.lines_read}; the rest of the file could not be read"
+    def broke(self, exc: BaseException, line: int) -> None:
+        """The stream could not be read past `line` (truncated gzip, disk error, bad codec state)."""
+        what = "the gzip data ends early" if isinstance(exc, EOFError) else f"cannot read further ({exc})"
+        self.error = f"{what} after line {line}; the rest of the file could not be read"
+        self.lines_read = line
 
     def close(self) -> None:
         if self.name != "-":
-            self.raw.close()
+            self.text.close()
+            return
+        # Standard input stays open for whoever comes next; a gzip layer over it is ours.
+        binary = self.text.detach()
+        if self.compressed:
+            binary.close()
 
 
 def open_source(name: str, encoding: str) -> Source:
@@ -126,21 +136,10 @@ def open_source(name: str, encoding: str) -> Source:
     except OSError as exc:
         raise InputFileError(f"cannot open {name}: {exc.strerror or exc}") from None
     try:
-        size = os.fstat(fh.fileno()).st_size
-        return Source(name, fh, encoding, size)
+        return Source(name, fh, encoding, os.fstat(fh.fileno()).st_size)
     except OSError as exc:
         fh.close()
         raise InputFileError(f"cannot read {name}: {exc.strerror or exc}") from None
-
-
-def _peek_text(lines: Iterator[str]) -> tuple[list[str], str]:
-    """Consume lines up to the first non-blank one; return them and that line stripped."""
-    taken: list[str] = []
-    for text in lines:
-        taken.append(text)
-        if text.strip():
-            return taken, text.strip()
-    return taken, ""
 
 
 def detect_format(first_line: str) -> str:
@@ -158,18 +157,22 @@ def detect_format(first_line: str) -> str:
     return "csv"
 
 
-def _chain(head: list[str], rest: Iterator[str]) -> Iterator[str]:
-    yield from head
-    yield from rest
-
-
 def read_source(source: Source, validator: ActionValidator, fmt: str | None = None) -> Iterator[Action | Reject | Skip]:
     """Every record of one source; the format is detected unless given."""
-    lines = source.lines()
-    head, first = _peek_text(lines)
-    if first or source.error:
+    head: list[str] = []
+    first = ""
+    try:
+        for text in source.text:
+            head.append(text)
+            if text.strip():
+                first = text.strip()
+                break
+    except _READ_ERRORS as exc:
+        source.broke(exc, len(head))
+    if first and source.error is None:
         kind = fmt or detect_format(first)
-        stream = _chain(head, lines)
+        # itertools.chain, not a generator: this is iterated once per line.
+        stream = itertools.chain(head, source.text)
         if kind == "csv":
             yield from _read_csv(source, stream, validator)
         elif kind == "jsonl":
@@ -194,6 +197,9 @@ def _read_csv(source: Source, lines: Iterator[str], validator: ActionValidator) 
         return
     except csv.Error as exc:
         raise InputFileError(f"{name}: cannot read the CSV header ({exc})") from None
+    except _READ_ERRORS as exc:
+        source.broke(exc, 0)
+        return
     keys = [normalise_key(h) for h in header]
     missing = [f for f in REQUIRED_FIELDS if f not in keys]
     if missing:
@@ -203,8 +209,11 @@ def _read_csv(source: Source, lines: Iterator[str], validator: ActionValidator) 
                  "(or pass --format if the format was misdetected)",
         )
     width = len(keys)
-    bad_lines = source.bad_lines
-    wanted = [(i, k) for i, k in enumerate(keys) if k]
+    i_action, i_user, i_time = (keys.index(f) for f in REQUIRED_FIELDS)
+    i_event = keys.index("event_id") if "event_id" in keys else None
+    present = [(keys.index(field), field, prop) for field, prop in OPTIONAL_PROPERTIES if field in keys]
+    build = validator.build
+    decode_errors, errors_before = _decode_errors, source.errors_before
     line_end = reader.line_num
     while True:
         start = line_end + 1
@@ -216,38 +225,55 @@ def _read_csv(source: Source, lines: Iterator[str], validator: ActionValidator) 
             line_end = reader.line_num
             yield Reject(name, start, None, f"malformed CSV ({exc})")
             continue
+        except _READ_ERRORS as exc:
+            source.broke(exc, line_end)
+            return
         line_end = reader.line_num
-        if not row:
+        if len(row) != width:
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue  # a blank line
+            yield Reject(name, start, CsvRecord(header, row), f"has {len(row)} fields, the header has {width}")
             continue
-        record = dict(zip(header, row, strict=False))
-        if bad_lines and any(n in bad_lines for n in range(start, line_end + 1)):
+        record = CsvRecord(header, row)
+        if decode_errors[0] != errors_before and any(_SURROGATE.search(f) for f in row):
             yield Reject(name, start, record, _decode_reason(source))
             continue
-        if len(row) != width:
-            if len(row) == 1 and not row[0].strip():
-                continue
-            yield Reject(name, start, record, f"has {len(row)} fields, the header has {width}")
-            continue
-        fields = {k: row[i] for i, k in wanted}
         try:
-            yield validator.action(fields, name, start, record)
+            yield build(row[i_action], row[i_user], row[i_time], [(f, p, row[i]) for i, f, p in present],
+                        row[i_event] if i_event is not None else None, name, start, record)
         except Invalid as exc:
             yield Reject(name, start, record, str(exc))
 
 
+def _json_line(source: Source, number: int, text: str) -> tuple[Any, Reject | None]:
+    if source.had_bad_bytes and _SURROGATE.search(text):
+        return None, Reject(source.display, number, text.rstrip("\r\n").encode("utf-8", "backslashreplace").decode(),
+                            _decode_reason(source))
+    try:
+        return json.loads(text), None
+    except ValueError as exc:
+        return None, Reject(source.display, number, text.rstrip("\r\n"),
+                            f"not valid JSON ({exc.args[0] if exc.args else exc})")
+
+
+def _numbered(source: Source, lines: Iterator[str]) -> Iterator[tuple[int, str]]:
+    """(line number, text), noting where the stream broke off."""
+    number = 0
+    try:
+        for number, text in enumerate(lines, 1):  # noqa: B007 - number is used after the loop
+            yield number, text
+    except _READ_ERRORS as exc:
+        source.broke(exc, number)
+
+
 def _read_jsonl(source: Source, lines: Iterator[str], validator: ActionValidator) -> Iterator[Action | Reject | Skip]:
     name = source.display
-    bad_lines = source.bad_lines
-    for number, text in enumerate(lines, 1):
+    for number, text in _numbered(source, lines):
         if not text.strip():
             continue
-        if bad_lines and number in bad_lines:
-            yield Reject(name, number, text.rstrip("\r\n"), _decode_reason(source))
-            continue
-        try:
-            obj = json.loads(text)
-        except ValueError as exc:
-            yield Reject(name, number, text.rstrip("\r\n"), f"not valid JSON ({exc.args[0] if exc.args else exc})")
+        obj, reject = _json_line(source, number, text)
+        if reject is not None:
+            yield reject
             continue
         if not isinstance(obj, dict):
             yield Reject(name, number, obj, "not a JSON object")
@@ -264,35 +290,28 @@ def _read_jsonl(source: Source, lines: Iterator[str], validator: ActionValidator
 def _read_webhooks(source: Source, lines: Iterator[str], validator: ActionValidator,
                    first: str) -> Iterator[Action | Reject | Skip]:
     name = source.display
-    one_per_line = first.startswith("{")
+    try:
+        json.loads(first)
+        one_per_line = first.startswith("{")
+    except ValueError:
+        one_per_line = False
     if one_per_line:
-        try:
-            json.loads(first)
-        except ValueError:
-            one_per_line = False
-    if one_per_line:
-        for number, text in enumerate(lines, 1):
+        for number, text in _numbered(source, lines):
             if not text.strip():
                 continue
-            if number in source.bad_lines:
-                yield Reject(name, number, text.rstrip("\r\n"), _decode_reason(source))
-                continue
-            try:
-                body = json.loads(text)
-            except ValueError as exc:
-                yield Reject(name, number, text.rstrip("\r\n"), f"not valid JSON ({exc.args[0] if exc.args else exc})")
+            body, reject = _json_line(source, number, text)
+            if reject is not None:
+                yield reject
                 continue
             yield from _webhook_body(body, name, number, validator)
         return
     # One JSON document: a body or an array of bodies (read whole).
-    text = "".join(lines)
-    if source.bad_lines:
-        yield Reject(name, min(source.bad_lines), None, _decode_reason(source))
+    text = "".join(t for _, t in _numbered(source, lines))
+    if source.error:
         return
-    try:
-        doc = json.loads(text)
-    except ValueError as exc:
-        yield Reject(name, 1, None, f"not valid JSON ({exc.args[0] if exc.args else exc})")
+    doc, reject = _json_line(source, 1, text)
+    if reject is not None:
+        yield Reject(name, 1, None, reject.reason)
         return
     for body in doc if isinstance(doc, list) else [doc]:
         yield from _webhook_body(body, name, 1, validator)
@@ -314,9 +333,9 @@ def _webhook_event(event: Any, destination: str, name: str, line: int,
     kind = event.get("type")
     if not isinstance(kind, str) or not kind:
         return Skip("webhook event without a type")
-    action = WEBHOOK_ACTIONS.get(kind)
-    if action is None:
-        return Skip(f"webhook {kind}"[:80])
+    mapped = WEBHOOK_ACTIONS.get(kind)
+    if mapped is None:
+        return Skip(f"webhook {kind[:60]}")
     if kind == "accountLink":
         link = event.get("link")
         if not isinstance(link, dict) or link.get("result") != "ok":
@@ -338,9 +357,9 @@ def _webhook_event(event: Any, destination: str, name: str, line: int,
     if not isinstance(event_id, str) or not event_id.strip():
         # Archives before 2022-04 have no webhookEventId (line-api.md section 4).
         event_id = stable_unique_id("webhook", destination, kind, user, str(timestamp))
-    properties: dict[str, Any] = {"LINE User ID": user, "Channel": "LINE"}
+    extra: list[tuple[str, Any]] = []
     follow = event.get("follow")
     if kind == "follow" and isinstance(follow, dict) and isinstance(follow.get("isUnblocked"), bool):
-        properties["Unblocked"] = follow["isUnblocked"]
-    return Action(action, _WEBHOOK_METRICS[action], user, epoch, iso_utc(epoch), event_id.strip(),
-                  properties, name, line, event)
+        extra.append(("Unblocked", follow["isUnblocked"]))
+    key, metric = mapped
+    return Action(key, metric, user, epoch, event_id.strip(), properties_json(user, extra), name, line, event)

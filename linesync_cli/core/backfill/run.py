@@ -20,6 +20,7 @@ import os
 import threading
 import time
 from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -37,6 +38,10 @@ from linesync_cli.timeutil import parse_zone
 
 # Actions resolved per linkage call (the resolver takes up to ~1,000 distinct IDs).
 CHUNK = 1000
+# LINE user IDs whose linkage is remembered during a run (about 200 bytes each).
+LINK_CACHE = 50_000
+# Markers in the link cache (profile IDs are plain strings).
+UNLINKED, AMBIGUOUS = object(), object()
 PROGRESS_EVERY = 0.25  # seconds between progress callbacks
 
 
@@ -187,7 +192,8 @@ class RejectsFile:
             if self._fh is None:
                 try:
                     self.path.parent.mkdir(parents=True, exist_ok=True)
-                    self._fh = open(self.path, "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
+                    # backslashreplace: a record with undecodable bytes is written, not lost.
+                    self._fh = open(self.path, "w", encoding="utf-8", errors="backslashreplace")  # noqa: SIM115
                 except OSError as exc:
                     raise UsageError(f"cannot write the rejects file {self.path}: {exc.strerror or exc}") from None
             self._fh.write(json.dumps(reject, ensure_ascii=False, default=str) + "\n")
@@ -231,6 +237,7 @@ class BackfillRun:
         self._bytes_done = 0
         self._unlinked_ids: Counter | None = Counter() if opts.unlinked else None
         self._ambiguous_ids: Counter | None = Counter() if opts.unlinked else None
+        self._link_cache: dict[str, Any] = {}
         self.ledger: Ledger | None = None
         self.run_id: int | None = None
         self._accepted: dict = {}
@@ -288,6 +295,7 @@ class BackfillRun:
         if self.post is not None and not opts.dry_run:
             self.sender = Sender(self.post, max(1, opts.workers), self._on_delivered)
         seen = SeenKeys()
+        self._dedup = ThreadPoolExecutor(max_workers=1, thread_name_prefix="backfill-dedup")
         stopped: LinesyncError | None = None
         try:
             try:
@@ -309,6 +317,7 @@ class BackfillRun:
                     raise error
                 stopped = error
         finally:
+            self._dedup.shutdown(wait=True)
             seen.close()
             for source in self._sources:
                 source.close()
@@ -346,6 +355,9 @@ class BackfillRun:
         chunk: list[Action] = []
         rejects = self.rejects
         assert rejects is not None
+        # Duplicates are looked up in SQLite on a helper thread (SQLite works without
+        # the GIL) while the next chunk is read; chunks are still handled in order.
+        checking: tuple[list[Action], Future] | None = None
         for item in self._items():
             counts.read += 1
             if type(item) is Action:
@@ -356,8 +368,9 @@ class BackfillRun:
                     chunk.append(item)
                     taken += 1
                     if len(chunk) >= CHUNK:
-                        if not self._process(chunk, seen):
+                        if checking is not None and not self._process(checking[0], checking[1].result()):
                             return
+                        checking = (chunk, self._dedup.submit(seen.first_seen, chunk))
                         chunk = []
                     if limit is not None and taken >= limit:
                         break
@@ -368,36 +381,56 @@ class BackfillRun:
                 counts.skipped[item.reason] += 1
             if not counts.read & 255:
                 self._tick()
-        if chunk and not self._process(chunk, seen):
+        if checking is not None and not self._process(checking[0], checking[1].result()):
+            return
+        if chunk and not self._process(chunk, seen.first_seen(chunk)):
             return
         last = self.builder.flush()
         if last is not None:
             self._dispatch(last)
 
-    def _process(self, chunk: list[Action], seen: SeenKeys) -> bool:
-        """De-duplicate and resolve a chunk, and batch its linked events. False: stop."""
+    def _links(self, users: set[str]) -> dict[str, str]:
+        """LINE user ID -> profile ID, or UNLINKED / AMBIGUOUS, asking the resolver only about new IDs.
+
+        The answers are kept for the run, up to LINK_CACHE IDs (then forgotten and asked
+        again), so memory stays bounded however many users the input has.
+        """
+        cache = self._link_cache
+        missing = sorted(u for u in users if u not in cache)
+        if missing:
+            if len(cache) + len(missing) > LINK_CACHE:
+                cache.clear()
+            for user, link in self.resolver.resolve(missing).items():
+                status = _status_name(link)
+                cache[user] = link.profile_ids[0] if status == "linked" else (
+                    AMBIGUOUS if status == "ambiguous" else UNLINKED)
+            for user in missing:
+                cache.setdefault(user, UNLINKED)
+        return cache
+
+    def _process(self, chunk: list[Action], first_seen: list[bool]) -> bool:
+        """Resolve a de-duplicated chunk and batch its linked events. False: stop."""
         counts = self.counts
-        fresh = [a for a, first in zip(chunk, seen.first_seen(chunk), strict=True) if first]
+        fresh = [a for a, first in zip(chunk, first_seen, strict=True) if first]
         counts.duplicates += len(chunk) - len(fresh)
-        links = self.resolver.resolve(sorted({a.line_user_id for a in fresh}))
-        builder = self.builder
+        links = self._links({a.line_user_id for a in fresh})
+        add = self.builder.add
         for action in fresh:
-            link = links.get(action.line_user_id)
-            status = _status_name(link)
-            if status == "linked":
-                done, added = builder.add(link.profile_ids[0], action)
-                if not added:
-                    counts.duplicates += 1
-                if done is not None and not self._dispatch(done):
-                    return False
-            elif status == "ambiguous":
+            target = links[action.line_user_id]
+            if target is UNLINKED:
+                counts.unlinked += 1
+                if self._unlinked_ids is not None:
+                    self._unlinked_ids[action.line_user_id] += 1
+            elif target is AMBIGUOUS:
                 counts.ambiguous += 1
                 if self._ambiguous_ids is not None:
                     self._ambiguous_ids[action.line_user_id] += 1
             else:
-                counts.unlinked += 1
-                if self._unlinked_ids is not None:
-                    self._unlinked_ids[action.line_user_id] += 1
+                done, added = add(target, action)
+                if not added:
+                    counts.duplicates += 1
+                if done is not None and not self._dispatch(done):
+                    return False
         return True
 
     def _dispatch(self, batch: Batch) -> bool:

@@ -2,24 +2,30 @@
 
 Rules (design.md section 3): `action`, `line_user_id` and `occurred_at` are required;
 times are ISO 8601 with an offset or Unix epoch milliseconds (naive only with
-`--timezone`), from 2000 up to a year ahead; strings at most 100 KB.
+`--timezone`), from 2000 up to a year ahead; strings at most 100 KB. This runs
+once per record, so the common case is kept short (memoised action names and
+dates, no intermediate dicts).
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
-from linesync_cli.catalogue import lookup
-from linesync_cli.core.backfill.records import MAX_STRING_BYTES, OPTIONAL_PROPERTIES, Action
+from linesync_cli.catalogue import LineAction, lookup
+from linesync_cli.core.backfill.records import MAX_STRING_BYTES, OPTIONAL_PROPERTIES, Action, properties_json
 
 LINE_USER_ID = re.compile(r"U[0-9a-f]{32}")
 SEND_TYPES = frozenset({"broadcast", "flow", "workflow"})
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 _EPOCH_MS = re.compile(r"-?\d+")
 _DATETIME_MIN_LEN = len("2000-01-01")
+# Strings this short cannot exceed 100 KB in UTF-8 (4 bytes a character at most).
+_SURELY_SHORT = MAX_STRING_BYTES // 4
+_MEMO_LIMIT = 4096
 
 
 class Invalid(Exception):
@@ -44,7 +50,7 @@ def _text(name: str, value: Any) -> str | None:
         value = str(value)
     if not value:
         return None
-    if len(value) * 4 > MAX_STRING_BYTES and len(value.encode()) > MAX_STRING_BYTES:
+    if len(value) > _SURELY_SHORT and len(value.encode()) > MAX_STRING_BYTES:
         raise Invalid(f"{name} is longer than Klaviyo's 100 KB limit for a string")
     return value
 
@@ -57,6 +63,16 @@ class ActionValidator:
         self.latest = (now or datetime.now(UTC)) + timedelta(days=365)
         self._earliest_s = int(EARLIEST.timestamp())
         self._latest_s = int(self.latest.timestamp())
+        self._actions: dict[str, LineAction | None] = {}
+
+    # -- fields --------------------------------------------------------------
+    def known_action(self, raw: str) -> LineAction | None:
+        found = self._actions.get(raw, False)
+        if found is False:
+            found = lookup(raw)
+            if len(self._actions) < _MEMO_LIMIT:
+                self._actions[raw] = found
+        return found  # type: ignore[return-value]
 
     def parse_time(self, value: Any) -> int:
         """Seconds since the epoch (truncated), from ISO 8601 or epoch milliseconds."""
@@ -65,19 +81,19 @@ class ActionValidator:
         if isinstance(value, bool):
             raise Invalid("occurred_at must be ISO 8601 with an offset or epoch milliseconds")
         if isinstance(value, int | float):
-            seconds = int(value // 1000)
-            return self._in_range(seconds, value)
+            return self._in_range(int(value // 1000), value)
         if not isinstance(value, str):
             raise Invalid("occurred_at must be ISO 8601 with an offset or epoch milliseconds")
         text = value.strip()
-        if _EPOCH_MS.fullmatch(text):
-            return self._in_range(int(text) // 1000, text)
-        if len(text) < _DATETIME_MIN_LEN:
-            raise Invalid(f"occurred_at {text!r} is not ISO 8601 or epoch milliseconds")
+        if len(text) < _DATETIME_MIN_LEN or text[4] != "-":  # not 2026-…: epoch milliseconds?
+            if _EPOCH_MS.fullmatch(text):
+                return self._in_range(int(text) // 1000, text)
+            if not text:
+                raise Invalid("occurred_at is missing")
         try:
             dt = datetime.fromisoformat(text)
         except ValueError:
-            raise Invalid(f"occurred_at {text!r} is not ISO 8601 or epoch milliseconds") from None
+            raise Invalid(f"occurred_at {text[:60]!r} is not ISO 8601 or epoch milliseconds") from None
         if dt.tzinfo is None:
             if self.timezone is None:
                 raise Invalid(f"occurred_at {text!r} has no UTC offset (add one, or pass --timezone ZONE)")
@@ -86,49 +102,56 @@ class ActionValidator:
 
     def _in_range(self, seconds: int, shown: Any) -> int:
         if seconds < self._earliest_s:
-            hint = " (epoch milliseconds expected, this looks like seconds)" if seconds > 0 and seconds * 1000 >= self._earliest_s else ""
+            looks_like_seconds = seconds > 0 and seconds * 1000 >= self._earliest_s
+            hint = " (epoch milliseconds expected; this looks like seconds)" if looks_like_seconds else ""
             raise Invalid(f"occurred_at {shown!r} is before 2000{hint}")
         if seconds > self._latest_s:
             raise Invalid(f"occurred_at {shown!r} is more than a year ahead")
         return seconds
 
-    def action(self, fields: dict[str, Any], file: str, line: int, record: Any) -> Action:
-        """Validate an actions-file record (CSV row or JSON object, keys already normalised)."""
-        raw_action = fields.get("action")
-        if raw_action is None or (isinstance(raw_action, str) and not raw_action.strip()):
-            raise Invalid("action is missing")
+    # -- records -------------------------------------------------------------
+    def build(self, raw_action: Any, user: Any, occurred: Any, optional: Sequence[tuple[str, str, Any]],
+              event_id: Any, file: str, line: int, record: Any) -> Action:
+        """The checks shared by every input: `optional` holds (field, property, value)."""
         if not isinstance(raw_action, str):
-            raise Invalid("action must be text")
-        known = lookup(raw_action)
+            raise Invalid("action is missing" if raw_action is None else "action must be text")
+        known = self.known_action(raw_action)
         if known is None:
+            if not raw_action.strip():
+                raise Invalid("action is missing")
             raise Invalid(f"unknown action {raw_action.strip()[:100]!r}")
-        user = fields.get("line_user_id")
-        user = user.strip() if isinstance(user, str) else user
-        if not user:
-            raise Invalid("line_user_id is missing")
         if not isinstance(user, str) or not LINE_USER_ID.fullmatch(user):
-            raise Invalid("line_user_id must be U followed by 32 lowercase hex characters")
-        epoch = self.parse_time(fields.get("occurred_at"))
-        properties: dict[str, Any] = {"LINE User ID": user, "Channel": "LINE"}
-        for key, prop in OPTIONAL_PROPERTIES:
-            value = fields.get(key)
-            if value is not None:
-                value = _text(key, value)
-                if value is not None:
-                    properties[prop] = value
-        send_type = properties.get("Send Type")
-        if send_type is not None:
-            send_type = send_type.lower()
-            if send_type not in SEND_TYPES:
-                raise Invalid(f"send_type {send_type[:50]!r} is not broadcast, flow or workflow")
-            properties["Send Type"] = send_type
-        event_id = _text("event_id", fields.get("event_id"))
-        time_text = iso_utc(epoch)
-        unique_id = event_id or stable_unique_id(
-            known.metric_name, user, str(epoch), properties.get("Message ID", ""), properties.get("URL", ""),
-        )
-        return Action(known.key, known.metric_name, user, epoch, time_text, unique_id, properties, file, line, record)
+            user = user.strip() if isinstance(user, str) else user
+            if not user:
+                raise Invalid("line_user_id is missing")
+            if not isinstance(user, str) or not LINE_USER_ID.fullmatch(user):
+                raise Invalid("line_user_id must be U followed by 32 lowercase hex characters")
+        epoch = self.parse_time(occurred)
+        extra: list[tuple[str, Any]] = []
+        message_id = url = ""
+        for name, prop, value in optional:
+            if value is None or value == "":
+                continue
+            value = _text(name, value)
+            if value is None:
+                continue
+            if prop == "Send Type":
+                value = value.lower()
+                if value not in SEND_TYPES:
+                    raise Invalid(f"send_type {value[:50]!r} is not broadcast, flow or workflow")
+            elif prop == "Message ID":
+                message_id = value
+            elif prop == "URL":
+                url = value
+            extra.append((prop, value))
+        unique_id = _text("event_id", event_id) if event_id not in (None, "") else None
+        if unique_id is None:
+            unique_id = stable_unique_id(known.metric_name, user, str(epoch), message_id, url)
+        return Action(known.key, known.metric_name, user, epoch, unique_id, properties_json(user, extra),
+                      file, line, record)
 
-
-def iso_utc(epoch: int) -> str:
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+    def action(self, fields: dict[str, Any], file: str, line: int, record: Any) -> Action:
+        """Validate a record given as a dict with normalised keys (JSON Lines)."""
+        optional = [(name, prop, fields.get(name)) for name, prop in OPTIONAL_PROPERTIES]
+        return self.build(fields.get("action"), fields.get("line_user_id"), fields.get("occurred_at"), optional,
+                          fields.get("event_id"), file, line, record)
