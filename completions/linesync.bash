@@ -1,0 +1,181 @@
+# bash completion for linesync; generated from the linesync command tree by `python -m linesync_cli.completion_gen`; do not edit.
+# Install: copy to ~/.local/share/bash-completion/completions/linesync, or `source` it from ~/.bashrc.
+
+# Subcommands of a command path ("" is the root).
+_linesync_subcommands() {
+    case "$1" in
+        "") REPLY="backfill links check-link inspect-profile doctor metrics report segments config" ;;
+        "backfill") REPLY="runs" ;;
+        "links") REPLY="sync status" ;;
+        "metrics") REPLY="show" ;;
+        "report") REPLY="funnel" ;;
+        "segments") REPLY="presets create" ;;
+        "config") REPLY="show" ;;
+        *) return 1 ;;
+    esac
+}
+
+# Options of a command path.
+_linesync_options() {
+    case "$1" in
+        "") REPLY="--config --state-dir --link-key --klaviyo-base-url --line-base-url --verbose -v --debug --no-color --version --install-completion --show-completion --help" ;;
+        "backfill") REPLY="--format -f --input-format --json --encoding --timezone --tz --since --until --only --limit --dry-run --out --link-map --rejects --unlinked --trigger-flows --yes -y --restart --workers --help" ;;
+        "backfill runs") REPLY="--format -f --json --limit --help" ;;
+        "links") REPLY="--help" ;;
+        "links sync") REPLY="--segment --full --format -f --json --help" ;;
+        "links status") REPLY="--format -f --json --help" ;;
+        "check-link") REPLY="--file --email --link-map --timezone --tz --format -f --json --help" ;;
+        "inspect-profile") REPLY="--email --phone --profile-id --external-id --line-user-id --link-map --since --until --limit --line-only --reverse --timezone --tz --format -f --json --help" ;;
+        "doctor") REPLY="--only --skip --since --line-user-id --message --segment --link-map --strict --ci --details -d --verbose -v --format -f --json --help" ;;
+        "metrics") REPLY="--allow-missing --format -f --json --help" ;;
+        "metrics show") REPLY="--since --until --interval --timezone --tz --feed --format -f --json --help" ;;
+        "report") REPLY="--help" ;;
+        "report funnel") REPLY="--since --until --interval --timezone --tz --compare-email --chart --format -f --json --help" ;;
+        "segments") REPLY="--help" ;;
+        "segments presets") REPLY="--format -f --json --help" ;;
+        "segments create") REPLY="--days --name --dry-run --force --format -f --json --help" ;;
+        "config") REPLY="--help" ;;
+        "config show") REPLY="--format -f --json --help" ;;
+        *) return 1 ;;
+    esac
+}
+
+# What the value of "PATH|OPTION" completes to: @file, @dir, @any or words; fails for a flag.
+_linesync_option_value() {
+    case "$1|$2" in
+        "|--config") REPLY="@file" ;;
+        "|--state-dir") REPLY="@dir" ;;
+        "|--link-key") REPLY="@any" ;;
+        "|--klaviyo-base-url") REPLY="@any" ;;
+        "|--line-base-url") REPLY="@any" ;;
+        "backfill|--format"|"backfill|-f") REPLY="@any" ;;
+        "backfill|--input-format") REPLY="csv jsonl line-webhook" ;;
+        "backfill|--encoding") REPLY="@any" ;;
+        "backfill|--timezone"|"backfill|--tz") REPLY="@any" ;;
+        "backfill|--since") REPLY="@any" ;;
+        "backfill|--until") REPLY="@any" ;;
+        "backfill|--only") REPLY="@any" ;;
+        "backfill|--limit") REPLY="@any" ;;
+        "backfill|--out") REPLY="@dir" ;;
+        "backfill|--link-map") REPLY="@file" ;;
+        "backfill|--rejects") REPLY="@file" ;;
+        "backfill|--unlinked") REPLY="@file" ;;
+        "backfill|--workers") REPLY="@any" ;;
+        "backfill runs|--format"|"backfill runs|-f") REPLY="table json csv" ;;
+        "backfill runs|--limit") REPLY="@any" ;;
+        "links sync|--segment") REPLY="@any" ;;
+        "links sync|--format"|"links sync|-f") REPLY="table json csv" ;;
+        "links status|--format"|"links status|-f") REPLY="table json csv" ;;
+        "check-link|--file") REPLY="@file" ;;
+        "check-link|--email") REPLY="@any" ;;
+        "check-link|--link-map") REPLY="@file" ;;
+        "check-link|--timezone"|"check-link|--tz") REPLY="@any" ;;
+        "check-link|--format"|"check-link|-f") REPLY="table json csv" ;;
+        "inspect-profile|--email") REPLY="@any" ;;
+        "inspect-profile|--phone") REPLY="@any" ;;
+        "inspect-profile|--profile-id") REPLY="@any" ;;
+        "inspect-profile|--external-id") REPLY="@any" ;;
+        "inspect-profile|--line-user-id") REPLY="@any" ;;
+        "inspect-profile|--link-map") REPLY="@file" ;;
+        "inspect-profile|--since") REPLY="@any" ;;
+        "inspect-profile|--until") REPLY="@any" ;;
+        "inspect-profile|--limit") REPLY="@any" ;;
+        "inspect-profile|--timezone"|"inspect-profile|--tz") REPLY="@any" ;;
+        "inspect-profile|--format"|"inspect-profile|-f") REPLY="table json csv" ;;
+        "doctor|--only") REPLY="@any" ;;
+        "doctor|--skip") REPLY="@any" ;;
+        "doctor|--since") REPLY="@any" ;;
+        "doctor|--line-user-id") REPLY="@any" ;;
+        "doctor|--message") REPLY="@file" ;;
+        "doctor|--segment") REPLY="@any" ;;
+        "doctor|--link-map") REPLY="@file" ;;
+        "doctor|--format"|"doctor|-f") REPLY="table json csv" ;;
+        "metrics|--format"|"metrics|-f") REPLY="table json csv" ;;
+        "metrics show|--since") REPLY="@any" ;;
+        "metrics show|--until") REPLY="@any" ;;
+        "metrics show|--interval") REPLY="hour day week" ;;
+        "metrics show|--timezone"|"metrics show|--tz") REPLY="@any" ;;
+        "metrics show|--feed") REPLY="@any" ;;
+        "metrics show|--format"|"metrics show|-f") REPLY="table json csv" ;;
+        "report funnel|--since") REPLY="@any" ;;
+        "report funnel|--until") REPLY="@any" ;;
+        "report funnel|--interval") REPLY="hour day week month" ;;
+        "report funnel|--timezone"|"report funnel|--tz") REPLY="@any" ;;
+        "report funnel|--format"|"report funnel|-f") REPLY="table json csv" ;;
+        "segments presets|--format"|"segments presets|-f") REPLY="table json csv" ;;
+        "segments create|--days") REPLY="@any" ;;
+        "segments create|--name") REPLY="@any" ;;
+        "segments create|--format"|"segments create|-f") REPLY="table json csv" ;;
+        "config show|--format"|"config show|-f") REPLY="table json csv" ;;
+        *) return 1 ;;
+    esac
+}
+
+# What positional arguments of a command path complete to.
+_linesync_arguments() {
+    case "$1" in
+        "backfill") REPLY="@file" ;;
+        "check-link") REPLY="@any" ;;
+        "metrics show") REPLY="@any" ;;
+        "segments create") REPLY="@any" ;;
+        *) return 1 ;;
+    esac
+}
+
+_linesync_complete_value() {
+    case "$1" in
+        @file) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")) ;;
+        @dir) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -d -- "$cur")) ;;
+        @any) COMPREPLY=() ;;
+        *) COMPREPLY=($(compgen -W "$1" -- "$cur")) ;;
+    esac
+}
+
+_linesync() {
+    local cur="${COMP_WORDS[COMP_CWORD]}" prev="" cmdpath="" word REPLY i=1
+    (( COMP_CWORD > 0 )) && prev="${COMP_WORDS[COMP_CWORD-1]}"
+    # Walk the words before the cursor: descend into subcommands, skip option values.
+    while (( i < COMP_CWORD )); do
+        word="${COMP_WORDS[i]}"
+        if [[ $word == -* ]]; then
+            if _linesync_option_value "$cmdpath" "$word"; then
+                # --opt=value arrives as three words: --opt, =, value.
+                if [[ ${COMP_WORDS[i+1]} == "=" ]]; then (( i += 2 )); else (( i += 1 )); fi
+            fi
+        elif _linesync_subcommands "$cmdpath" && [[ " $REPLY " == *" $word "* ]]; then
+            cmdpath="${cmdpath:+$cmdpath }$word"
+        fi
+        (( i += 1 ))
+    done
+    # The value of an option: after "--opt ", "--opt=" or "--opt=partial".
+    local option=""
+    if [[ $cur == "=" ]]; then
+        option="$prev"; cur=""
+    elif [[ $prev == "=" ]] && (( COMP_CWORD > 1 )); then
+        option="${COMP_WORDS[COMP_CWORD-2]}"
+    elif [[ $prev == -* ]]; then
+        option="$prev"
+    fi
+    if [[ -n $option ]] && _linesync_option_value "$cmdpath" "$option"; then
+        _linesync_complete_value "$REPLY"
+        return 0
+    fi
+    if [[ $cur == -* ]]; then
+        _linesync_options "$cmdpath"
+        COMPREPLY=($(compgen -W "$REPLY" -- "$cur"))
+        return 0
+    fi
+    local words=""
+    _linesync_subcommands "$cmdpath" && words="$REPLY"
+    if _linesync_arguments "$cmdpath"; then
+        if [[ $REPLY == @* ]]; then
+            _linesync_complete_value "$REPLY"
+            COMPREPLY+=($(compgen -W "$words" -- "$cur"))
+            return 0
+        fi
+        words="$words $REPLY"
+    fi
+    COMPREPLY=($(compgen -W "$words" -- "$cur"))
+}
+
+complete -F _linesync linesync
