@@ -135,13 +135,7 @@ def root(
 
 
 for _name in COMMAND_MODULES:
-    try:
-        _module = importlib.import_module(f"linesync_cli.commands.{_name}")
-    except ModuleNotFoundError as _exc:  # a command still being built
-        if _exc.name != f"linesync_cli.commands.{_name}":
-            raise
-        continue
-    _module.register(app)
+    importlib.import_module(f"linesync_cli.commands.{_name}").register(app)
 
 
 def main() -> None:
