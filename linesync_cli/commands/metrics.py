@@ -10,7 +10,8 @@ import typer
 from linesync_cli.commands.options import FormatOpt, JsonOpt, TimezoneOpt, app_context, resolve_format
 
 metrics_app = typer.Typer(
-    help="LINE metrics in Klaviyo: which of the nine have received events.",
+    # short_help only: `linesync metrics --help` shows the callback docstring and its examples.
+    short_help="LINE metrics in Klaviyo: which of the nine have received events.",
     no_args_is_help=False,
     invoke_without_command=True,
 )
