@@ -101,7 +101,7 @@ def _default_subcommand(group, ctx):
 def _node(command, ctx, path: tuple[str, ...]) -> Node:
     import typer
 
-    node = Node(path=path, help=_one_line(command.help or command.short_help))
+    node = Node(path=path, help=_one_line(command.short_help or command.help))
     commands = [command]
     if hasattr(command, "list_commands"):
         default = _default_subcommand(command, ctx)
