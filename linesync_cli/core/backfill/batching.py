@@ -106,7 +106,8 @@ class Batch:
     backfill: bool
     entries: dict[str, list[tuple[str, Action]]] = field(default_factory=dict)  # profile -> (event JSON, action)
     events: int = 0
-    size: int = len(_BODY_HEAD) + len(_BODY_TAIL)
+    # The first entry has no comma before it, but every entry is costed with one.
+    size: int = len(_BODY_HEAD) + len(_BODY_TAIL) - 1
 
     def body(self) -> bytes:
         head = _ENTRY_OPEN[self.backfill]
