@@ -315,7 +315,7 @@ def test_operations_table_matches_spec(op):
     spec_op = spec_copy_of_operation(op)
     limits = spec_op["x-klaviyo-ratelimit"]
     assert (burst, steady) == (_per(limits["burst"]), _per(limits["steady"])), f"{op}: spec says {limits}"
-    assert scope in spec_op["x-klaviyo-scopes"], f"{op}: {scope} not in {spec_op['x-klaviyo-scopes']}"
+    assert set(scope.split(" and ")) == set(spec_op["x-klaviyo-scopes"]), f"{op}: {scope} vs {spec_op['x-klaviyo-scopes']}"
 
 
 # -- configuration precedence -------------------------------------------------------------------------

@@ -30,8 +30,8 @@ from linesync_cli.errors import (
 JSONAPI = "application/vnd.api+json"
 
 # Per-operation limits (burst per second, steady per minute) and scope, from the
-# spec's x-klaviyo-ratelimit / x-klaviyo-scopes (revision 2026-07-15). A test
-# checks this table against the spec.
+# spec's x-klaviyo-ratelimit / x-klaviyo-scopes (revision 2026-07-15), every scope
+# an operation needs, so a 403 names them all. A test checks this table against the spec.
 OPERATIONS: dict[str, tuple[int, int, str]] = {
     "get_accounts": (1, 15, "accounts:read"),
     "get_profiles": (75, 750, "profiles:read"),
@@ -40,12 +40,12 @@ OPERATIONS: dict[str, tuple[int, int, str]] = {
     "bulk_create_events": (10, 150, "events:write"),
     "get_metrics": (10, 150, "metrics:read"),
     "get_metric": (10, 150, "metrics:read"),
-    "get_flows_triggered_by_metric": (10, 150, "flows:read"),
+    "get_flows_triggered_by_metric": (10, 150, "flows:read and metrics:read"),
     "query_metric_aggregates": (3, 60, "metrics:read"),
     "get_segments": (75, 750, "segments:read"),
     "get_segment": (75, 750, "segments:read"),
-    "get_profiles_for_segment": (75, 750, "segments:read"),
-    "get_segments_for_profile": (3, 60, "profiles:read"),
+    "get_profiles_for_segment": (75, 750, "profiles:read and segments:read"),
+    "get_segments_for_profile": (3, 60, "profiles:read and segments:read"),
     "create_segment": (1, 15, "segments:write"),
     "get_flows": (3, 60, "flows:read"),
 }
