@@ -184,6 +184,9 @@ def _run(ctx: typer.Context, opts: Any, link_map: Path | None, output: str, yes:
     c = result.counts
     if c.rejected or c.failed:
         where = f"; see {result.rejects_path}" if result.rejects_path else ""
+        if result.dry_run:
+            raise CheckFailed(f"{c.rejected:,} record(s) would not be sent: rejected as invalid{where}",
+                              hint="fix them in the input before the real run (or accept that they are left out)")
         raise CheckFailed(
             f"{c.rejected + c.failed:,} record(s) were not sent: {c.rejected:,} rejected as invalid, "
             f"{c.failed:,} refused by Klaviyo{where}",
