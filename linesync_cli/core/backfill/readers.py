@@ -149,7 +149,7 @@ def detect_format(first_line: str) -> str:
     if first_line.startswith("{"):
         try:
             obj = json.loads(first_line)
-        except ValueError:
+        except (ValueError, RecursionError):
             return "line-webhook"  # a pretty-printed JSON document: webhook bodies
         if isinstance(obj, dict) and ("events" in obj or "destination" in obj):
             return "line-webhook"
@@ -254,6 +254,8 @@ def _json_line(source: Source, number: int, text: str) -> tuple[Any, Reject | No
     except ValueError as exc:
         return None, Reject(source.display, number, text.rstrip("\r\n"),
                             f"not valid JSON ({exc.args[0] if exc.args else exc})")
+    except RecursionError:
+        return None, Reject(source.display, number, text.rstrip("\r\n")[:1000], "JSON nested too deeply")
 
 
 def _numbered(source: Source, lines: Iterator[str]) -> Iterator[tuple[int, str]]:
@@ -293,7 +295,7 @@ def _read_webhooks(source: Source, lines: Iterator[str], validator: ActionValida
     try:
         json.loads(first)
         one_per_line = first.startswith("{")
-    except ValueError:
+    except (ValueError, RecursionError):
         one_per_line = False
     if one_per_line:
         for number, text in _numbered(source, lines):

@@ -196,7 +196,11 @@ class RejectsFile:
                     self._fh = open(self.path, "w", encoding="utf-8", errors="backslashreplace")  # noqa: SIM115
                 except OSError as exc:
                     raise UsageError(f"cannot write the rejects file {self.path}: {exc.strerror or exc}") from None
-            self._fh.write(json.dumps(reject, ensure_ascii=False, default=str) + "\n")
+            try:
+                line = json.dumps(reject, ensure_ascii=False, default=str)
+            except (RecursionError, ValueError):  # a record nested too deeply to write back
+                line = json.dumps(reject | {"record": str(reject.get("record"))[:1000]}, ensure_ascii=False)
+            self._fh.write(line + "\n")
 
     @property
     def written(self) -> bool:
