@@ -202,7 +202,7 @@ class HttpService:
                     log.info("%s %s; retrying in %.2fs", self.service, status, wait)
                     self._sleep(wait)
                     continue
-                error = self.translate_error(response, op, scope)
+                error = _without_credentials(self.translate_error(response, op, scope), response.request)
                 if status >= 500:
                     raise Unavailable(
                         f"{self.service} is unavailable: HTTP {status} after {attempt + 1} attempt(s)"
@@ -233,6 +233,42 @@ class HttpService:
             hint="another integration may share this account's quota; try again later",
             service=self.service, status=429,
         )
+
+
+def _credentials(request: httpx.Request) -> list[str]:
+    """The secrets a request carried: the Authorization value, and LINE verify's token field."""
+    found = []
+    auth = request.headers.get("authorization")
+    if auth:
+        found.append(auth.split()[-1])
+    fields = list(request.url.params.multi_items())
+    if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        fields += parse_qsl(request.content.decode("utf-8", "replace"))
+    found += [value for key, value in fields if key.lower() in _SECRET_QUERY_KEYS]
+    return [secret for secret in found if len(secret) >= 8]
+
+
+def _scrub(value: Any, secrets: list[str]) -> Any:
+    if isinstance(value, str):
+        for secret in secrets:
+            value = value.replace(secret, "***")
+        return value
+    if isinstance(value, dict):
+        return {_scrub(k, secrets): _scrub(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub(v, secrets) for v in value]
+    return value
+
+
+def _without_credentials(error: ApiError, request: httpx.Request) -> ApiError:
+    """An API that quotes our key or token back (a proxy, a debug page) must not get it printed or stored."""
+    secrets = _credentials(request)
+    if secrets:
+        error.message = _scrub(error.message, secrets)
+        error.hint = _scrub(error.hint, secrets)
+        error.errors = _scrub(error.errors, secrets)
+        error.args = (error.message,)
+    return error
 
 
 def _short(exc: Exception) -> str:
