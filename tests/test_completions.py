@@ -184,3 +184,9 @@ def test_typer_install_completion_still_works(tmp_path):
     answer = _linesync_subprocess([], {"_LINESYNC_COMPLETE": "complete_bash", "COMP_WORDS": "linesync links sync --format ",
                                        "COMP_CWORD": "4"})
     assert answer.stdout.split() == ["table", "json", "csv"]
+
+
+def test_readme_says_how_to_install_each_script():
+    readme = (PROJECT / "README.md").read_text(encoding="utf-8")
+    for name in completion_gen.SCRIPTS:
+        assert f"completions/{name}" in readme, f"README.md does not say how to install completions/{name}"
