@@ -479,7 +479,9 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog=REGENERATE, description="Write completions/ from the linesync command tree.")
     parser.add_argument("--check", action="store_true", help="exit 1 when a committed script differs")
-    parser.add_argument("--dir", type=Path, default=Path(__file__).resolve().parents[1] / "completions",
+    source_tree = Path(__file__).resolve().parents[1]
+    default_dir = source_tree / "completions" if (source_tree / "pyproject.toml").is_file() else Path("completions")
+    parser.add_argument("--dir", type=Path, default=default_dir,
                         help="output directory (default: completions/ of the source tree)")
     args = parser.parse_args(argv)
     stale = []
