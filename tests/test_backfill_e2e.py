@@ -326,3 +326,23 @@ def test_a_killed_run_resumes_to_exactly_the_expected_events(cli_env, klaviyo_st
     assert len(set(_unique_ids(klaviyo_standin))) == 12_000
     # At most the batches in flight at the kill were sent twice.
     assert klaviyo_standin.bulk_jobs - 12 <= 4
+
+
+def test_resumes_through_the_link_index_after_it_was_synced_again(cli_env, klaviyo_standin, tmp_path):
+    from datetime import UTC, datetime, timedelta
+
+    from tests.support.linkage_helpers import seed_index
+
+    state = Path(cli_env["LINESYNC_STATE_DIR"])
+    users = link_users(klaviyo_standin, 10)
+    seed_index(state, {pid: user for user, pid in users.items()}, when=datetime.now(UTC) - timedelta(days=2))
+    actions = write_actions_csv(tmp_path / "actions.csv", 300, 10)
+    first = run_cli(["backfill", str(actions), "--json"], env=cli_env)
+    assert first.exit_code == 0, first.stderr
+    assert _summary(first)["counts"]["sent"] == 300
+    assert "link index" in first.stderr and "2d ago" in first.stderr
+    seed_index(state, {pid: user for user, pid in users.items()})  # `links sync` ran again: "synced 0s ago"
+    again = run_cli(["backfill", str(actions), "--json"], env=cli_env)
+    assert again.exit_code == 0, again.stderr
+    assert _summary(again)["resumed"] is True
+    assert klaviyo_standin.bulk_jobs == 1

@@ -151,6 +151,7 @@ def backfill(
         since=parse_when(since, option="--since", tz=zone), until=parse_when(until, option="--until", tz=zone),
         since_text=since, until_text=until, only=_only(only), limit=limit, dry_run=dry_run, out_dir=out,
         rejects=rejects, unlinked=unlinked, trigger_flows=trigger_flows, restart=restart, workers=workers,
+        linkage=f"link map {link_map.resolve()}" if link_map else app_context(ctx).settings.link_key,
     )
     _run(ctx, opts, link_map, output or "table", yes)
 

@@ -72,13 +72,16 @@ class BackfillOptions:
     trigger_flows: bool = False
     restart: bool = False
     workers: int = 4
+    # How profiles are found, stably named ("property:LINE User ID", "link map /abs/map.csv"):
+    # not the resolver's description, which says how old the index is.
+    linkage: str = ""
 
     def identity(self) -> dict[str, Any]:
         """The options that change what is sent (part of the run's fingerprint)."""
         return {
             "format": self.input_format, "encoding": self.encoding, "timezone": self.timezone,
             "since": self.since_text, "until": self.until_text, "only": sorted(self.only),
-            "limit": self.limit, "trigger_flows": self.trigger_flows,
+            "limit": self.limit, "trigger_flows": self.trigger_flows, "linkage": self.linkage,
         }
 
 
@@ -169,9 +172,14 @@ def file_fingerprint(name: str) -> dict[str, Any]:
     return {"path": str(path), "size": size, "hash": h.hexdigest()}
 
 
-def run_fingerprint(opts: BackfillOptions, resolver: str, base_url: str) -> tuple[str, list[dict]]:
+def run_fingerprint(opts: BackfillOptions, base_url: str) -> tuple[str, list[dict]]:
+    """The run's identity: the inputs, the options that shape what is sent, the Klaviyo URL.
+
+    Batches are recognised by the hash of their body, so even a run resumed after
+    the linkage changed sends every event that was not accepted exactly as it is now.
+    """
     inputs = [file_fingerprint(n) for n in opts.inputs]
-    doc = {"inputs": inputs, "options": opts.identity(), "linkage": resolver, "klaviyo": base_url}
+    doc = {"inputs": inputs, "options": opts.identity(), "klaviyo": base_url}
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest(), inputs
 
 
@@ -262,8 +270,7 @@ class BackfillRun:
             self._accepted = self.ledger.accepted_batches(previous.id)
             return True
         options = self.opts.identity() | {"since_at": self.opts.since.isoformat() if self.opts.since else None,
-                                          "until_at": self.opts.until.isoformat() if self.opts.until else None,
-                                          "linkage": self.resolver.description}
+                                          "until_at": self.opts.until.isoformat() if self.opts.until else None}
         self.run_id = self.ledger.start_run(fingerprint, [i["path"] for i in inputs], options)
         self.ledger.lock_run(self.run_id)
         return False
@@ -284,7 +291,7 @@ class BackfillRun:
         self._since, self._until = opts.since, opts.until
         for name in opts.inputs:  # every file opens before anything is sent
             self._sources.append(open_source(name, opts.encoding))
-        fingerprint, inputs = run_fingerprint(opts, self.resolver.description, self.base_url)
+        fingerprint, inputs = run_fingerprint(opts, self.base_url)
         resumed = False
         if not opts.dry_run:
             self.ledger = Ledger(self.state_dir)
