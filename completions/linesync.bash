@@ -40,7 +40,8 @@ _linesync_options() {
     esac
 }
 
-# What the value of "PATH|OPTION" completes to: @file, @dir, @any or words; fails for a flag.
+# What the value of "PATH|OPTION" completes to: @file, @dir, @any, words, or @list:words
+# (comma-separated); fails for a flag.
 _linesync_option_value() {
     case "$1|$2" in
         "|--config") REPLY="@file" ;;
@@ -48,13 +49,13 @@ _linesync_option_value() {
         "|--link-key") REPLY="@any" ;;
         "|--klaviyo-base-url") REPLY="@any" ;;
         "|--line-base-url") REPLY="@any" ;;
-        "backfill|--format"|"backfill|-f") REPLY="@any" ;;
+        "backfill|--format"|"backfill|-f") REPLY="table json csv jsonl line-webhook" ;;
         "backfill|--input-format") REPLY="csv jsonl line-webhook" ;;
         "backfill|--encoding") REPLY="@any" ;;
         "backfill|--timezone"|"backfill|--tz") REPLY="@any" ;;
         "backfill|--since") REPLY="@any" ;;
         "backfill|--until") REPLY="@any" ;;
-        "backfill|--only") REPLY="@any" ;;
+        "backfill|--only") REPLY="@list:sent delivered failed opened clicked followed blocked qr_scanned linked" ;;
         "backfill|--limit") REPLY="@any" ;;
         "backfill|--out") REPLY="@dir" ;;
         "backfill|--link-map") REPLY="@file" ;;
@@ -82,8 +83,8 @@ _linesync_option_value() {
         "inspect-profile|--limit") REPLY="@any" ;;
         "inspect-profile|--timezone"|"inspect-profile|--tz") REPLY="@any" ;;
         "inspect-profile|--format"|"inspect-profile|-f") REPLY="table json csv" ;;
-        "doctor|--only") REPLY="@any" ;;
-        "doctor|--skip") REPLY="@any" ;;
+        "doctor|--only") REPLY="@list:config klaviyo-auth klaviyo-scopes line-metrics metric-split recent-events link-index linkage trackable-message open-vs-read segment-processing line-token" ;;
+        "doctor|--skip") REPLY="@list:config klaviyo-auth klaviyo-scopes line-metrics metric-split recent-events link-index linkage trackable-message open-vs-read segment-processing line-token" ;;
         "doctor|--since") REPLY="@any" ;;
         "doctor|--line-user-id") REPLY="@any" ;;
         "doctor|--message") REPLY="@file" ;;
@@ -116,8 +117,8 @@ _linesync_arguments() {
     case "$1" in
         "backfill") REPLY="@file" ;;
         "check-link") REPLY="@any" ;;
-        "metrics show") REPLY="@any" ;;
-        "segments create") REPLY="@any" ;;
+        "metrics show") REPLY="sent delivered failed opened clicked followed blocked qr_scanned linked" ;;
+        "segments create") REPLY="line-opened-not-clicked line-clicked-recently email-unopened-line-clicked line-blocked-recently line-linked" ;;
         *) return 1 ;;
     esac
 }
@@ -127,6 +128,12 @@ _linesync_complete_value() {
         @file) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")) ;;
         @dir) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -d -- "$cur")) ;;
         @any) COMPREPLY=() ;;
+        @list:*)
+            # The word after the last comma; the ones before it stay as typed.
+            local done=""
+            [[ $cur == *,* ]] && done="${cur%,*},"
+            compopt -o nospace 2>/dev/null
+            COMPREPLY=($(compgen -W "${1#@list:}" -P "$done" -- "${cur##*,}")) ;;
         *) COMPREPLY=($(compgen -W "$1" -- "$cur")) ;;
     esac
 }

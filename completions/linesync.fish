@@ -80,6 +80,13 @@ function __linesync_at
     test "$cmdpath" = "$argv[1]"
 end
 
+# Candidates for the word after the last comma of a comma-separated value.
+function __linesync_comma_list
+    set -l done (string replace -r '[^,]*$' '' -- (commandline -ct | string replace -r '^--[^=]*=' ''))
+    printf '%s
+' $done$argv
+end
+
 complete -c linesync -f
 complete -c linesync -n "__linesync_at ''" -a backfill -d 'Load historical LINE actions into Klaviyo exactly once, on linked profiles only (`linesync backfill runs` lists runs)'
 complete -c linesync -n "__linesync_at ''" -a links -d 'The local link index that finds the Klaviyo profile for a LINE user ID (property link keys)'
@@ -103,14 +110,14 @@ complete -c linesync -n "__linesync_at ''" -l install-completion -d 'Install com
 complete -c linesync -n "__linesync_at ''" -l show-completion -d 'Show completion for the current shell, to copy it or customize the installation'
 complete -c linesync -n "__linesync_at ''" -l help -d 'Show this message and exit'
 complete -c linesync -n "__linesync_at 'backfill'" -a runs -d 'List backfill runs recorded in the ledger, newest first, with their counts'
-complete -c linesync -n "__linesync_at 'backfill'" -l format -s f -x -d 'Output: table (default) or json'
+complete -c linesync -n "__linesync_at 'backfill'" -l format -s f -x -a 'table json csv jsonl line-webhook' -d 'Output: table (default) or json'
 complete -c linesync -n "__linesync_at 'backfill'" -l input-format -x -a 'csv jsonl line-webhook' -d 'The input format (same as --format csv|jsonl|line-webhook)'
 complete -c linesync -n "__linesync_at 'backfill'" -l json -d 'Short for --format json'
 complete -c linesync -n "__linesync_at 'backfill'" -l encoding -x -d 'Text encoding of the input files (e.g'
 complete -c linesync -n "__linesync_at 'backfill'" -l timezone -l tz -x -d 'IANA zone for times without a UTC offset (in the input and in --since/--until); without it such times are rejected'
 complete -c linesync -n "__linesync_at 'backfill'" -l since -x -d 'Only actions at or after this time: 30d, 12h, 2026-03-01 or an ISO 8601 time'
 complete -c linesync -n "__linesync_at 'backfill'" -l until -x -d 'Only actions before this time (same forms as --since)'
-complete -c linesync -n "__linesync_at 'backfill'" -l only -x -d 'Only these actions, comma-separated (e.g'
+complete -c linesync -n "__linesync_at 'backfill'" -l only -x -a '(__linesync_comma_list sent delivered failed opened clicked followed blocked qr_scanned linked)' -d 'Only these actions, comma-separated (e.g'
 complete -c linesync -n "__linesync_at 'backfill'" -l limit -x -d 'Stop reading after N actions have passed the filters (for a trial run)'
 complete -c linesync -n "__linesync_at 'backfill'" -l dry-run -d 'Do everything but send: read, validate, resolve and batch; no API key needed with an offline linkage'
 complete -c linesync -n "__linesync_at 'backfill'" -l out -x -a '(__fish_complete_directories)' -d 'With --dry-run: write each request body to DIR/batch-NNNNNN.json'
@@ -160,8 +167,8 @@ complete -c linesync -n "__linesync_at 'inspect-profile'" -l timezone -l tz -x -
 complete -c linesync -n "__linesync_at 'inspect-profile'" -l format -s f -x -a 'table json csv' -d 'Output format: table (default), json or csv'
 complete -c linesync -n "__linesync_at 'inspect-profile'" -l json -d 'Short for --format json'
 complete -c linesync -n "__linesync_at 'inspect-profile'" -l help -d 'Show this message and exit'
-complete -c linesync -n "__linesync_at 'doctor'" -l only -x -d 'Report only these checks (their prerequisites still run, unreported)'
-complete -c linesync -n "__linesync_at 'doctor'" -l skip -x -d 'Leave these checks out of the report'
+complete -c linesync -n "__linesync_at 'doctor'" -l only -x -a '(__linesync_comma_list config klaviyo-auth klaviyo-scopes line-metrics metric-split recent-events link-index linkage trackable-message open-vs-read segment-processing line-token)' -d 'Report only these checks (their prerequisites still run, unreported)'
+complete -c linesync -n "__linesync_at 'doctor'" -l skip -x -a '(__linesync_comma_list config klaviyo-auth klaviyo-scopes line-metrics metric-split recent-events link-index linkage trackable-message open-vs-read segment-processing line-token)' -d 'Leave these checks out of the report'
 complete -c linesync -n "__linesync_at 'doctor'" -l since -x -d 'recent-events: warn for a LINE metric with no event since then: a duration (24h, 7d) or an ISO date/time (UTC unless it has an offset)'
 complete -c linesync -n "__linesync_at 'doctor'" -l line-user-id -x -d 'Check this LINE user\'s linkage (and, with --segment, membership)'
 complete -c linesync -n "__linesync_at 'doctor'" -l message -r -F -d 'Check a LINE message JSON file (a message, an array of them, or a request body with `messages`; - for stdin) for trackable links and images'
@@ -186,6 +193,7 @@ complete -c linesync -n "__linesync_at 'metrics show'" -l feed -x -d 'How many o
 complete -c linesync -n "__linesync_at 'metrics show'" -l format -s f -x -a 'table json csv' -d 'Output format: table (default), json or csv'
 complete -c linesync -n "__linesync_at 'metrics show'" -l json -d 'Short for --format json'
 complete -c linesync -n "__linesync_at 'metrics show'" -l help -d 'Show this message and exit'
+complete -c linesync -n "__linesync_at 'metrics show'" -a 'sent delivered failed opened clicked followed blocked qr_scanned linked'
 complete -c linesync -n "__linesync_at 'report'" -a funnel -d 'Total events and unique people for Sent → Delivered → Opened → Clicked LINE Message'
 complete -c linesync -n "__linesync_at 'report'" -l help -d 'Show this message and exit'
 complete -c linesync -n "__linesync_at 'report funnel'" -l since -x -d 'Start: a duration back from now (30d, 12h, 2w) or an ISO 8601 date/time (a date is read in --timezone)'
@@ -210,6 +218,7 @@ complete -c linesync -n "__linesync_at 'segments create'" -l force -d 'Create ev
 complete -c linesync -n "__linesync_at 'segments create'" -l format -s f -x -a 'table json csv' -d 'Output format: table (default), json or csv'
 complete -c linesync -n "__linesync_at 'segments create'" -l json -d 'Short for --format json'
 complete -c linesync -n "__linesync_at 'segments create'" -l help -d 'Show this message and exit'
+complete -c linesync -n "__linesync_at 'segments create'" -a 'line-opened-not-clicked line-clicked-recently email-unopened-line-clicked line-blocked-recently line-linked'
 complete -c linesync -n "__linesync_at 'config'" -a show -d 'Print every setting, its value (secrets masked) and its source: flag, env, .env, config file or default'
 complete -c linesync -n "__linesync_at 'config'" -l help -d 'Show this message and exit'
 complete -c linesync -n "__linesync_at 'config show'" -l format -s f -x -a 'table json csv' -d 'Output format: table (default), json or csv'

@@ -25,15 +25,40 @@ PROG = "linesync"
 REGENERATE = "python -m linesync_cli.completion_gen"
 HEADER = f"generated from the linesync command tree by `{REGENERATE}`; do not edit"
 
-# What a value completes to: one of these, or a tuple of choices.
+# What a value completes to: one of these, a tuple of choices, or a CommaList.
 FILE, DIR, ANY = "@file", "@dir", "@any"
+
+
+@dataclass(frozen=True)
+class CommaList:
+    """Choices given as one comma-separated value (`--only sent,clicked`)."""
+
+    words: tuple[str, ...]
+
+
+def hints() -> dict[tuple[tuple[str, ...], str], tuple[str, ...] | CommaList]:
+    """Known words for values that the command tree types as free text, by (command path, option or
+    argument name). Taken from where the CLI takes them, so they follow the catalogue and the checks."""
+    from linesync_cli.catalogue import ACTION_KEYS
+    from linesync_cli.commands.backfill import INPUT_FORMATS, OUTPUT_FORMATS
+    from linesync_cli.core.doctor import CHECK_IDS
+    from linesync_cli.core.segment_presets import PRESETS
+
+    return {
+        (("backfill",), "--format"): (*OUTPUT_FORMATS, *INPUT_FORMATS),
+        (("backfill",), "--only"): CommaList(ACTION_KEYS),
+        (("doctor",), "--only"): CommaList(CHECK_IDS),
+        (("doctor",), "--skip"): CommaList(CHECK_IDS),
+        (("metrics", "show"), "METRIC"): ACTION_KEYS,
+        (("segments", "create"), "PRESET"): tuple(p.key for p in PRESETS),
+    }
 
 
 @dataclass(frozen=True)
 class Opt:
     names: tuple[str, ...]
     help: str
-    value: str | tuple[str, ...] | None  # None: a flag, takes no value
+    value: str | tuple[str, ...] | CommaList | None  # None: a flag, takes no value
 
 
 @dataclass
@@ -42,7 +67,7 @@ class Node:
     help: str
     options: list[Opt] = field(default_factory=list)
     subcommands: list[Node] = field(default_factory=list)
-    argument: str | tuple[str, ...] | None = None  # what positional words complete to
+    argument: str | tuple[str, ...] | CommaList | None = None  # what positional words complete to
 
     @property
     def key(self) -> str:
@@ -98,7 +123,7 @@ def _default_subcommand(group, ctx):
     return command if command is not None and command.hidden else None
 
 
-def _node(command, ctx, path: tuple[str, ...]) -> Node:
+def _node(command, ctx, path: tuple[str, ...], known: dict) -> Node:
     import typer
 
     node = Node(path=path, help=_one_line(command.short_help or command.help))
@@ -111,7 +136,7 @@ def _node(command, ctx, path: tuple[str, ...]) -> Node:
             sub = command.get_command(ctx, name)
             if sub is None or sub.hidden:
                 continue
-            node.subcommands.append(_node(sub, typer.Context(sub, info_name=name, parent=ctx), (*path, name)))
+            node.subcommands.append(_node(sub, typer.Context(sub, info_name=name, parent=ctx), (*path, name), known))
     seen: set[str] = set()
     for cmd in commands:
         cmd_ctx = ctx if cmd is command else typer.Context(cmd, info_name=ctx.info_name, parent=ctx)
@@ -120,8 +145,10 @@ def _node(command, ctx, path: tuple[str, ...]) -> Node:
                 continue
             value = _value_kind(param, cmd_ctx)
             if param.param_type_name == "argument":
-                node.argument = value
+                node.argument = known.pop((path, param.name.upper()), value)
                 continue
+            if value == ANY:
+                value = known.pop((path, param.opts[0]), value)
             names = tuple(n for n in (*param.opts, *param.secondary_opts) if n not in seen)
             seen.update(names)
             if names:
@@ -139,7 +166,13 @@ def command_tree(app=None) -> Node:
     if app is None:
         from linesync_cli.app import app
     root = typer.main.get_command(app)
-    return _node(root, typer.Context(root, info_name=PROG), ())
+    known = hints()
+    tree = _node(root, typer.Context(root, info_name=PROG), (), known)
+    if known:  # an option was renamed or gained choices of its own: the table must follow
+        stale = ", ".join(f"`{' '.join((PROG, *path))} {name}`" for path, name in known)
+        raise LookupError(f"completion hints for {stale} match no free-text option or argument; "
+                          "update hints() in linesync_cli/completion_gen.py")
+    return tree
 
 
 # -- bash ------------------------------------------------------------------------
@@ -150,6 +183,8 @@ def _bash_words(words) -> str:
 
 
 def _bash_value(value) -> str:
+    if isinstance(value, CommaList):
+        return "@list:" + _bash_words(value.words)
     return value if isinstance(value, str) else _bash_words(value)
 
 
@@ -182,7 +217,8 @@ _{PROG}_options() {{
 {chr(10).join(opts)}
 {case_end}
 
-# What the value of "PATH|OPTION" completes to: @file, @dir, @any or words; fails for a flag.
+# What the value of "PATH|OPTION" completes to: @file, @dir, @any, words, or @list:words
+# (comma-separated); fails for a flag.
 _{PROG}_option_value() {{
     case "$1|$2" in
 {chr(10).join(values)}
@@ -199,6 +235,12 @@ _{PROG}_complete_value() {{
         @file) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")) ;;
         @dir) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -d -- "$cur")) ;;
         @any) COMPREPLY=() ;;
+        @list:*)
+            # The word after the last comma; the ones before it stay as typed.
+            local done=""
+            [[ $cur == *,* ]] && done="${{cur%,*}},"
+            compopt -o nospace 2>/dev/null
+            COMPREPLY=($(compgen -W "${{1#@list:}}" -P "$done" -- "${{cur##*,}}")) ;;
         *) COMPREPLY=($(compgen -W "$1" -- "$cur")) ;;
     esac
 }}
@@ -265,6 +307,12 @@ def _zsh_described(name: str, help_text: str) -> str:
     return _zsh_quote(f"{name.replace(':', chr(92) + ':')}:{help_text}" if help_text else name.replace(":", "\\:"))
 
 
+def _zsh_words(value) -> str:
+    if isinstance(value, CommaList):
+        return " ".join(_zsh_quote(w) for w in ("@list", *value.words))
+    return " ".join(_zsh_quote(w) for w in ((value,) if isinstance(value, str) else value))
+
+
 def zsh_script(tree: Node) -> str:
     subs, opts, values, args = [], [], [], []
     for node in tree.walk():
@@ -277,11 +325,9 @@ def zsh_script(tree: Node) -> str:
         for opt in node.options:
             if opt.value is not None:
                 pattern = "|".join(_zsh_quote(f"{node.key}|{n}") for n in opt.names)
-                words = (opt.value,) if isinstance(opt.value, str) else opt.value
-                values.append(f"        {pattern}) reply=({' '.join(_zsh_quote(w) for w in words)}) ;;")
+                values.append(f"        {pattern}) reply=({_zsh_words(opt.value)}) ;;")
         if node.argument is not None:
-            words = (node.argument,) if isinstance(node.argument, str) else node.argument
-            args.append(f"        {key}) reply=({' '.join(_zsh_quote(w) for w in words)}) ;;")
+            args.append(f"        {key}) reply=({_zsh_words(node.argument)}) ;;")
     case_end = "        *) return 1 ;;\n    esac\n}"
     return f"""#compdef {PROG}
 # zsh completion for {PROG}; {HEADER}.
@@ -299,7 +345,8 @@ _{PROG}_options() {{
 {chr(10).join(opts)}
 {case_end}
 
-# What the value of "PATH|OPTION" completes to: @file, @dir, @any or words; fails for a flag.
+# What the value of "PATH|OPTION" completes to: @file, @dir, @any, words, or @list:words
+# (comma-separated); fails for a flag.
 _{PROG}_option_value() {{
     case "$1|$2" in
 {chr(10).join(values)}
@@ -316,6 +363,7 @@ _{PROG}_complete_value() {{
         @file) _files ;;
         @dir) _files -/ ;;
         @any) _message 'value' ;;
+        @list) shift; _values -s , 'value' "$@" ;;
         *) compadd -- "$@" ;;
     esac
 }}
@@ -392,6 +440,8 @@ def _fish_value(value) -> str:
         return " -x -a '(__fish_complete_directories)'"
     if value == ANY:
         return " -x"
+    if isinstance(value, CommaList):
+        return f" -x -a {_fish_quote(f'(__{PROG}_comma_list {chr(32).join(value.words)})')}"
     return f" -x -a {_fish_quote(' '.join(value))}"
 
 
@@ -412,8 +462,8 @@ def fish_script(tree: Node) -> str:
                          f" -d {_fish_quote(opt.help)}")
         if node.argument == FILE or node.argument == DIR:
             lines.append(f"complete -c {PROG} {cond} -F")
-        elif isinstance(node.argument, tuple):
-            lines.append(f"complete -c {PROG} {cond} -a {_fish_quote(' '.join(node.argument))}")
+        elif node.argument not in (None, ANY):
+            lines.append(f"complete -c {PROG} {cond}{_fish_value(node.argument).replace(' -x', '', 1)}")
     return f"""# fish completion for {PROG}; {HEADER}.
 # Install: copy to ~/.config/fish/completions/{PROG}.fish
 
@@ -454,6 +504,12 @@ end
 function __{PROG}_at
     set -l cmdpath (__{PROG}_path)
     test "$cmdpath" = "$argv[1]"
+end
+
+# Candidates for the word after the last comma of a comma-separated value.
+function __{PROG}_comma_list
+    set -l done (string replace -r '[^,]*$' '' -- (commandline -ct | string replace -r '^--[^=]*=' ''))
+    printf '%s\n' $done$argv
 end
 
 complete -c {PROG} -f

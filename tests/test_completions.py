@@ -32,6 +32,14 @@ CASES = [
     (["linesync", "-v", "doctor", "--s"], {"--since", "--skip", "--segment", "--strict"}),
     (["linesync", "backfill", "--input-format", ""], {"csv", "jsonl", "line-webhook"}),
     (["linesync", "backfill", "--rej"], {"--rejects"}),
+    (["linesync", "backfill", "--format", ""], {"table", "json", "csv", "jsonl", "line-webhook"}),
+    (["linesync", "metrics", "show", "q"], {"qr_scanned"}),
+    (["linesync", "segments", "create", "line-l"], {"line-linked"}),
+]
+# Comma-separated values: the word after the last comma completes (zsh's _values does it there).
+LIST_CASES = [
+    (["linesync", "backfill", "--only", "sent,cl"], {"sent,clicked"}),
+    (["linesync", "doctor", "--skip", "line-metrics,link-"], {"line-metrics,link-index"}),
 ]
 FILE_CASES = [
     (["linesync", "backfill", "examples/actions."], {"examples/actions.csv", "examples/actions.jsonl"}),
@@ -73,6 +81,13 @@ def test_the_model_holds_every_command_and_option():
     backfill = nodes[("backfill",)]
     assert {"--dry-run", "--link-map", "--input-format"} <= {n for o in backfill.options for n in o.names}
     assert backfill.argument == completion_gen.FILE
+
+
+def test_a_hint_for_an_option_that_is_gone_fails_generation(monkeypatch):
+    real = completion_gen.hints()
+    monkeypatch.setattr(completion_gen, "hints", lambda: real | {(("doctor",), "--no-such-option"): ("x",)})
+    with pytest.raises(LookupError, match="linesync doctor --no-such-option"):
+        completion_gen.command_tree()
 
 
 def test_check_mode_reports_a_stale_directory(tmp_path, capsys):
@@ -117,7 +132,7 @@ def _bash_word(word: str) -> str:
 
 def test_bash_completes():
     exe = _needs("bash")
-    cases = CASES + FILE_CASES
+    cases = CASES + FILE_CASES + LIST_CASES
     calls = "\n".join(
         f"COMP_WORDS=({' '.join(_bash_word(w) for w in words)}); COMP_CWORD={len(words) - 1}; COMPREPLY=(); "
         'complete_fn; echo "${COMPREPLY[*]}"'
@@ -130,7 +145,7 @@ def test_bash_completes():
 
 def test_fish_completes():
     exe = _needs("fish")
-    cases = CASES + FILE_CASES
+    cases = CASES + FILE_CASES + LIST_CASES
     calls = "\n".join(
         "echo (complete -C" + _bash_word(" ".join(words)) + " | string replace -r '\\t.*' '')"
         for words, _ in cases)
@@ -150,11 +165,13 @@ def test_zsh_completion_function_offers_the_right_words():
         "compadd() { shift; print -rn -- \"$* \"; }\n"
         "_files() { print -rn -- \"@file$* \"; }\n"
         "_message() { :; }\ncompset() { :; }\n"
+        "_values() { print -rn -- \"@values$2 \"; }\n"
     )
     kinds = [  # what kind of value completes, as the _files stub reports it
         (["linesync", "backfill", ""], {"runs", "@file"}),
         (["linesync", "--state-dir", ""], {"@file-/"}),
         (["linesync", "backfill", "--out", ""], {"@file-/"}),
+        (["linesync", "doctor", "--only", ""], {"@values,"}),
     ]
     calls = "\n".join(f"words=({' '.join(_bash_word(w) for w in words)}); CURRENT={len(words)}; _linesync; print"
                       for words, _ in CASES + kinds)
