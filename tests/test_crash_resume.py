@@ -92,11 +92,6 @@ def crash_resume_loop(standin, env: dict, tmp: Path, *, events: int, kills: int,
     expected = _expected(args, env, tmp)
     assert len(expected) == sum(1 for i in range(events) if i % 70 < 60)
     standin.set_rate_limit("bulk_create_events", burst=(10, 0.1), steady=(150, 6.0))
-    # Each run lists the Flows of nine metrics at start-up; a run started right after a
-    # kill shares Klaviyo's 10/s burst window with the killed one, and the client's six
-    # quick retries after "Expected available in 0 seconds" can all land in that same
-    # second (exit 4; see the hardening report). Not what this loop is about.
-    standin.set_rate_limit("get_flows_triggered_by_metric", burst=(100, 1.0), steady=(1500, 60.0))
     standin.set_delay(0.06, BULK)
 
     resent_per_kill: list[int] = []
@@ -180,3 +175,31 @@ def test_resent_counter_sees_a_resent_batch(klaviyo_standin):
                                             "time": "t"}}]}}}]}}}}
     assert _resent_batches([Req(body), Req(body)], {("p1", "m", "u1")}) == 1
     assert _resent_batches([Req(body)], set()) == 0
+
+
+def test_throttled_retries_outlast_a_burst_window_someone_else_filled(httpx_mock):
+    """Found by this loop: a run started right after a kill shares the 10/s window of the Flow
+    listing with the killed one; Klaviyo says "Expected available in 0 seconds" (rounded down),
+    and six retries 0.05-0.3 s apart all landed in the same second: exit 4. The retries must
+    span more than the 1 s burst window before giving up."""
+    from pydantic import SecretStr
+
+    from linesync_cli.api.klaviyo import KlaviyoClient
+    from linesync_cli.errors import RateLimited
+
+    sleeps: list[float] = []
+    clock = [0.0]
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        clock[0] += seconds
+
+    httpx_mock.add_response(status_code=429, is_reusable=True, json={"errors": [{
+        "status": 429, "code": "throttled", "title": "Request was throttled.",
+        "detail": "Request was throttled. Expected available in 0 seconds."}]})
+    client = KlaviyoClient(SecretStr("pk_test_0000000000000000"), "https://a.klaviyo.com", sleep=sleep,
+                           clock=lambda: clock[0], rng=lambda: 0.5)
+    with pytest.raises(RateLimited):
+        client.get_flows_triggered_by_metric("AbC123")
+    assert sum(sleeps) > 1.0, sleeps
+    assert sleeps[0] < 0.35  # the first retry still comes at once: the window has usually just rolled

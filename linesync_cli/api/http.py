@@ -183,9 +183,11 @@ class HttpService:
                     if wait is None:
                         wait = self._backoff(attempt + 1)
                     else:
-                        # "0 seconds" means the window has just rolled: a hair of jitter
-                        # keeps parallel senders from arriving together.
-                        wait = wait + 0.05 + 0.25 * self._rng()
+                        # "N seconds" is rounded down: the window rolls within N+1 s. The first
+                        # retry comes at once (a hair of jitter keeps parallel senders apart);
+                        # each further one waits a quarter second more, so the retries outlast a
+                        # 1 s burst window that another process's requests had filled.
+                        wait = wait + 0.05 + 0.25 * self._rng() + 0.25 * attempt
                     if attempt + 1 >= self.retry.max_attempts:
                         raise self._rate_limited(response, op, scope, wait)
                     if limiter is not None:
