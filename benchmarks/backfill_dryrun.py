@@ -38,16 +38,20 @@ def run(n: int, work: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LINESYNC_")}
     env.update({"LINESYNC_STATE_DIR": str(work / "state"), "LINESYNC_CONFIG": str(work / "none.toml")})
     (work / "none.toml").write_text("")
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    before, cpu_before = usage.ru_maxrss, usage.ru_utime + usage.ru_stime
     started = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "linesync_cli", "backfill", str(actions), "--link-map", str(link_map),
                            "--dry-run", "--json"], env=env, capture_output=True, check=False)
     elapsed = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    peak, cpu = usage.ru_maxrss, usage.ru_utime + usage.ru_stime - cpu_before
     if proc.returncode != 0:
         raise SystemExit(proc.stderr.decode())
     counts = json.loads(proc.stdout)["counts"]
-    return {"actions": n, "seconds": round(elapsed, 2), "actions_per_second": round(n / elapsed),
+    # CPU seconds too: on a shared machine the wall time also counts other processes.
+    return {"actions": n, "seconds": round(elapsed, 2), "cpu_seconds": round(cpu, 2),
+            "actions_per_second": round(n / elapsed), "load_average_1m": round(os.getloadavg()[0], 2),
             "peak_rss_mb": round(max(peak, before) / 1024, 1), "would_send": counts["would_send"],
             "batches": counts["batches"], "input_mb": round(actions.stat().st_size / 1e6, 1)}
 

@@ -10,7 +10,8 @@ separate process:
     linesync backfill actions.csv --link-map map.csv --json
 
 and the figures are events/s as a fraction of the ceiling and the share of
-requests answered 429. Request validation and body recording are off in the
+requests answered 429. The first steady window is open in full at the start, so a
+run of only one or two windows can beat the ceiling; run several. Request validation and body recording are off in the
 stand-in here (they cost more CPU than the client on a 2-core machine).
 
     python benchmarks/backfill_throughput.py [--windows 3] [--scale 4]
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import subprocess
 import sys
@@ -71,16 +71,12 @@ def main() -> None:
     throttled = sum(1 for r in bulk if r.status == 429)
     sent = summary["counts"]["sent"]
     rate = sent / elapsed
-    # The fixed windows let through at most 150 requests in each steady window the run
-    # touched; the first one is full at once, so short runs can beat the nominal ceiling.
-    allowed = 150 * math.ceil(elapsed / steady_s)
     print(json.dumps({
         "windows": f"10 per {burst_s:g}s, 150 per {steady_s:g}s (Klaviyo's, {args.scale:g}x faster)",
         "events": sent, "events_recorded": len(standin.events), "requests": len(bulk), "answered_429": throttled,
         "share_429": round(throttled / len(bulk), 4), "seconds": round(elapsed, 2),
         "events_per_second": round(rate), "ceiling_events_per_second": round(ceiling_rps * 1000),
         "fraction_of_ceiling": round(rate / (ceiling_rps * 1000), 3),
-        "requests_allowed_by_the_windows": allowed, "fraction_of_allowed": round(len(bulk) - throttled, 3) / allowed,
         "same_at_klaviyo_speed_events_per_second": round(rate / args.scale),
     }, indent=2))
 

@@ -215,34 +215,31 @@ def _read_csv(source: Source, lines: Iterator[str], validator: ActionValidator) 
     build = validator.build
     decode_errors, errors_before = _decode_errors, source.errors_before
     line_end = reader.line_num
-    while True:
-        start = line_end + 1
+    while True:  # restarted after a malformed row; a for loop is the fast path
         try:
-            row = next(reader)
-        except StopIteration:
+            for row in reader:
+                start, line_end = line_end + 1, reader.line_num
+                if len(row) != width:
+                    if not row or (len(row) == 1 and not row[0].strip()):
+                        continue  # a blank line
+                    yield Reject(name, start, CsvRecord(header, row), f"has {len(row)} fields, the header has {width}")
+                    continue
+                record = CsvRecord(header, row)
+                if decode_errors[0] != errors_before and any(_SURROGATE.search(f) for f in row):
+                    yield Reject(name, start, record, _decode_reason(source))
+                    continue
+                try:
+                    yield build(row[i_action], row[i_user], row[i_time], [(f, p, row[i]) for i, f, p in present],
+                                row[i_event] if i_event is not None else None, name, start, record)
+                except Invalid as exc:
+                    yield Reject(name, start, record, str(exc))
             return
         except csv.Error as exc:
-            line_end = reader.line_num
+            start, line_end = line_end + 1, reader.line_num
             yield Reject(name, start, None, f"malformed CSV ({exc})")
-            continue
         except _READ_ERRORS as exc:
             source.broke(exc, line_end)
             return
-        line_end = reader.line_num
-        if len(row) != width:
-            if not row or (len(row) == 1 and not row[0].strip()):
-                continue  # a blank line
-            yield Reject(name, start, CsvRecord(header, row), f"has {len(row)} fields, the header has {width}")
-            continue
-        record = CsvRecord(header, row)
-        if decode_errors[0] != errors_before and any(_SURROGATE.search(f) for f in row):
-            yield Reject(name, start, record, _decode_reason(source))
-            continue
-        try:
-            yield build(row[i_action], row[i_user], row[i_time], [(f, p, row[i]) for i, f, p in present],
-                        row[i_event] if i_event is not None else None, name, start, record)
-        except Invalid as exc:
-            yield Reject(name, start, record, str(exc))
 
 
 def _json_line(source: Source, number: int, text: str) -> tuple[Any, Reject | None]:

@@ -1,0 +1,98 @@
+"""Run every benchmark and print one Markdown table of the figures with the command behind each.
+
+    python benchmarks/run_all.py            # all of them (about 4 minutes on 2 cores)
+    python benchmarks/run_all.py --quick    # smaller sizes, for a smoke run
+
+The table is what `docs/benchmarks.md` shows under "All figures"; each row names the
+exact command that reproduces it. The scripts it runs each print their own figures
+(JSON or text); this only collects them. Asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PY = "python"  # as the commands are shown; they run with this interpreter
+
+
+def run(script: str, *args: str) -> tuple[str, str]:
+    """(command as shown, stdout) of one benchmark script."""
+    shown = " ".join([PY, f"benchmarks/{script}", *args])
+    print(f"running: {shown}", file=sys.stderr, flush=True)
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, str(HERE / script), *args], capture_output=True, text=True,
+                          cwd=HERE.parent)
+    if done.returncode != 0:
+        raise SystemExit(f"{shown} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    print(f"  {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
+    return shown, done.stdout
+
+
+def json_docs(text: str) -> list[dict]:
+    """Every JSON object printed (one a line, or one indented document)."""
+    text = text.strip()
+    try:
+        return [json.loads(text)]
+    except ValueError:
+        return [json.loads(line) for line in text.splitlines() if line.strip().startswith("{")]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes (figures less steady)")
+    quick = parser.parse_args().quick
+    rows: list[tuple[str, str, str, str]] = []  # (figure, measured, target/ceiling, command)
+
+    shown, out = run("backfill_throughput.py", *(["--windows", "1"] if quick else []))
+    t = json_docs(out)[0]
+    rows.append(("backfill: events/s against the stand-in's bulk-create windows", f"{t['events_per_second']:,} "
+                 f"({t['fraction_of_ceiling']:.1%} of the ceiling, {t['windows']})",
+                 f"≥ 95% of {t['ceiling_events_per_second']:,}/s", shown))
+    rows.append(("backfill: requests answered 429", f"{t['answered_429']} of {t['requests']} "
+                 f"({t['share_429']:.2%})", "< 1%", shown))
+
+    sizes = ["100000"] if quick else ["100000", "1000000"]
+    shown, out = run("backfill_dryrun.py", *sizes)
+    for d in json_docs(out):
+        rows.append((f"backfill --dry-run: {d['actions']:,} actions, time", f"{d['seconds']} s "
+                     f"({d['actions_per_second']:,} actions/s)", "≤ 20 s at 1,000,000", shown))
+        rows.append((f"backfill --dry-run: {d['actions']:,} actions, peak memory", f"{d['peak_rss_mb']} MB",
+                     "≤ 200 MB, flat in size", shown))
+
+    shown, out = run("links_sync.py", *(["--profiles", "30000"] if quick else []))
+    s = json_docs(out)[0]
+    rows.append(("links sync: profiles/s against get_profiles' steady ceiling",
+                 f"{s['profiles_per_second']:,} ({s['share_of_steady_ceiling']:.1%} of "
+                 f"{s['steady_ceiling_profiles_per_second']:,}/s; windows {s['windows']['burst']}, "
+                 f"{s['windows']['steady']}; {s['profiles']:,} profiles)",
+                 "the steady ceiling (1,250/s at Klaviyo's speed)", shown))
+    rows.append(("links sync: against the fastest possible for that many pages (burst first)",
+                 f"{s['share_of_fastest_possible']:.1%} ({s['seconds']} s vs {s['fastest_possible_seconds']} s)",
+                 "", shown))
+    rows.append(("links sync: requests answered 429", f"{s['throttled_429']} of {s['requests']}", "", shown))
+
+    shown, out = run("startup.py", "5" if quick else "10")
+    for args in ("--help", "--version"):
+        m = re.search(rf"linesync {re.escape(args)}\s+median\s+(\d+) ms", out)
+        if m:
+            rows.append((f"start-up: linesync {args} (median)", f"{m.group(1)} ms", "", shown))
+    base = re.search(r"bare interpreter start (\d+) ms", out)
+    if base:
+        rows.append(("start-up: bare `python -c pass` on the same machine (for scale)", f"{base.group(1)} ms", "",
+                     shown))
+
+    print("| figure | measured | target / ceiling | command |")
+    print("|---|---|---|---|")
+    for figure, measured, target, command in rows:
+        print(f"| {figure} | {measured} | {target} | `{command}` |")
+
+
+if __name__ == "__main__":
+    main()
