@@ -6,7 +6,8 @@ missing or mistyped fields, deeply nested JSON, huge fields, text in the wrong
 encoding, gzip streams (whole and truncated). Each input goes through:
 
 - the core pipeline (`run_backfill`, dry run, a stub linkage): many examples, fast;
-- the CLI (`linesync backfill FILE --dry-run --link-map MAP --format json`): fewer.
+- the CLI (`linesync backfill FILE --dry-run --link-map MAP --format json`, the input
+  given as a file or on standard input as `-`): fewer.
 
 The properties, for every input: no traceback; the only exception the core may
 raise is an expected `LinesyncError` with exit code 2 (e.g. a CSV header without the
@@ -294,16 +295,19 @@ def _write_link_map(path: Path) -> Path:
     return path
 
 
-def _run_cli(data: bytes, encoding: str) -> None:
+def _run_cli(data: bytes, encoding: str, via_stdin: bool = False) -> None:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         path = tmp / "input"
         path.write_bytes(data)
         rejects = tmp / "rejects.jsonl"
         out = tmp / "bodies"
-        args = ["backfill", str(path), "--dry-run", "--link-map", str(_write_link_map(tmp / "map.csv")),
-                "--format", "json", "--rejects", str(rejects), "--encoding", encoding, "--out", str(out)]
-        result = run_cli(args, env=_cli_env(tmp))
+        args = ["backfill", "-" if via_stdin else str(path), "--dry-run", "--link-map",
+                str(_write_link_map(tmp / "map.csv")), "--format", "json", "--rejects", str(rejects),
+                "--encoding", encoding, "--out", str(out)]
+        result = run_cli(args, env=_cli_env(tmp), input=data if via_stdin else None)
+        if via_stdin:
+            path = "<stdin>"  # type: ignore[assignment]
         both = result.stdout + result.stderr
         assert "Traceback" not in both and "unexpected error" not in both, both
         assert result.exit_code in (0, 1, 2), (result.exit_code, both, result.exception)
@@ -336,17 +340,17 @@ def _forced_format_property(case: tuple[bytes, str], fmt: str) -> None:
     _run_core(case[0], case[1], fmt)
 
 
-def _cli_property(case: tuple[bytes, str]) -> None:
-    _run_cli(*case)
+def _cli_property(case: tuple[bytes, str], via_stdin: bool) -> None:
+    _run_cli(*case, via_stdin=via_stdin)
 
 
 test_core_pipeline_accounts_for_every_record = CORE(given(input_bytes())(_core_property))
 test_core_pipeline_with_a_forced_input_format = CORE(
     given(input_bytes(), st.sampled_from(["csv", "jsonl", "line-webhook"]))(_forced_format_property))
-test_cli_dry_run_exits_cleanly_and_reconciles = CLI(given(input_bytes())(_cli_property))
+test_cli_dry_run_exits_cleanly_and_reconciles = CLI(given(input_bytes(), st.booleans())(_cli_property))
 
 test_core_pipeline_slow = pytest.mark.slow(SLOW_CORE(given(input_bytes())(_core_property)))
-test_cli_dry_run_slow = pytest.mark.slow(SLOW_CLI(given(input_bytes())(_cli_property)))
+test_cli_dry_run_slow = pytest.mark.slow(SLOW_CLI(given(input_bytes(), st.booleans())(_cli_property)))
 
 
 # -- fixed cases each fuzz run would only find by luck -------------------------------------------
