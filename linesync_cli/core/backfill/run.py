@@ -316,8 +316,8 @@ class BackfillRun:
                 stopped = exc
                 self._wait_in_flight()
             except KeyboardInterrupt:
-                stopped = Interrupted("interrupted; progress is saved",
-                                      hint="run the same command again to continue where it stopped")
+                stopped = Interrupted("interrupted (dry run: nothing was sent)") if opts.dry_run else Interrupted(
+                    "interrupted; progress is saved", hint="run the same command again to continue where it stopped")
                 try:
                     self._wait_in_flight()
                 except KeyboardInterrupt:
