@@ -313,6 +313,8 @@ def test_a_killed_run_resumes_to_exactly_the_expected_events(cli_env, klaviyo_st
         assert b"progress is saved" in err
     else:
         assert proc.returncode == -signal.SIGKILL
+    listed = json.loads(run_cli(["backfill", "runs", "--json"], env=cli_env).stdout)["runs"]
+    assert listed[0]["status"] == ("interrupted" if sig == signal.SIGINT else "killed")
     accepted_before = klaviyo_standin.bulk_jobs
     assert 0 < accepted_before < 12
     klaviyo_standin.set_delay(0)
@@ -346,3 +348,22 @@ def test_resumes_through_the_link_index_after_it_was_synced_again(cli_env, klavi
     assert again.exit_code == 0, again.stderr
     assert _summary(again)["resumed"] is True
     assert klaviyo_standin.bulk_jobs == 1
+
+
+def test_credentials_refused_mid_run_exit_3_with_progress_saved(cli_env, klaviyo_standin, linked, tmp_path):
+    _, link_map = linked
+    actions = write_actions_csv(tmp_path / "actions.csv", 3000, 40)
+    args = ["backfill", str(actions), "--link-map", str(link_map), "--json", "--workers", "1"]
+    klaviyo_standin.respond_next(BULK, 401, {"errors": [{"id": "e", "status": 401, "code": "not_authenticated",
+                                                         "title": "Incorrect authentication credentials.",
+                                                         "detail": "Key revoked."}]},
+                                 content_type="application/vnd.api+json", n=50)
+    result = run_cli(args, env=cli_env)
+    assert result.exit_code == 3, result.stderr
+    summary = _summary(result)
+    assert summary["status"] == "stopped" and summary["counts"]["sent"] == 0
+    _reconciles(summary["counts"])
+    klaviyo_standin.clear_faults()
+    again = run_cli(args, env=cli_env)
+    assert again.exit_code == 0, again.stderr
+    assert len(klaviyo_standin.events) == 3000

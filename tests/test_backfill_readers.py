@@ -285,3 +285,19 @@ def test_a_missing_file_stops_before_anything_is_read(tmp_path):
     with pytest.raises(InputFileError, match="does not exist"):
         run_backfill(BackfillOptions(inputs=(str(tmp_path / "nope.csv"),), dry_run=True), LinkEveryone(),
                      state_dir=tmp_path / "state", now=NOW)
+
+
+def test_progress_is_reported_while_reading(tmp_path, monkeypatch):
+    import linesync_cli.core.backfill.run as run_module
+
+    monkeypatch.setattr(run_module, "PROGRESS_EVERY", 0.0)
+    path = tmp_path / "a.csv"
+    path.write_text(HEADER + "".join(f"sent,{U1},2026-03-01T{i // 3600:02d}:{i // 60 % 60:02d}:{i % 60:02d}Z,,m,\n"
+                                     for i in range(6000)))
+    seen = []
+    run_backfill(BackfillOptions(inputs=(str(path),), dry_run=True), LinkEveryone(), state_dir=tmp_path / "state",
+                 now=NOW, progress=seen.append)
+    assert len(seen) >= 10
+    assert [p.read for p in seen] == sorted(p.read for p in seen)
+    assert seen[-1].bytes_total == path.stat().st_size and 0 < seen[-1].bytes_read <= seen[-1].bytes_total
+    assert seen[-1].sent > 0 and seen[-1].dry_run  # batches are counted as they are cut

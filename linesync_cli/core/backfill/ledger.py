@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -57,8 +57,10 @@ CREATE TABLE IF NOT EXISTS refused (
 CREATE INDEX IF NOT EXISTS refused_by_batch ON refused(run_id, batch_key);
 """
 
-# Statuses a run can end in; "running" stays behind when a process was killed.
+# Statuses a run can end in; "running" stays behind when a process was killed, and is
+# shown as KILLED when no process holds the run's lock.
 RUNNING, INTERRUPTED, STOPPED, COMPLETE, SUPERSEDED = "running", "interrupted", "stopped", "complete", "superseded"
+KILLED = "killed"
 
 
 def _now() -> str:
@@ -175,6 +177,23 @@ class Ledger:
                              hint="wait for it to finish, or stop it (Ctrl-C) and run the command again") from None
         self._lock_file = handle
 
+    def is_running(self, run_id: int) -> bool:
+        """Whether a process holds the run's lock (a "running" run whose process was killed does not)."""
+        try:
+            import fcntl
+        except ImportError:
+            return True
+        path = self.path.parent / f"backfill-run-{run_id}.lock"
+        if not path.exists():
+            return False
+        with open(path, "w") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return True
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            return False
+
     def run(self, run_id: int) -> RunRecord | None:
         row = self._db.execute(
             "SELECT r.id, r.fingerprint, r.inputs, r.options, r.status, r.started_at, r.updated_at, r.invocations, "
@@ -184,12 +203,14 @@ class Ledger:
         return _run_record(row) if row else None
 
     def runs(self, limit: int = 50) -> list[RunRecord]:
+        """The most recent runs, newest first; a "running" run nobody holds says KILLED."""
         rows = self._db.execute(
             "SELECT r.id, r.fingerprint, r.inputs, r.options, r.status, r.started_at, r.updated_at, r.invocations, "
             "r.counts, (SELECT COUNT(*) FROM batches b WHERE b.run_id = r.id), "
             "(SELECT COALESCE(SUM(sent), 0) FROM batches b WHERE b.run_id = r.id) FROM runs r ORDER BY r.id DESC LIMIT ?",
             (limit,)).fetchall()
-        return [_run_record(r) for r in rows]
+        records = [_run_record(r) for r in rows]
+        return [replace(r, status=KILLED) if r.status == RUNNING and not self.is_running(r.id) else r for r in records]
 
     # -- batches -------------------------------------------------------------
     def accepted_batches(self, run_id: int) -> dict[str, AcceptedBatch]:
