@@ -16,7 +16,7 @@ from linesync_cli.api.klaviyo import KlaviyoClient
 from linesync_cli.core.backfill.batching import MAX_BYTES, Batch, BatchBuilder, SeenKeys, batch_key
 from linesync_cli.core.backfill.ledger import Ledger
 from linesync_cli.core.backfill.records import Action, encode_json, properties_json
-from linesync_cli.core.backfill.sender import BISECT_BUDGET, deliver
+from linesync_cli.core.backfill.sender import BISECT_BUDGET, RequestRefused, deliver
 from linesync_cli.errors import BadRequest
 from tests.support.backfill_data import line_id
 from tests.support.spec import requires_specs, validate_klaviyo_request
@@ -173,11 +173,26 @@ def test_without_pointers_the_batch_is_bisected_to_isolate_the_bad_event():
     assert sent.count("u-0") >= 1
 
 
-def test_bisection_has_a_budget_for_request_wide_problems():
+def test_a_request_wide_refusal_stops_within_the_bisection_budget():
     fake = FakeKlaviyo({f"u-{i}" for i in range(1000)}, pointers=False)  # everything is "bad"
-    result = deliver(fake.post, _batch(1000))
-    assert result.sent == 0 and len(result.refused) == 1000
+    with pytest.raises(RequestRefused, match="refused all 1,000 events of batch 1"):
+        deliver(fake.post, _batch(1000))
     assert len(fake.calls) <= BISECT_BUDGET + 2
+
+
+def test_many_bad_events_without_pointers_are_refused_within_the_budget():
+    fake = FakeKlaviyo({f"u-{i}" for i in range(0, 1000, 3)}, pointers=False)
+    result = deliver(fake.post, _batch(1000))
+    assert result.sent > 0
+    assert result.sent + len(result.refused) == 1000
+    assert {f"u-{i}" for i in range(0, 1000, 3)} <= {a.unique_id for a, _ in result.refused}
+    assert len(fake.calls) <= BISECT_BUDGET + 2
+
+
+def test_a_single_bad_event_alone_is_just_refused():
+    fake = FakeKlaviyo({"u-0"}, pointers=False)
+    result = deliver(fake.post, _batch(1))
+    assert (result.sent, [a.unique_id for a, _ in result.refused]) == (0, ["u-0"])
 
 
 @requires_specs

@@ -367,3 +367,20 @@ def test_credentials_refused_mid_run_exit_3_with_progress_saved(cli_env, klaviyo
     again = run_cli(args, env=cli_env)
     assert again.exit_code == 0, again.stderr
     assert len(klaviyo_standin.events) == 3000
+
+
+def test_a_key_that_cannot_list_flows_still_backfills_safely(cli_env, klaviyo_standin, linked, tmp_path):
+    _, link_map = linked
+    actions = write_actions_csv(tmp_path / "actions.csv", 20, 10)
+    forbidden = {"errors": [{"id": "e", "status": 403, "code": "permission_denied",
+                             "title": "You do not have permission to perform this action.", "detail": "flows:read"}]}
+    klaviyo_standin.respond_next("/api/metrics", 403, forbidden, content_type="application/vnd.api+json", n=2)
+    safe = run_cli(["backfill", str(actions), "--link-map", str(link_map)], env=cli_env)
+    assert safe.exit_code == 0, safe.stderr
+    assert "cannot list the Flows" in safe.stderr
+    assert len(klaviyo_standin.events) == 20
+    klaviyo_standin.respond_next("/api/metrics", 403, forbidden, content_type="application/vnd.api+json", n=2)
+    loud = run_cli(["backfill", str(actions), "--link-map", str(link_map), "--trigger-flows", "--yes", "--restart"],
+                   env=cli_env)
+    assert loud.exit_code == 3
+    assert klaviyo_standin.bulk_jobs == 1

@@ -206,7 +206,17 @@ def _flow_safety(r: Renderer, client: Any, opts: Any, yes: bool) -> None:
     from linesync_cli.core.backfill.flows import triggered_flows
     from linesync_cli.errors import UsageError
 
-    found: list[MetricFlows] = triggered_flows(client, opts.only)
+    from linesync_cli.errors import MissingScope
+
+    try:
+        found: list[MetricFlows] = triggered_flows(client, opts.only)
+    except MissingScope:
+        if opts.trigger_flows:
+            raise
+        # Listing is a courtesy when backfill: true keeps Flows from starting anyway.
+        r.warn("cannot list the Flows these metrics trigger (the key lacks a read scope); events are sent with "
+               "backfill: true, so Flows do not start")
+        return
     live = [(m, f) for m in found for f in m.live_flows]
     for m, f in live:
         r.note(f"  live Flow [bold]{_safe(f.name)}[/] ({_safe(f.id)}) is triggered by {_safe(m.metric_name)}")

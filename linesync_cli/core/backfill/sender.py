@@ -23,12 +23,20 @@ from typing import Any
 
 from linesync_cli.core.backfill.batching import Batch
 from linesync_cli.core.backfill.records import Action
-from linesync_cli.errors import BadRequest
+from linesync_cli.errors import ApiError, BadRequest
 
 POINTER = re.compile(r"^/data/attributes/events-bulk-create/data/(\d+)(?:/attributes/events/data/(\d+))?(?:/|$)")
 # Extra requests one batch may spend isolating bad events without pointers: enough
 # to isolate a few bad events among 1,000 (about 20 requests each).
 BISECT_BUDGET = 64
+# A batch at least this big refused whole, with no pointer, stops the run (see deliver).
+REQUEST_WIDE_MIN = 8
+
+
+class RequestRefused(ApiError):
+    """Klaviyo refused a whole batch without saying which events: the run stops (exit 1)."""
+
+    code = "request-refused"
 
 
 @dataclass
@@ -48,17 +56,23 @@ def _error_text(err: dict[str, Any]) -> str:
 def deliver(post: Callable[[bytes], None], batch: Batch, body: bytes | None = None) -> Delivery:
     """Send one batch; return how many events were accepted and which were refused (and why).
 
-    Raises the client's typed errors for anything but a 400 (auth, unavailable).
+    Raises the client's typed errors for anything but a 400 (auth, unavailable), and
+    RequestRefused when a sizeable batch is refused whole without a single pointer:
+    that is a problem with the request, not with records, and the run must stop
+    rather than mark every following batch as failed.
     """
     result = Delivery()
     todo: list[tuple[Batch, bytes | None]] = [(batch, body)]
     extra = 0
+    pointed = False
+    last_error: BadRequest | None = None
     while todo:
         current, encoded = todo.pop()
         result.requests += 1
         try:
             post(encoded if encoded is not None else current.body())
         except BadRequest as exc:
+            last_error = exc
             located = current.located()
             hit: dict[int, str] = {}
             for err in exc.errors:
@@ -71,6 +85,7 @@ def deliver(post: Callable[[bytes], None], batch: Batch, body: bytes | None = No
                     if i == entry and (event is None or j == int(event)):
                         hit[id(action)] = f"Klaviyo refused the event: {_error_text(err)}"
             if hit:
+                pointed = True
                 result.refused += [(a, hit[id(a)]) for _, _, a in located if id(a) in hit]
                 rest = current.subset({id(a) for _, _, a in located if id(a) not in hit})
                 if rest.events:
@@ -87,6 +102,13 @@ def deliver(post: Callable[[bytes], None], batch: Batch, body: bytes | None = No
             todo.append((current.subset(set(ids[:half])), None))
         else:
             result.sent += current.events
+    if not result.sent and not pointed and last_error is not None and batch.events >= REQUEST_WIDE_MIN:
+        raise RequestRefused(
+            f"Klaviyo refused all {batch.events:,} events of batch {batch.seq} without pointing at any "
+            f"({last_error.message}); this looks like a problem with the request, not with the records",
+            hint="the batch is not recorded as sent; run with --verbose, and report it if it persists",
+            status=last_error.status, errors=last_error.errors,
+        )
     return result
 
 
