@@ -18,9 +18,6 @@ if TYPE_CHECKING:
     from linesync_cli.render import Renderer
 
 RUN_COMMAND = "run"
-INPUT_FORMATS = ("csv", "jsonl", "line-webhook")
-
-
 class InputFormat(str, Enum):
     csv = "csv"
     jsonl = "jsonl"
@@ -28,6 +25,7 @@ class InputFormat(str, Enum):
 
 
 OUTPUT_FORMATS = ("table", "json")
+INPUT_FORMATS = ("csv", "jsonl", "line-webhook")
 # Klaviyo's steady limit for bulk create (150 requests a minute of up to 1,000 events):
 # the fastest any backfill can go, used for "time left".
 CEILING_EVENTS_PER_SECOND = 150 * 1000 / 60

@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from linesync_cli.core.backfill.records import Action, encode_json, encode_string
+from linesync_cli.core.backfill.records import Action, encode_string
 
 MAX_EVENTS = 1000
 # Klaviyo's limit is "5MB"; stay under the decimal reading of it.
@@ -114,9 +114,6 @@ class Batch:
         parts = [head + encode_string(profile_id) + _ENTRY_MIDDLE + ",".join([e for e, _ in events]) + _ENTRY_TAIL
                  for profile_id, events in self.entries.items()]
         return (_BODY_HEAD + ",".join(parts) + _BODY_TAIL).encode()
-
-    def actions(self) -> list[Action]:
-        return [a for events in self.entries.values() for _, a in events]
 
     def located(self) -> list[tuple[int, int, Action]]:
         """(entry index, event index, action): how error pointers address the events."""

@@ -33,7 +33,6 @@ from linesync_cli.core.backfill.records import OPTIONAL_PROPERTIES, Action, CsvR
 from linesync_cli.core.backfill.validate import LINE_USER_ID, ActionValidator, Invalid, stable_unique_id
 from linesync_cli.errors import InputFileError, UsageError
 
-FORMATS = ("csv", "jsonl", "line-webhook")
 REQUIRED_FIELDS = ("action", "line_user_id", "occurred_at")
 _GZIP_MAGIC = b"\x1f\x8b"
 # Webhook event type -> (catalogue action key, Klaviyo event name) (line-api.md section 3).

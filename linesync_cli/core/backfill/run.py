@@ -20,12 +20,12 @@ import os
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from linesync_cli.core.backfill.batching import Batch, BatchBuilder, SeenKeys, batch_key
 from linesync_cli.core.backfill.ledger import COMPLETE, INTERRUPTED, STOPPED, Ledger
@@ -33,8 +33,12 @@ from linesync_cli.core.backfill.readers import Source, open_source, read_source
 from linesync_cli.core.backfill.records import Action, Reject, Skip
 from linesync_cli.core.backfill.sender import Delivery, Sender
 from linesync_cli.core.backfill.validate import ActionValidator
+from linesync_cli.core.linkage import LinkStatus
 from linesync_cli.errors import Interrupted, LinesyncError, UsageError
 from linesync_cli.timeutil import parse_zone
+
+if TYPE_CHECKING:
+    from linesync_cli.core.linkage import Resolver
 
 # Actions resolved per linkage call (the resolver takes up to ~1,000 distinct IDs).
 CHUNK = 1000
@@ -43,14 +47,6 @@ LINK_CACHE = 50_000
 # Markers in the link cache (profile IDs are plain strings).
 UNLINKED, AMBIGUOUS = object(), object()
 PROGRESS_EVERY = 0.25  # seconds between progress callbacks
-
-
-class Resolver(Protocol):
-    """The linkage (core/linkage.py): LINE user IDs to Links, one batch at a time."""
-
-    description: str
-
-    def resolve(self, line_user_ids: Sequence[str]) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -412,9 +408,10 @@ class BackfillRun:
             if len(cache) + len(missing) > LINK_CACHE:
                 cache.clear()
             for user, link in self.resolver.resolve(missing).items():
-                status = _status_name(link)
-                cache[user] = link.profile_ids[0] if status == "linked" else (
-                    AMBIGUOUS if status == "ambiguous" else UNLINKED)
+                if link.status is LinkStatus.LINKED:
+                    cache[user] = link.profile_ids[0]
+                else:
+                    cache[user] = AMBIGUOUS if link.status is LinkStatus.AMBIGUOUS else UNLINKED
             for user in missing:
                 cache.setdefault(user, UNLINKED)
         return cache
@@ -523,15 +520,6 @@ class BackfillRun:
         except OSError as exc:
             raise UsageError(f"cannot write --unlinked {path}: {exc.strerror or exc}") from None
         return path
-
-
-def _status_name(link: Any) -> str:
-    """The status of a linkage Link as text: linked, unlinked or ambiguous (None is unlinked)."""
-    if link is None:
-        return "unlinked"
-    status = getattr(link, "status", None)
-    value = getattr(status, "value", status)
-    return str(value).lower() if value else "unlinked"
 
 
 def _prepare_out_dir(out_dir: Path) -> None:
