@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from linesync_cli.commands.options import FormatOpt, JsonOpt, app_context, resolve_format
 
@@ -47,6 +47,17 @@ class BackfillGroup(TyperGroup):
         name, command, rest = super().resolve_command(ctx, args)
         # Usage and errors read `linesync backfill FILE...`, not `... backfill run FILE...`.
         return (None if name == RUN_COMMAND else name), command, rest
+
+
+class _RunContext(typer.Context):
+    @property
+    def command_path(self) -> str:
+        # The hidden `run` command has no name of its own (see BackfillGroup.resolve_command).
+        return " ".join(super().command_path.split())
+
+
+class _RunCommand(TyperCommand):
+    context_class = _RunContext
 
 
 backfill_app = typer.Typer(
@@ -89,7 +100,7 @@ def _only(text: str | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(keys))
 
 
-@backfill_app.command(RUN_COMMAND, hidden=True)
+@backfill_app.command(RUN_COMMAND, hidden=True, cls=_RunCommand)
 def backfill(
     ctx: typer.Context,
     files: Annotated[list[str], typer.Argument(help="Actions files (CSV or JSON Lines) or LINE webhook archives; - is standard input; .gz is read as gzip.", metavar="FILE", show_default=False)],
@@ -105,7 +116,7 @@ def backfill(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Do everything but send: read, validate, resolve and batch; no API key needed with an offline linkage.")] = False,
     out: Annotated[Path | None, typer.Option("--out", help="With --dry-run: write each request body to DIR/batch-NNNNNN.json.", metavar="DIR")] = None,
     link_map: Annotated[Path | None, typer.Option("--link-map", help="CSV of line_user_id and profile_id (offline), email or phone_number, instead of the configured linkage.", metavar="FILE")] = None,
-    rejects: Annotated[Path | None, typer.Option("--rejects", help="Where to write rejected records (JSON Lines). Default: <state dir>/rejects/.", metavar="FILE")] = None,
+    rejects: Annotated[Path | None, typer.Option("--rejects", help="Where to write rejected records (JSON Lines). Default: rejects/run-N.jsonl in the state dir.", metavar="FILE")] = None,
     unlinked: Annotated[Path | None, typer.Option("--unlinked", help="Write the unlinked and ambiguous LINE user IDs with their action counts (CSV).", metavar="FILE")] = None,
     trigger_flows: Annotated[bool, typer.Option("--trigger-flows", help="Send with backfill: false, so Flows triggered by these metrics START for old events. Asks first (or --yes).")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (with --trigger-flows).")] = False,
