@@ -100,6 +100,7 @@ def crash_resume_loop(standin, env: dict, tmp: Path, *, events: int, kills: int,
         if len(stored_before) == len(expected):
             break  # finished before the kill could land
         first_request = len(standin.requests)
+        violations_before = len(standin.contract_violations)
         proc = _spawn(args, env, tmp)
         try:
             # A random moment: mostly while batches are in flight, sometimes before the first one.
@@ -117,6 +118,7 @@ def crash_resume_loop(standin, env: dict, tmp: Path, *, events: int, kills: int,
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+        _forgive_requests_cut_by_the_kill(standin, first_request, violations_before)
         resent_per_kill.append(_resent_batches_after(standin, stored_before, first_request))
 
     standin.set_delay(0)
@@ -140,6 +142,20 @@ def crash_resume_loop(standin, env: dict, tmp: Path, *, events: int, kills: int,
         assert event["datetime"].isoformat() == times[(event["profile_id"], name, event["unique_id"])]
     assert standin.profiles_created == 0 and standin.profiles_changed == 0
     return resent_per_kill
+
+
+def _forgive_requests_cut_by_the_kill(standin, first_request: int, violations_before: int) -> None:
+    """A SIGKILL in the middle of an upload leaves the stand-in a request body cut short, which it
+    rightly flags against the spec (and refuses). Those flags, and only those, are not the client's
+    doing: drop them when every new flag is a bulk create and there are no more than the cut requests."""
+    time.sleep(0.05)  # the stand-in finishes reading what the dead process left
+    with standin.lock:
+        cut = [r for r in standin.requests[first_request:]
+               if int(r.headers.get("content-length") or 0) > 0 and not isinstance(r.body, dict)]
+        assert not any(r.processed for r in cut)
+        new = standin.contract_violations[violations_before:]
+        if len(new) <= len(cut) and all(v.startswith("bulk_create_events") for v in new):
+            del standin.contract_violations[violations_before:]
 
 
 def _resent_batches_after(standin, stored_before: set, first_request: int) -> int:
