@@ -11,7 +11,11 @@ worlds:
   (a misbehaving proxy or API): the tool must not pass them on;
 - `unavailable`: 5xx, then the retries give up (exit 4);
 - `throttled`: a 429 asking for ten minutes (stops at once, exit 4);
-- `unreachable`: nothing listens at the base URLs (connection refused).
+- `unreachable`: nothing listens at the base URLs (connection refused);
+- `dotenv`, `config-file`: as `ok`, with the credentials in `.env` in the working
+  directory or in the TOML config file instead of the environment;
+- `broken-config`: the config file holds the credentials in values it cannot take
+  (a list, a number, an unquoted string): every command stops with exit 2.
 
 Each run has `--verbose --debug` (request logs and tracebacks); the `ok` world also
 runs plain. Searched for the secrets, and for any 10-character piece of them: stdout,
@@ -46,7 +50,9 @@ UID = "U4af4980629a1b2c3d4e5f60718293a4b"
 UNLINKED_UID = "U0000000000000000000000000000beef"
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 JSONAPI = "application/vnd.api+json"
-WORLDS = ("ok", "refused", "echoing", "unavailable", "throttled", "unreachable")
+WORLDS = ("ok", "refused", "echoing", "unavailable", "throttled", "unreachable", "dotenv", "config-file",
+          "broken-config")
+SETTINGS_FILES = {"linesync.toml", ".env"}  # where the credentials are put on purpose: not searched
 
 
 def _pieces(secret: str) -> set[str]:
@@ -129,9 +135,21 @@ class Sweep:
         klaviyo_url, line_url = self.klaviyo.base_url, self.line.base_url
         if world == "unreachable":
             klaviyo_url = line_url = "http://127.0.0.1:9"  # discard port: connection refused
+        key, token = SWEEP_KEY, SWEEP_TOKEN
+        if world == "dotenv":  # tmp is the working directory
+            (tmp / ".env").write_text(f"LINESYNC_KLAVIYO_API_KEY={SWEEP_KEY}\n"
+                                      f"LINESYNC_LINE_CHANNEL_ACCESS_TOKEN='{SWEEP_TOKEN}'\n")
+            key = token = None
+        elif world == "config-file":
+            config.write_text(f'klaviyo_api_key = "{SWEEP_KEY}"\nline_channel_access_token = "{SWEEP_TOKEN}"\n')
+            key = token = None
+        elif world == "broken-config":
+            config.write_text(f'[linesync]\nklaviyo_api_key = ["{SWEEP_KEY}"]\nline_channel_access_token = '
+                              f'{{ value = "{SWEEP_TOKEN}" }}\n')
+            key = token = None
         self.env = clean_env(
-            LINESYNC_KLAVIYO_API_KEY=SWEEP_KEY, LINESYNC_KLAVIYO_BASE_URL=klaviyo_url,
-            LINESYNC_LINE_CHANNEL_ACCESS_TOKEN=SWEEP_TOKEN, LINESYNC_LINE_BASE_URL=line_url,
+            LINESYNC_KLAVIYO_API_KEY=key, LINESYNC_KLAVIYO_BASE_URL=klaviyo_url,
+            LINESYNC_LINE_CHANNEL_ACCESS_TOKEN=token, LINESYNC_LINE_BASE_URL=line_url,
             LINESYNC_STATE_DIR=str(tmp / "state"), LINESYNC_CONFIG=str(config),
         )
 
@@ -242,8 +260,6 @@ def log_capture():
 
 
 def _sweep(tmp: Path, world: str, flags: list[list[str]], log_capture: LogCapture) -> Sweep:
-    work = tmp / "cwd"
-    work.mkdir()
     sweep = Sweep(tmp, world)
     try:
         runs = command_runs(tmp)
@@ -262,13 +278,13 @@ def _sweep(tmp: Path, world: str, flags: list[list[str]], log_capture: LogCaptur
         if leaks(line):
             found.append(f"log record: {leaks(line)}: {line[:500]}")
     for path in sweep.files():
-        if path.name == "linesync.toml":
+        if path.name in SETTINGS_FILES:
             continue
         data = path.read_bytes()
         if leaks(data):
             found.append(f"file {path.relative_to(tmp)}: {leaks(data)}")
     assert not found, "secrets leaked:\n" + "\n".join(found)
-    if SPECS_PRESENT and world == "ok":
+    if SPECS_PRESENT and world in ("ok", "dotenv", "config-file"):
         assert not sweep.klaviyo.contract_violations, sweep.klaviyo.contract_violations[:5]
     return sweep
 
@@ -289,12 +305,14 @@ def test_no_secret_in_any_output_log_or_file(tmp_path, world, log_capture, fast_
     sweep = _sweep(tmp_path, world, [["--verbose", "--debug"]] + ([[]] if world == "ok" else []), log_capture)
     # The sweep must have exercised what it claims: the credentials went out and came to harm or success.
     klaviyo_auth = [r.headers.get("authorization") for r in sweep.klaviyo.requests]
-    if world == "unreachable":
+    if world in ("unreachable", "broken-config"):
         assert not klaviyo_auth
+        if world == "broken-config":
+            assert "config file" in "\n".join(t for w, t in sweep.outputs if w.endswith("stderr"))
         return
     assert f"Klaviyo-API-Key {SWEEP_KEY}" in klaviyo_auth
     assert any(r.headers.get("authorization") == f"Bearer {SWEEP_TOKEN}" for r in sweep.line.requests)
-    if world == "ok":
+    if world in ("ok", "dotenv", "config-file"):
         assert sweep.klaviyo.bulk_jobs >= 1  # a backfill really sent
         assert (tmp_path / "rejects.jsonl").exists() and list((tmp_path / "bodies").glob("batch-*.json"))
         assert list((tmp_path / "state").glob("*.sqlite")), "the ledger and the link index were written"
