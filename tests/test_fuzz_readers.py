@@ -250,13 +250,13 @@ def _check_counts(counts: dict) -> None:
     assert counts["pending"] == 0 and counts["sent"] == 0 and counts["failed"] == 0, counts  # a dry run
 
 
-def _check_rejects(path: Path, rejected: int, input_name: str) -> None:
+def _check_rejects(path: Path, rejected: int, input_name: str | set[str]) -> None:
     lines = path.read_bytes().splitlines() if path.exists() else []
     assert len(lines) == rejected
     for raw in lines:
         reject = json.loads(raw.decode("utf-8"))  # valid UTF-8 JSON, whatever the input bytes were
         assert set(reject) >= {"file", "line", "record", "reason"}
-        assert reject["file"] == input_name
+        assert reject["file"] in ({input_name} if isinstance(input_name, str) else input_name)
         assert isinstance(reject["line"], int) and reject["line"] >= 1
         assert isinstance(reject["reason"], str) and reject["reason"].strip()
 
@@ -279,6 +279,41 @@ def _run_core(data: bytes, encoding: str, fmt: str | None = None) -> None:
         counts = result.counts.to_json()
         _check_counts(counts)
         _check_rejects(rejects, counts["rejected"], str(path))
+
+
+filters = st.fixed_dictionaries({}, optional={
+    "only": st.lists(st.sampled_from(["sent", "delivered", "failed", "opened", "clicked", "followed", "blocked",
+                                      "qr_scanned", "linked"]), min_size=1, max_size=3, unique=True).map(tuple),
+    "since": st.sampled_from([datetime(2020, 1, 1, tzinfo=UTC), datetime(2026, 3, 1, 0, 15, tzinfo=UTC)]),
+    "until": st.sampled_from([datetime(2026, 3, 1, 0, 15, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC)]),
+    "limit": st.integers(1, 8),
+    "timezone": st.sampled_from(["Asia/Tokyo", "UTC"]),
+})
+
+
+def _filters_property(first: tuple[bytes, str], second: tuple[bytes, str], options: dict) -> None:
+    """Two inputs (the second maybe a copy of the first: duplicates across files) and random filters."""
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = [Path(tmp) / "first", Path(tmp) / "second"]
+        paths[0].write_bytes(first[0])
+        paths[1].write_bytes(second[0])
+        rejects = Path(tmp) / "rejects.jsonl"
+        opts = BackfillOptions(inputs=tuple(map(str, paths)), encoding=first[1], dry_run=True, rejects=rejects,
+                               **options)
+        try:
+            result = run_backfill(opts, StubResolver(), state_dir=Path(tmp) / "state", now=NOW)
+        except LinesyncError as exc:
+            assert exc.exit_code == 2, f"{type(exc).__name__} exit {exc.exit_code}: {exc.message}"
+            return
+        assert result.stopped_by is None or result.stopped_by.exit_code == 2, result.stopped_by
+        counts = result.counts.to_json()
+        _check_counts(counts)
+        _check_rejects(rejects, counts["rejected"], set(map(str, paths)))
+        if "limit" in options:  # --limit N: at most N actions get past the filters
+            passed = counts["would_send"] + counts["unlinked"] + counts["ambiguous"] + counts["duplicates"]
+            assert passed <= options["limit"], counts
+        if not options.keys() & {"only", "since", "until"}:
+            assert counts["filtered"] == 0
 
 
 def _cli_env(tmp: Path) -> dict[str, str | None]:
@@ -348,6 +383,9 @@ def _cli_property(case: tuple[bytes, str], via_stdin: bool) -> None:
 test_core_pipeline_accounts_for_every_record = CORE(given(input_bytes())(_core_property))
 test_core_pipeline_with_a_forced_input_format = CORE(
     given(input_bytes(), st.sampled_from(["csv", "jsonl", "line-webhook"]))(_forced_format_property))
+test_core_pipeline_two_inputs_and_filters = CORE(given(
+    input_bytes(), st.one_of(input_bytes(), st.just(None)), filters)(
+    lambda first, second, options: _filters_property(first, second or first, options)))
 test_cli_dry_run_exits_cleanly_and_reconciles = CLI(given(input_bytes(), st.booleans())(_cli_property))
 
 test_core_pipeline_slow = pytest.mark.slow(SLOW_CORE(given(input_bytes())(_core_property)))
