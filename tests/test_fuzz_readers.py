@@ -14,7 +14,9 @@ raise is an expected `LinesyncError` with exit code 2 (e.g. a CSV header without
 required columns); the CLI exits 0, 1 or 2 (design.md section 7) and 1 exactly when
 records were rejected; the summary reconciles (records read = sent + to send +
 unlinked + ambiguous + duplicates + rejected + failed + filtered + pending + skipped);
-the rejects file holds one JSON line per rejected record with the file, line and reason.
+the rejects file holds one JSON line per rejected record with the file, line and reason;
+the `--out` request bodies hold exactly the events counted and validate against the
+official spec (skipped when ../shared/specs is absent).
 
 Examples per test come from a hypothesis profile: `linesync-ci` (the default, small)
 or `linesync-slow` (`LINESYNC_FUZZ_PROFILE=linesync-slow`, or the `slow`-marked
@@ -38,6 +40,7 @@ from hypothesis import strategies as st
 from linesync_cli.core.backfill.run import BackfillOptions, run_backfill
 from linesync_cli.core.linkage import Link, LinkStatus
 from linesync_cli.errors import LinesyncError
+from tests.support.spec import SPECS_PRESENT, validate_klaviyo_request
 from tests.support.standin_cli import clean_env, run_cli
 
 _COMMON = dict(deadline=None, print_blob=True,
@@ -54,6 +57,8 @@ SLOW_CORE = settings(settings.get_profile("linesync-slow"))
 SLOW_CLI = settings(SLOW_CORE, max_examples=SLOW_CORE.max_examples // 4)
 
 NOW = datetime(2026, 7, 1, tzinfo=UTC)
+BULK_HEADERS = {"Authorization": "Klaviyo-API-Key pk_fuzz_0000000000000000", "revision": "2026-07-15",
+                "Content-Type": "application/vnd.api+json", "Accept": "application/vnd.api+json"}
 BUCKETS = ("sent", "would_send", "unlinked", "ambiguous", "duplicates", "rejected", "failed", "filtered", "pending")
 
 # -- linkage: three users linked, one ambiguous, the rest unlinked -----------------------------
@@ -359,11 +364,15 @@ def _run_cli(data: bytes, encoding: str, via_stdin: bool = False) -> None:
             assert summary["status"] == "stopped" and summary["error"]
             return
         assert result.exit_code == (1 if counts["rejected"] else 0), (result.exit_code, counts)
-        # The request bodies hold exactly the events counted as "to send".
+        # The request bodies hold exactly the events counted as "to send", and the official
+        # spec takes them whatever the input held.
         events = 0
         for body in out.glob("batch-*.json"):
-            entries = json.loads(body.read_bytes())["data"]["attributes"]["events-bulk-create"]["data"]
+            raw = body.read_bytes()
+            entries = json.loads(raw)["data"]["attributes"]["events-bulk-create"]["data"]
             events += sum(len(e["attributes"]["events"]["data"]) for e in entries)
+            if SPECS_PRESENT:
+                validate_klaviyo_request("POST", "https://a.klaviyo.com/api/event-bulk-create-jobs", BULK_HEADERS, raw)
         assert events == counts["would_send"]
 
 
