@@ -364,3 +364,30 @@ def test_backfill_json_summary_and_runs_listing_name_no_secret(tmp_path, log_cap
         assert runs and not leaks(json.dumps(runs))
     finally:
         sweep.stop()
+
+
+def test_refused_events_quoting_the_key_leave_it_out_of_rejects_and_ledger(tmp_path, log_capture, monkeypatch):
+    """Klaviyo's words on refused events are stored (rejects file, ledger) and shown: never the key."""
+    monkeypatch.chdir(tmp_path)
+    sweep = Sweep(tmp_path, "ok")
+    try:
+        sweep.klaviyo.respond_next(
+            "/api/event-bulk-create-jobs", 400,
+            {"errors": [{"id": "e1", "status": 400, "code": "invalid", "title": "Invalid input.",
+                         "detail": f"profile refused for key {SWEEP_KEY}",
+                         "source": {"pointer": "/data/attributes/events-bulk-create/data/0"}}]},
+            content_type=JSONAPI)
+        for flags in (["--verbose", "--debug"], []):
+            sweep.run([*flags, "backfill", str(tmp_path / "actions.csv"), "--link-map", str(tmp_path / "map.csv"),
+                       "--rejects", str(tmp_path / "rejects.jsonl"), "--json"])
+            sweep.run([*flags, "backfill", "runs", "--json"])
+    finally:
+        sweep.stop()
+    refused = (tmp_path / "rejects.jsonl").read_text()
+    assert "Klaviyo refused the event" in refused and "profile refused for key ***" in refused
+    stored = b"".join(p.read_bytes() for p in sweep.files() if p.name not in SETTINGS_FILES)
+    ledger = b"".join(p.read_bytes() for p in (tmp_path / "state").glob("ledger.sqlite*"))
+    assert b"profile refused for key ***" in ledger  # the ledger keeps the refusal, scrubbed
+    assert not leaks(stored)
+    assert not [t for _, t in sweep.outputs if leaks(t)]
+    assert not [line for line in log_capture.lines if leaks(line)]
