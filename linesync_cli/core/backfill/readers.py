@@ -91,6 +91,7 @@ class Source:
         self.error: str | None = None  # set when the stream broke off (truncated gzip)
         self.lines_read = 0
         self.errors_before = _decode_errors[0]
+        self.closed = False
 
     @property
     def display(self) -> str:
@@ -114,6 +115,9 @@ class Source:
         self.lines_read = line
 
     def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
         if self.name != "-":
             self.text.close()
             return
@@ -121,6 +125,21 @@ class Source:
         binary = self.text.detach()
         if self.compressed:
             binary.close()
+
+
+def check_input(name: str) -> int | None:
+    """Fail early (exit 2) on an input that cannot be read; return its size (None for stdin)."""
+    if name == "-":
+        return None
+    try:
+        with open(name, "rb") as fh:
+            return os.fstat(fh.fileno()).st_size
+    except FileNotFoundError:
+        raise InputFileError(f"input file {name} does not exist", hint="check the path") from None
+    except IsADirectoryError:
+        raise InputFileError(f"{name} is a directory, not an input file") from None
+    except OSError as exc:
+        raise InputFileError(f"cannot open {name}: {exc.strerror or exc}") from None
 
 
 def open_source(name: str, encoding: str) -> Source:

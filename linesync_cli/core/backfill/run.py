@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from linesync_cli.core.backfill.batching import Batch, BatchBuilder, SeenKeys, batch_key
 from linesync_cli.core.backfill.ledger import COMPLETE, INTERRUPTED, STOPPED, Ledger
-from linesync_cli.core.backfill.readers import Source, open_source, read_source
+from linesync_cli.core.backfill.readers import Source, check_input, open_source, read_source
 from linesync_cli.core.backfill.records import Action, Reject, Skip
 from linesync_cli.core.backfill.sender import Delivery, Sender
 from linesync_cli.core.backfill.validate import ActionValidator
@@ -240,8 +240,8 @@ class BackfillRun:
         self._lock = threading.Lock()
         self._started = time.monotonic()
         self._last_tick = 0.0
-        self._sources: list[Source] = []
-        self._current: Source | None = None
+        self._sizes: list[int | None] = []  # of each input (None: standard input)
+        self._current: Source | None = None  # inputs are opened one at a time, as they are read
         self._bytes_done = 0
         self._unlinked_ids: Counter | None = Counter() if opts.unlinked else None
         self._ambiguous_ids: Counter | None = Counter() if opts.unlinked else None
@@ -285,8 +285,8 @@ class BackfillRun:
     def run(self) -> BackfillResult:
         opts = self.opts
         self._since, self._until = opts.since, opts.until
-        for name in opts.inputs:  # every file opens before anything is sent
-            self._sources.append(open_source(name, opts.encoding))
+        # Every input must be readable before anything is sent (exit 2 otherwise).
+        self._sizes = [check_input(name) for name in opts.inputs]
         fingerprint, inputs = run_fingerprint(opts, self.base_url)
         resumed = False
         if not opts.dry_run:
@@ -326,8 +326,8 @@ class BackfillRun:
         finally:
             self._dedup.shutdown(wait=True)
             seen.close()
-            for source in self._sources:
-                source.close()
+            if self._current is not None:
+                self._current.close()
             if self.sender is not None:
                 self.sender.close()
             self.rejects.close()
@@ -346,10 +346,13 @@ class BackfillRun:
         )
 
     def _items(self) -> Iterator[Action | Reject | Skip]:
-        for source in self._sources:
-            self._current = source
-            yield from read_source(source, self.validator, self.opts.input_format)
-            self._bytes_done += source.size or 0
+        for name, size in zip(self.opts.inputs, self._sizes, strict=True):
+            source = self._current = open_source(name, self.opts.encoding)
+            try:
+                yield from read_source(source, self.validator, self.opts.input_format)
+            finally:
+                source.close()
+            self._bytes_done += size or 0
 
     def _pump(self, seen: SeenKeys) -> None:
         opts, counts = self.opts, self.counts
@@ -494,8 +497,8 @@ class BackfillRun:
         self.progress(self.snapshot())
 
     def snapshot(self) -> Progress:
-        sources = self._sources
-        total = None if any(s.size is None for s in sources) else sum(s.size or 0 for s in sources)
+        sizes = self._sizes
+        total = None if None in sizes else sum(s or 0 for s in sizes)
         current = self._current.position() if self._current is not None else 0
         return Progress(
             read=self.counts.read,
