@@ -384,3 +384,12 @@ def test_a_key_that_cannot_list_flows_still_backfills_safely(cli_env, klaviyo_st
                    env=cli_env)
     assert loud.exit_code == 3
     assert klaviyo_standin.bulk_jobs == 1
+
+
+def test_an_unreadable_input_among_several_stops_before_anything_is_sent(cli_env, klaviyo_standin, linked, tmp_path):
+    _, link_map = linked
+    good = write_actions_csv(tmp_path / "good.csv", 50, 10)
+    result = run_cli(["backfill", str(good), str(tmp_path / "missing.csv"), "--link-map", str(link_map)], env=cli_env)
+    assert result.exit_code == 2
+    assert "missing.csv does not exist" in result.stderr
+    assert klaviyo_standin.requests_for("bulk_create_events") == []
