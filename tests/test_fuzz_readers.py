@@ -7,7 +7,10 @@ encoding, gzip streams (whole and truncated). Each input goes through:
 
 - the core pipeline (`run_backfill`, dry run, a stub linkage): many examples, fast;
 - the CLI (`linesync backfill FILE --dry-run --link-map MAP --format json`, the input
-  given as a file or on standard input as `-`): fewer.
+  given as a file or on standard input as `-`): fewer;
+- a real send against the stand-in Klaviyo, on inputs that are mostly valid (and on
+  the arbitrary ones): it must store exactly the events the dry run's request bodies
+  hold, each once, exit as the dry run does, and never create or change a profile.
 
 The properties, for every input: no traceback; the only exception the core may
 raise is an expected `LinesyncError` with exit code 2 (e.g. a CSV header without the
@@ -25,7 +28,9 @@ variants at the end, which always use it).
 
 from __future__ import annotations
 
+import csv
 import gzip
+import io
 import json
 import os
 import tempfile
@@ -41,7 +46,8 @@ from linesync_cli.core.backfill.run import BackfillOptions, run_backfill
 from linesync_cli.core.linkage import Link, LinkStatus
 from linesync_cli.errors import LinesyncError
 from tests.support.spec import SPECS_PRESENT, validate_klaviyo_request
-from tests.support.standin_cli import clean_env, run_cli
+from tests.support.standin import KlaviyoStandIn
+from tests.support.standin_cli import KLAVIYO_TEST_KEY, clean_env, run_cli
 
 _COMMON = dict(deadline=None, print_blob=True,
                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
@@ -53,6 +59,8 @@ PROFILE = os.environ.get("LINESYNC_FUZZ_PROFILE", "linesync-ci")
 CORE = settings(settings.get_profile(PROFILE))
 # The CLI path costs ~50 ms an example (Typer, Rich, files): a quarter as many.
 CLI = settings(CORE, max_examples=max(10, CORE.max_examples // 4))
+# A real send against the stand-in (two CLI runs and a server an example): fewer still.
+SEND = settings(CORE, max_examples=max(8, CORE.max_examples // 8))
 SLOW_CORE = settings(settings.get_profile("linesync-slow"))
 SLOW_CLI = settings(SLOW_CORE, max_examples=SLOW_CORE.max_examples // 4)
 
@@ -247,6 +255,52 @@ def input_bytes(draw) -> tuple[bytes, str]:
     return data, encoding
 
 
+def _mostly(good, bad):
+    """Five times in six from `good` (one_of would draw each branch half the time)."""
+    return st.integers(0, 5).flatmap(lambda n: bad if n == 5 else good)
+
+
+good_time = st.one_of(st.sampled_from(["2026-03-01T09:15:00+09:00", "2026-05-01T00:00:00Z", "2025-12-31T23:59:59-05:00"]),
+                      st.integers(1_700_000_000_000, 1_780_000_000_000).map(str))
+good_record = st.fixed_dictionaries(
+    {"action": _mostly(st.sampled_from(["sent", "clicked", "Opened LINE Message", " followed ", "qr_scanned"]),
+                       action_field),
+     "line_user_id": _mostly(st.sampled_from(KNOWN_USERS), user_field),
+     "occurred_at": _mostly(good_time, time_field)},
+    optional={"event_id": _mostly(st.sampled_from(["e1", "e2", "e3"]), text_field),
+              "url": _mostly(st.just("https://shop.example.com/p?x=1"), text_field),
+              "message_id": _mostly(st.just("msg-1"), text_field),
+              "send_type": _mostly(st.sampled_from(["broadcast", "Flow"]), optional_value)})
+
+
+@st.composite
+def sendable_input(draw) -> tuple[bytes, str]:
+    """Inputs that are mostly valid, so that a real send has events to store."""
+    records = draw(st.lists(good_record, min_size=1, max_size=15))
+    kind = draw(st.sampled_from(["csv", "jsonl", "webhook"]))
+    if kind == "csv":
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=["action", "line_user_id", "occurred_at", "event_id", "url",
+                                                    "message_id", "send_type"], lineterminator=draw(
+                                                        st.sampled_from(["\n", "\r\n"])))
+        writer.writeheader()
+        writer.writerows(records)
+        text = buffer.getvalue()
+    elif kind == "jsonl":
+        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+    else:
+        events = [{"type": draw(st.sampled_from(["follow", "unfollow", "accountLink", "message"])),
+                   "timestamp": draw(st.integers(1_700_000_000_000, 1_780_000_000_000)),
+                   "source": {"type": "user", "userId": r["line_user_id"]}, "link": {"result": "ok"},
+                   "webhookEventId": r.get("event_id") or f"01K{i:023d}"} for i, r in enumerate(records)]
+        text = "".join(json.dumps({"destination": "U" + "f" * 32, "events": events[i:i + 3]}) + "\n"
+                       for i in range(0, len(events), 3))
+    data = text.encode("utf-8")
+    if draw(st.booleans()):
+        data = gzip.compress(data, mtime=0)
+    return data, "utf-8"
+
+
 # -- checks --------------------------------------------------------------------------------------
 def _check_counts(counts: dict) -> None:
     skipped = sum(counts["skipped"].values())
@@ -376,6 +430,54 @@ def _run_cli(data: bytes, encoding: str, via_stdin: bool = False) -> None:
         assert events == counts["would_send"]
 
 
+def _event_keys(raw: bytes) -> list[tuple[str, str, str, str]]:
+    keys = []
+    for entry in json.loads(raw)["data"]["attributes"]["events-bulk-create"]["data"]:
+        pid = entry["attributes"]["profile"]["data"]["id"]
+        for event in entry["attributes"]["events"]["data"]:
+            a = event["attributes"]
+            keys.append((pid, a["metric"]["data"]["attributes"]["name"], a["unique_id"], a["time"]))
+    return keys
+
+
+def _send_property(case: tuple[bytes, str]) -> None:
+    """A real send stores exactly what the dry run of the same input would have sent."""
+    data, encoding = case
+    standin = KlaviyoStandIn(api_key=KLAVIYO_TEST_KEY).start()
+    try:
+        with tempfile.TemporaryDirectory() as tmp_name:
+            tmp = Path(tmp_name)
+            path = tmp / "input"
+            path.write_bytes(data)
+            pids = [standin.add_profile(properties={"LINE User ID": u}) for u in LINKED]
+            link_map = tmp / "map.csv"
+            link_map.write_text("line_user_id,profile_id\n" + "".join(f"{u},{p}\n" for u, p in zip(LINKED, pids)))
+            common = ["backfill", str(path), "--link-map", str(link_map), "--json", "--encoding", encoding]
+            env = _cli_env(tmp) | {"LINESYNC_KLAVIYO_API_KEY": KLAVIYO_TEST_KEY,
+                                   "LINESYNC_KLAVIYO_BASE_URL": standin.base_url}
+            dry = run_cli([*common, "--dry-run", "--out", str(tmp / "bodies")], env=env)
+            sent = run_cli(common, env=env)
+            assert sent.exit_code == dry.exit_code, (dry.stderr, sent.stderr)
+            assert "Traceback" not in sent.stderr and "unexpected error" not in sent.stderr, sent.stderr
+            if sent.exit_code == 2 and not sent.stdout:
+                assert not standin.events
+                return
+            counts, dry_counts = json.loads(sent.stdout)["counts"], json.loads(dry.stdout)["counts"]
+            assert counts["reconciled"] is True and counts["pending"] == 0
+            assert counts["sent"] == dry_counts["would_send"]
+            assert counts["rejected"] == dry_counts["rejected"] and counts["failed"] == 0
+            expected = {k for body in (tmp / "bodies").glob("batch-*.json") for k in _event_keys(body.read_bytes())}
+            names = {mid: m["name"] for mid, m in standin.metrics.items()}
+            stored = [(e["profile_id"], names[e["metric_id"]], e["unique_id"], e["datetime"].isoformat())
+                      for e in standin.events]
+            assert len(stored) == len(set(stored)) and set(stored) == expected
+            assert standin.profiles_created == 0 and standin.profiles_changed == 0
+    finally:
+        standin.stop()
+    if SPECS_PRESENT:
+        assert not standin.contract_violations, standin.contract_violations[:3]
+
+
 # -- the tests --------------------------------------------------------------------------------
 def _core_property(case: tuple[bytes, str]) -> None:
     _run_core(*case)
@@ -397,7 +499,12 @@ test_core_pipeline_two_inputs_and_filters = CORE(given(
     lambda first, second, options: _filters_property(first, second or first, options)))
 test_cli_dry_run_exits_cleanly_and_reconciles = CLI(given(input_bytes(), st.booleans())(_cli_property))
 
+test_cli_send_stores_exactly_the_dry_run_events = SEND(given(st.one_of(sendable_input(), input_bytes()))(
+    _send_property))
+
 test_core_pipeline_slow = pytest.mark.slow(SLOW_CORE(given(input_bytes())(_core_property)))
+test_cli_send_slow = pytest.mark.slow(settings(SLOW_CORE, max_examples=SLOW_CORE.max_examples // 5)(
+    given(st.one_of(sendable_input(), input_bytes()))(_send_property)))
 test_cli_dry_run_slow = pytest.mark.slow(SLOW_CLI(given(input_bytes(), st.booleans())(_cli_property)))
 
 
