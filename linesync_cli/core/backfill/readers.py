@@ -247,7 +247,7 @@ def _read_csv(source: Source, lines: Iterator[str], validator: ActionValidator) 
                     yield Reject(name, start, record, _decode_reason(source))
                     continue
                 try:
-                    yield build(row[i_action], row[i_user], row[i_time], [(f, p, row[i]) for i, f, p in present],
+                    yield build(row[i_action], row[i_user], row[i_time], row, present,
                                 row[i_event] if i_event is not None else None, name, start, record)
                 except Invalid as exc:
                     yield Reject(name, start, record, str(exc))

@@ -26,6 +26,8 @@ _DATETIME_MIN_LEN = len("2000-01-01")
 # Strings this short cannot exceed 100 KB in UTF-8 (4 bytes a character at most).
 _SURELY_SHORT = MAX_STRING_BYTES // 4
 _MEMO_LIMIT = 4096
+_blake2b = hashlib.blake2b
+_fromisoformat = datetime.fromisoformat
 
 
 class Invalid(Exception):
@@ -33,8 +35,8 @@ class Invalid(Exception):
 
 
 def stable_unique_id(*parts: str) -> str:
-    """A deterministic unique_id from the parts that identify an action."""
-    digest = hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).hexdigest()
+    """A deterministic unique_id from the parts that identify an action (build() inlines it)."""
+    digest = _blake2b("\x1f".join(parts).encode(), digest_size=16).hexdigest()
     return "linesync-" + digest
 
 
@@ -110,48 +112,73 @@ class ActionValidator:
         return seconds
 
     # -- records -------------------------------------------------------------
-    def build(self, raw_action: Any, user: Any, occurred: Any, optional: Sequence[tuple[str, str, Any]],
+    def build(self, raw_action: Any, user: Any, occurred: Any, values: Any, optional: Sequence[tuple[Any, str, str]],
               event_id: Any, file: str, line: int, record: Any) -> Action:
-        """The checks shared by every input: `optional` holds (field, property, value)."""
-        if not isinstance(raw_action, str):
-            raise Invalid("action is missing" if raw_action is None else "action must be text")
-        known = self.known_action(raw_action)
+        """The checks shared by every input.
+
+        `optional` lists (where, field, property) for the optional fields present, and
+        `values[where]` is the field's value (a row index for CSV, a key for JSON).
+        """
+        known = self._actions.get(raw_action) if type(raw_action) is str else None
         if known is None:
-            if not raw_action.strip():
-                raise Invalid("action is missing")
-            raise Invalid(f"unknown action {raw_action.strip()[:100]!r}")
-        if not isinstance(user, str) or not LINE_USER_ID.fullmatch(user):
+            if not isinstance(raw_action, str):
+                raise Invalid("action is missing" if raw_action is None else "action must be text")
+            known = self.known_action(raw_action)
+            if known is None:
+                if not raw_action.strip():
+                    raise Invalid("action is missing")
+                raise Invalid(f"unknown action {raw_action.strip()[:100]!r}")
+        if type(user) is not str or not LINE_USER_ID.fullmatch(user):
             user = user.strip() if isinstance(user, str) else user
             if not user:
                 raise Invalid("line_user_id is missing")
             if not isinstance(user, str) or not LINE_USER_ID.fullmatch(user):
                 raise Invalid("line_user_id must be U followed by 32 lowercase hex characters")
-        epoch = self.parse_time(occurred)
+        # The common case inline (ISO 8601 with an offset, in range); parse_time says why not.
+        epoch = -1
+        if type(occurred) is str and len(occurred) >= 19 and occurred[4] == "-":
+            try:
+                dt = _fromisoformat(occurred)
+            except ValueError:
+                dt = None
+            if dt is not None and dt.tzinfo is not None:
+                epoch = int(dt.timestamp())
+                if not self._earliest_s <= epoch <= self._latest_s:
+                    epoch = -1
+        if epoch < 0:
+            epoch = self.parse_time(occurred)
         extra: list[tuple[str, Any]] = []
         message_id = url = ""
-        for name, prop, value in optional:
+        for where, name, prop in optional:
+            value = values[where]
             if value is None or value == "":
                 continue
-            value = _text(name, value)
-            if value is None:
-                continue
-            if prop == "Send Type":
-                value = value.lower()
-                if value not in SEND_TYPES:
-                    raise Invalid(f"send_type {value[:50]!r} is not broadcast, flow or workflow")
-            elif prop == "Message ID":
+            if type(value) is str and len(value) <= _SURELY_SHORT:
+                value = value.strip()
+                if not value:
+                    continue
+            else:
+                value = _text(name, value)
+                if value is None:
+                    continue
+            if prop == "Message ID":
                 message_id = value
             elif prop == "URL":
                 url = value
+            elif prop == "Send Type":
+                value = value.lower()
+                if value not in SEND_TYPES:
+                    raise Invalid(f"send_type {value[:50]!r} is not broadcast, flow or workflow")
             extra.append((prop, value))
-        unique_id = _text("event_id", event_id) if event_id not in (None, "") else None
+        unique_id = _text("event_id", event_id) if event_id is not None and event_id != "" else None
         if unique_id is None:
-            unique_id = stable_unique_id(known.metric_name, user, str(epoch), message_id, url)
+            unique_id = "linesync-" + _blake2b(
+                f"{known.metric_name}\x1f{user}\x1f{epoch}\x1f{message_id}\x1f{url}".encode(), digest_size=16).hexdigest()
         return Action(known.key, known.metric_name, user, epoch, unique_id, properties_json(user, extra),
                       file, line, record)
 
     def action(self, fields: dict[str, Any], file: str, line: int, record: Any) -> Action:
         """Validate a record given as a dict with normalised keys (JSON Lines)."""
-        optional = [(name, prop, fields.get(name)) for name, prop in OPTIONAL_PROPERTIES]
-        return self.build(fields.get("action"), fields.get("line_user_id"), fields.get("occurred_at"), optional,
-                          fields.get("event_id"), file, line, record)
+        optional = [(name, name, prop) for name, prop in OPTIONAL_PROPERTIES if name in fields]
+        return self.build(fields.get("action"), fields.get("line_user_id"), fields.get("occurred_at"), fields,
+                          optional, fields.get("event_id"), file, line, record)
