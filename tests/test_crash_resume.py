@@ -78,7 +78,8 @@ def _resent_batches(requests, stored_before: set[tuple[str, str, str]]) -> int:
     return len(resent)
 
 
-def crash_resume_loop(standin, env: dict, tmp: Path, *, events: int, kills: int, seed: int) -> list[int]:
+def crash_resume_loop(standin, env: dict, tmp: Path, *, events: int, kills: int, seed: int,
+                      faults: float = 0.0) -> list[int]:
     """Run, kill, re-run ... then finish.
 
     Returns, per run, the batches it sent again (all its events stored before it
@@ -93,6 +94,8 @@ def crash_resume_loop(standin, env: dict, tmp: Path, *, events: int, kills: int,
     assert len(expected) == sum(1 for i in range(events) if i % 70 < 60)
     standin.set_rate_limit("bulk_create_events", burst=(10, 0.1), steady=(150, 6.0))
     standin.set_delay(0.06, BULK)
+    if faults:  # 5xx and drops (half of them after the batch was stored) on top of the kills
+        standin.inject_fault_rate(faults, seed=seed)
 
     resent_per_kill: list[int] = []
     for _ in range(kills):
@@ -122,6 +125,7 @@ def crash_resume_loop(standin, env: dict, tmp: Path, *, events: int, kills: int,
         resent_per_kill.append(_resent_batches_after(standin, stored_before, first_request))
 
     standin.set_delay(0)
+    standin.clear_faults()
     stored_before = set(_stored(standin))
     first_request = len(standin.requests)
     final = run_cli(args, env=env)
@@ -175,6 +179,14 @@ def test_sigkill_at_random_points_then_resume_delivers_exactly_once(cli_env, kla
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_sigkill_loop_long(cli_env, klaviyo_standin, tmp_path, seed):
     resent = crash_resume_loop(klaviyo_standin, cli_env, tmp_path, events=60_000, kills=10, seed=seed)
+    assert all(n <= WORKERS for n in resent), resent
+
+
+@pytest.mark.slow
+def test_sigkill_loop_with_faults(cli_env, klaviyo_standin, tmp_path, fast_retries):
+    """Kills on top of 5% 5xx and drops: still exactly once in the end. (A batch stored before its
+    answer was dropped and then killed during its retry is resent by the next run: in flight too.)"""
+    resent = crash_resume_loop(klaviyo_standin, cli_env, tmp_path, events=40_000, kills=6, seed=4, faults=0.05)
     assert all(n <= WORKERS for n in resent), resent
 
 
