@@ -99,7 +99,6 @@ class Counts:
     batches: int = 0
     batches_before: int = 0
     requests: int = 0
-    throttled: int = 0
 
     def accounted(self) -> int:
         return (self.sent + self.would_send + self.unlinked + self.ambiguous + self.duplicates + self.rejected
