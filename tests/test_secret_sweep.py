@@ -391,3 +391,34 @@ def test_refused_events_quoting_the_key_leave_it_out_of_rejects_and_ledger(tmp_p
     assert not leaks(stored)
     assert not [t for _, t in sweep.outputs if leaks(t)]
     assert not [line for line in log_capture.lines if leaks(line)]
+
+
+def test_verify_token_errors_quoting_the_token_from_form_or_query_are_scrubbed(httpx_mock):
+    """LINE's verify calls carry the token in a form body or the query, not a header: scrubbed too."""
+    from pydantic import SecretStr
+
+    from linesync_cli.api.line import LineClient
+    from linesync_cli.errors import BadRequest
+
+    quoted = {"error": "invalid_request", "error_description": f"access_token {SWEEP_TOKEN} invalid",
+              "details": [{"message": SWEEP_TOKEN}]}
+    httpx_mock.add_response(method="POST", url="https://api.line.me/v2/oauth/verify", status_code=400, json=quoted)
+    httpx_mock.add_response(method="GET", status_code=400, json=quoted)
+    with pytest.raises(BadRequest) as info:
+        LineClient(SecretStr(SWEEP_TOKEN)).verify_token()
+    error = info.value
+    assert "access_token *** invalid" in error.message
+    assert not leaks(error.message + repr(error.errors) + str(error) + repr(error.args))
+
+
+def test_verify_token_401_quoting_the_form_token_is_scrubbed(httpx_mock):
+    from pydantic import SecretStr
+
+    from linesync_cli.api.line import LineClient
+    from linesync_cli.errors import AuthError
+
+    httpx_mock.add_response(method="POST", url="https://api.line.me/v2/oauth/verify", status_code=401,
+                            json={"message": f"token {SWEEP_TOKEN} expired"})
+    with pytest.raises(AuthError) as info:
+        LineClient(SecretStr(SWEEP_TOKEN)).verify_token()
+    assert "token *** expired" in info.value.message and not leaks(str(info.value))
