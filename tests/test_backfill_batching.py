@@ -112,13 +112,14 @@ def test_batches_are_deterministic():
     assert len(set(keys)) == 2
 
 
-def test_seen_keys_across_and_within_chunks():
-    seen = SeenKeys()
+def test_seen_keys_across_and_within_chunks(tmp_path):
+    seen = SeenKeys(tmp_path)
     try:
         a, b = action(1), action(2)
         assert seen.first_seen([a, b, action(1)]) == [True, True, False]
         assert seen.first_seen([action(2), action(3)]) == [False, True]
         assert seen.first_seen([action(n) for n in range(10, 1300)]) == [True] * 1290
+        assert list(tmp_path.iterdir()) == []  # the file is unlinked while open: nothing left after a kill -9
     finally:
         seen.close()
 

@@ -148,6 +148,7 @@ def test_a_400_with_pointers_refuses_just_those_events(cli_env, klaviyo_standin,
     assert counts["sent"] == 50 and counts["failed"] == 10
     assert len(klaviyo_standin.events) == 50
     refused = [json.loads(line) for line in rejects.read_text().splitlines()]
+    assert rejects.stat().st_mode & 0o777 == 0o600  # customers' IDs and links: owner only
     assert len(refused) == 10
     assert all(r["record"]["line_user_id"] == line_id(5) and "does not exist" in r["reason"] for r in refused)
     assert "refused by Klaviyo" in result.stderr

@@ -16,6 +16,7 @@ import sqlite3
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from linesync_cli.core.backfill.records import Action, encode_string
 
@@ -37,8 +38,11 @@ class SeenKeys:
 
     CHUNK = 500  # rows per statement (well under SQLite's parameter limit)
 
-    def __init__(self) -> None:
-        fd, self._path = tempfile.mkstemp(prefix="linesync-seen-", suffix=".sqlite")
+    def __init__(self, directory: Path | None = None) -> None:
+        # In the state dir rather than /tmp, which is often memory-backed (tmpfs).
+        if directory is not None:
+            directory.mkdir(parents=True, exist_ok=True)
+        fd, self._path = tempfile.mkstemp(prefix="backfill-seen-", suffix=".sqlite", dir=directory)
         os.close(fd)
         # Used from one helper thread at a time (run.py), not always the creating one.
         self._db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
@@ -48,6 +52,10 @@ class SeenKeys:
         self._db.execute("CREATE TABLE seen(k BLOB PRIMARY KEY) WITHOUT ROWID")
         self._db.execute("BEGIN")
         self._sql: dict[int, str] = {}
+        if os.name == "posix":
+            # The open handle keeps working; nothing is left behind, even after a kill -9.
+            os.unlink(self._path)
+            self._path = ""
 
     def _insert_sql(self, n: int) -> str:
         sql = self._sql.get(n)
@@ -74,9 +82,8 @@ class SeenKeys:
         return flags
 
     def close(self) -> None:
-        try:
-            self._db.close()
-        finally:
+        self._db.close()
+        if self._path:
             try:
                 os.unlink(self._path)
             except OSError:

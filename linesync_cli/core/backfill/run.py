@@ -195,8 +195,10 @@ class RejectsFile:
             if self._fh is None:
                 try:
                     self.path.parent.mkdir(parents=True, exist_ok=True)
+                    # Owner-only: rejected records hold customers' LINE IDs and links.
+                    fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
                     # backslashreplace: a record with undecodable bytes is written, not lost.
-                    self._fh = open(self.path, "w", encoding="utf-8", errors="backslashreplace")  # noqa: SIM115
+                    self._fh = open(fd, "w", encoding="utf-8", errors="backslashreplace")  # noqa: SIM115
                 except OSError as exc:
                     raise UsageError(f"cannot write the rejects file {self.path}: {exc.strerror or exc}") from None
             try:
@@ -300,7 +302,11 @@ class BackfillRun:
             _prepare_out_dir(opts.out_dir)
         if self.post is not None and not opts.dry_run:
             self.sender = Sender(self.post, max(1, opts.workers), self._on_delivered)
-        seen = SeenKeys()
+        try:
+            seen = SeenKeys(self.state_dir / "tmp")
+        except OSError as exc:
+            raise UsageError(f"cannot write temporary files in {self.state_dir}: {exc.strerror or exc}",
+                             hint="check LINESYNC_STATE_DIR (or --state-dir) points at a writable directory") from None
         self._dedup = ThreadPoolExecutor(max_workers=1, thread_name_prefix="backfill-dedup")
         stopped: LinesyncError | None = None
         try:
