@@ -170,16 +170,21 @@ def _run(ctx: typer.Context, opts: Any, link_map: Path | None, output: str, yes:
     from linesync_cli.core.linkage import open_resolver
     from linesync_cli.errors import CheckFailed
 
+    from linesync_cli.core.backfill.readers import check_input
+
     app = app_context(ctx)
     r = app.renderer
     settings = app.settings
-    post = None
-    if not opts.dry_run:
-        client = app.klaviyo()  # no key: exit 2 now, before anything is read
-        post = client.bulk_create_events_encoded
-        _flow_safety(r, client, opts, yes)
+    # Everything that can fail with exit 2 fails before the first API call.
+    client = None if opts.dry_run else app.klaviyo()
+    for name in opts.inputs:
+        check_input(name)
     resolver = open_resolver(settings, app.klaviyo, link_map=link_map)
     try:
+        post = None
+        if client is not None:
+            post = client.bulk_create_events_encoded
+            _flow_safety(r, client, opts, yes)
         r.note(f"linkage: {_safe(resolver.description)}")
         with _progress_display(r) as progress:
             result = run_backfill(opts, resolver, state_dir=settings.state_dir, post=post,
