@@ -66,8 +66,8 @@ def _expected(args: list[str], env: dict, tmp: Path) -> set[tuple[str, str, str,
     return {key for body in sorted(out.glob("batch-*.json")) for key in _event_keys(json.loads(body.read_bytes()))}
 
 
-def _resent_batches(requests, stored_before: set[tuple[str, str, str]]) -> int:
-    """Distinct batches of this run whose every event was stored before the run started."""
+def _resent_batches(requests, stored_before: set[tuple[str, str, str]]) -> tuple[int, int]:
+    """(batches, events): distinct batches of this run whose every event was stored before it started."""
     resent = set()
     for req in requests:
         if not isinstance(req.body, dict):
@@ -75,7 +75,7 @@ def _resent_batches(requests, stored_before: set[tuple[str, str, str]]) -> int:
         keys = frozenset((pid, metric, uid) for pid, metric, uid, _ in _event_keys(req.body))
         if keys and keys <= stored_before:
             resent.add(keys)
-    return len(resent)
+    return len(resent), sum(len(k) for k in resent)
 
 
 def crash_resume_loop(standin, env: dict, tmp: Path, *, events: int, kills: int, seed: int,
@@ -93,11 +93,12 @@ def crash_resume_loop(standin, env: dict, tmp: Path, *, events: int, kills: int,
     expected = _expected(args, env, tmp)
     assert len(expected) == sum(1 for i in range(events) if i % 70 < 60)
     standin.set_rate_limit("bulk_create_events", burst=(10, 0.1), steady=(150, 6.0))
-    standin.set_delay(0.06, BULK)
+    standin.set_delay(0.12, BULK)  # a whole first run takes longer than the latest kill moment
     if faults:  # 5xx and drops (half of them after the batch was stored) on top of the kills
         standin.inject_fault_rate(faults, seed=seed)
 
     resent_per_kill: list[int] = []
+    resent_events = 0
     for _ in range(kills):
         stored_before = set(_stored(standin))
         if len(stored_before) == len(expected):
@@ -114,15 +115,18 @@ def crash_resume_loop(standin, env: dict, tmp: Path, *, events: int, kills: int,
                 while len(standin.requests) == first_request and proc.poll() is None:
                     assert time.monotonic() < deadline, "the backfill sent nothing"
                     time.sleep(0.002)
-                time.sleep(rng.uniform(0.0, 0.5))
+                time.sleep(rng.uniform(0.0, 0.4))
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=30)
         finally:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+        _settle(standin, first_request)
         _forgive_requests_cut_by_the_kill(standin, first_request, violations_before)
-        resent_per_kill.append(_resent_batches_after(standin, stored_before, first_request))
+        batches, events_again = _resent_batches_after(standin, stored_before, first_request)
+        resent_per_kill.append(batches)
+        resent_events += events_again
 
     standin.set_delay(0)
     standin.clear_faults()
@@ -135,7 +139,11 @@ def crash_resume_loop(standin, env: dict, tmp: Path, *, events: int, kills: int,
     assert counts["reconciled"] is True and counts["pending"] == 0
     assert counts["sent"] == len(expected)
     assert counts["sent"] + counts["unlinked"] == counts["read"] == events
-    resent_per_kill.append(_resent_batches_after(standin, stored_before, first_request))
+    batches, events_again = _resent_batches_after(standin, stored_before, first_request)
+    resent_per_kill.append(batches)
+    resent_events += events_again
+    if not faults:  # the measure sees every resend: Klaviyo (the stand-in) absorbed exactly these
+        assert resent_events == standin.duplicates_ignored, (resent_events, standin.duplicates_ignored)
 
     stored = _stored(standin)
     assert len(stored) == len(set(stored)), "an event is stored twice"
@@ -148,11 +156,23 @@ def crash_resume_loop(standin, env: dict, tmp: Path, *, events: int, kills: int,
     return resent_per_kill
 
 
+def _settle(standin, first_request: int) -> None:
+    """Wait until the stand-in has acted on every request the killed process left (it may still be
+    storing a batch whose sender is dead), so the next run's "stored before" is complete."""
+    time.sleep(0.05)  # requests still being read are recorded by then
+    deadline = time.monotonic() + 10
+    while True:
+        with standin.lock:
+            if all(r.status is not None or r.dropped for r in standin.requests[first_request:]):
+                return
+        assert time.monotonic() < deadline, "the stand-in never finished the killed run's requests"
+        time.sleep(0.01)
+
+
 def _forgive_requests_cut_by_the_kill(standin, first_request: int, violations_before: int) -> None:
     """A SIGKILL in the middle of an upload leaves the stand-in a request body cut short, which it
     rightly flags against the spec (and refuses). Those flags, and only those, are not the client's
     doing: drop them when every new flag is a bulk create and there are no more than the cut requests."""
-    time.sleep(0.05)  # the stand-in finishes reading what the dead process left
     with standin.lock:
         cut = [r for r in standin.requests[first_request:]
                if int(r.headers.get("content-length") or 0) > 0 and not isinstance(r.body, dict)]
@@ -162,7 +182,7 @@ def _forgive_requests_cut_by_the_kill(standin, first_request: int, violations_be
             del standin.contract_violations[violations_before:]
 
 
-def _resent_batches_after(standin, stored_before: set, first_request: int) -> int:
+def _resent_batches_after(standin, stored_before: set, first_request: int) -> tuple[int, int]:
     with standin.lock:
         requests = [r for r in standin.requests[first_request:] if r.op == "bulk_create_events"]
     return _resent_batches(requests, stored_before)
@@ -172,7 +192,7 @@ def test_sigkill_at_random_points_then_resume_delivers_exactly_once(cli_env, kla
     resent = crash_resume_loop(klaviyo_standin, cli_env, tmp_path, events=21_000, kills=3, seed=20261128)
     assert resent[0] == 0
     assert all(n <= WORKERS for n in resent), resent
-    assert len(resent) >= 3  # at least two kills landed before the work was done
+    assert len(resent) >= 2  # the first kill surely landed mid-run (later ones may find the work done)
 
 
 @pytest.mark.slow
@@ -201,8 +221,8 @@ def test_resent_counter_sees_a_resent_batch(klaviyo_standin):
         "profile": {"data": {"id": "p1"}},
         "events": {"data": [{"attributes": {"metric": {"data": {"attributes": {"name": "m"}}}, "unique_id": "u1",
                                             "time": "t"}}]}}}]}}}}
-    assert _resent_batches([Req(body), Req(body)], {("p1", "m", "u1")}) == 1
-    assert _resent_batches([Req(body)], set()) == 0
+    assert _resent_batches([Req(body), Req(body)], {("p1", "m", "u1")}) == (1, 1)
+    assert _resent_batches([Req(body)], set()) == (0, 0)
 
 
 def test_throttled_retries_outlast_a_burst_window_someone_else_filled(httpx_mock):
