@@ -142,3 +142,22 @@ def test_the_key_never_appears_in_output(cli_env, klaviyo_standin, tmp_path):
     assert KLAVIYO_TEST_KEY not in result.stdout + result.stderr
     ledger = (Path(cli_env["LINESYNC_STATE_DIR"]) / "ledger.sqlite").read_bytes()
     assert KLAVIYO_TEST_KEY.encode() not in ledger
+
+
+def test_since_until_only_and_timezone_from_the_command_line(offline, tmp_path):
+    env, link_map = offline
+    u = line_id(1)
+    actions = tmp_path / "a.csv"
+    actions.write_text("action,line_user_id,occurred_at\n"
+                       f"sent,{u},2026-03-01 08:59:59\n"  # naive: read in --timezone (before --since there)
+                       f"sent,{u},2026-03-01 09:00:00\n"
+                       f"clicked,{u},2026-03-01 10:00:00\n"
+                       f"sent,{u},2026-03-02 09:00:00\n")  # at --until: excluded
+    args = ["backfill", str(actions), "--link-map", str(link_map), "--dry-run", "--json"]
+    naive = run_cli(args, env=env)
+    assert naive.exit_code == 1 and json.loads(naive.stdout)["counts"]["rejected"] == 4
+    result = run_cli([*args, "--timezone", "Asia/Tokyo", "--since", "2026-03-01T09:00:00", "--until", "2026-03-02T09:00",
+                      "--only", "Sent LINE Message"], env=env)
+    assert result.exit_code == 0, result.stderr
+    counts = json.loads(result.stdout)["counts"]
+    assert (counts["would_send"], counts["filtered"], counts["read"]) == (1, 3, 4)
