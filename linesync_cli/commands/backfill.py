@@ -185,6 +185,9 @@ def _run(ctx: typer.Context, opts: Any, link_map: Path | None, output: str, yes:
         if client is not None:
             post = client.bulk_create_events_encoded
             _flow_safety(r, client, opts, yes)
+        elif opts.trigger_flows:
+            r.warn("--trigger-flows: these request bodies carry backfill: false; the real run lists the Flows "
+                   "that would start and asks first")
         r.note(f"linkage: {_safe(resolver.description)}")
         with _progress_display(r) as progress:
             result = run_backfill(opts, resolver, state_dir=settings.state_dir, post=post,
