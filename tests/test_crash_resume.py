@@ -79,12 +79,14 @@ def _resent_batches(requests, stored_before: set[tuple[str, str, str]]) -> tuple
 
 
 def crash_resume_loop(standin, env: dict, tmp: Path, *, events: int, kills: int, seed: int,
-                      faults: float = 0.0) -> list[int]:
+                      faults: float = 0.0, ctrl_c: float = 0.0, stops: list[str] | None = None) -> list[int]:
     """Run, kill, re-run ... then finish.
 
     Returns, per run, the batches it sent again (all its events stored before it
     started): the first entry is the first run (nothing to resend), each later one
-    is the cost of the kill before it.
+    is the cost of the kill before it. With `ctrl_c`, that share of the stops (once
+    a request was sent) are SIGINT instead: exit 130 after the batches in flight
+    were recorded, so the next run resends nothing.
     """
     rng = random.Random(seed)
     link_map = write_link_map(tmp / "map.csv", link_users(standin, 60))
@@ -99,6 +101,7 @@ def crash_resume_loop(standin, env: dict, tmp: Path, *, events: int, kills: int,
 
     resent_per_kill: list[int] = []
     resent_events = 0
+    interrupted = False
     for _ in range(kills):
         stored_before = set(_stored(standin))
         if len(stored_before) == len(expected):
@@ -106,6 +109,7 @@ def crash_resume_loop(standin, env: dict, tmp: Path, *, events: int, kills: int,
         first_request = len(standin.requests)
         violations_before = len(standin.contract_violations)
         proc = _spawn(args, env, tmp)
+        sig = signal.SIGKILL
         try:
             # A random moment: mostly while batches are in flight, sometimes before the first one.
             if rng.random() < 0.15:
@@ -116,15 +120,24 @@ def crash_resume_loop(standin, env: dict, tmp: Path, *, events: int, kills: int,
                     assert time.monotonic() < deadline, "the backfill sent nothing"
                     time.sleep(0.002)
                 time.sleep(rng.uniform(0.0, 0.4))
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(timeout=30)
+                if rng.random() < ctrl_c:
+                    sig = signal.SIGINT
+            proc.send_signal(sig)
+            _, err = proc.communicate(timeout=60)
         finally:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+        if sig == signal.SIGINT and proc.returncode != 0:  # 0: it had finished already
+            assert proc.returncode == 130 and b"progress is saved" in err, (proc.returncode, err[-500:])
         _settle(standin, first_request)
         _forgive_requests_cut_by_the_kill(standin, first_request, violations_before)
         batches, events_again = _resent_batches_after(standin, stored_before, first_request)
+        if interrupted:
+            assert batches == 0, "a run stopped with Ctrl-C had recorded its batches in flight"
+        interrupted = sig == signal.SIGINT
+        if stops is not None:
+            stops.append(f"exit {proc.returncode}")
         resent_per_kill.append(batches)
         resent_events += events_again
 
@@ -140,6 +153,8 @@ def crash_resume_loop(standin, env: dict, tmp: Path, *, events: int, kills: int,
     assert counts["sent"] == len(expected)
     assert counts["sent"] + counts["unlinked"] == counts["read"] == events
     batches, events_again = _resent_batches_after(standin, stored_before, first_request)
+    if interrupted:
+        assert batches == 0, "a run stopped with Ctrl-C had recorded its batches in flight"
     resent_per_kill.append(batches)
     resent_events += events_again
     if not faults:  # the measure sees every resend: Klaviyo (the stand-in) absorbed exactly these
@@ -200,6 +215,15 @@ def test_sigkill_at_random_points_then_resume_delivers_exactly_once(cli_env, kla
 def test_sigkill_loop_long(cli_env, klaviyo_standin, tmp_path, seed):
     resent = crash_resume_loop(klaviyo_standin, cli_env, tmp_path, events=60_000, kills=10, seed=seed)
     assert all(n <= WORKERS for n in resent), resent
+
+
+@pytest.mark.slow
+def test_sigkill_and_ctrl_c_mixed(cli_env, klaviyo_standin, tmp_path):
+    stops: list[str] = []
+    resent = crash_resume_loop(klaviyo_standin, cli_env, tmp_path, events=60_000, kills=10, seed=5, ctrl_c=0.5,
+                               stops=stops)
+    assert all(n <= WORKERS for n in resent), resent
+    assert "exit 130" in stops and f"exit {-signal.SIGKILL}" in stops, stops
 
 
 @pytest.mark.slow
