@@ -188,7 +188,7 @@ def _run(ctx: typer.Context, opts: Any, link_map: Path | None, output: str, yes:
         elif opts.trigger_flows:
             r.warn("--trigger-flows: these request bodies carry backfill: false; the real run lists the Flows "
                    "that would start and asks first")
-        r.note(f"linkage: {_safe(resolver.description)}")
+        _note(r, f"linkage: {_safe(resolver.description)}")
         with _progress_display(r) as progress:
             result = run_backfill(opts, resolver, state_dir=settings.state_dir, post=post,
                                   base_url=settings.klaviyo_base_url, progress=progress)
@@ -210,6 +210,11 @@ def _run(ctx: typer.Context, opts: Any, link_map: Path | None, output: str, yes:
             f"{c.failed:,} refused by Klaviyo{where}",
             hint="fix them and run the command on a file of just those records (sent ones are never sent twice)",
         )
+
+
+def _note(r: Renderer, markup: str) -> None:
+    """A status line on stderr, never wrapped (paths in it must stay copyable)."""
+    r.err.print(markup, highlight=False, soft_wrap=True)
 
 
 def _safe(text: Any) -> str:
@@ -236,13 +241,13 @@ def _flow_safety(r: Renderer, client: Any, opts: Any, yes: bool) -> None:
         return
     live = [(m, f) for m in found for f in m.live_flows]
     for m, f in live:
-        r.note(f"  live Flow [bold]{_safe(f.name)}[/] ({_safe(f.id)}) is triggered by {_safe(m.metric_name)}")
+        _note(r, f"  live Flow [bold]{_safe(f.name)}[/] ({_safe(f.id)}) is triggered by {_safe(m.metric_name)}")
     if not opts.trigger_flows:
         if live:
-            r.note(f"{len(live)} live Flow(s) are triggered by these metrics; events are sent with backfill: true, "
+            _note(r, f"{len(live)} live Flow(s) are triggered by these metrics; events are sent with backfill: true, "
                    "so they will not start")
         else:
-            r.note("no live Flow is triggered by the LINE metrics that exist; events are sent with backfill: true anyway")
+            _note(r, "no live Flow is triggered by the LINE metrics that exist; events are sent with backfill: true anyway")
         return
     r.warn(f"--trigger-flows: events are sent with backfill: false; {len(live)} live Flow(s) listed above will START "
            "for these old events (and Flows created later will too)")
@@ -289,7 +294,7 @@ class _progress_display:
             self.bar.update(self.task, completed=p.bytes_read, total=p.bytes_total, info=info)
         elif p.elapsed - self.last_plain >= self.PLAIN_EVERY:
             self.last_plain = p.elapsed
-            self.r.note(f"backfill: {info}")
+            _note(self.r, f"backfill: {info}")
 
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
@@ -344,24 +349,24 @@ def _render_result(r: Renderer, result: BackfillResult, output: str) -> None:
 def _notes(r: Renderer, result: BackfillResult) -> None:
     c = result.counts
     if result.dry_run:
-        r.note(f"dry run: {c.would_send:,} events in {c.batches:,} request(s) would be sent; nothing was sent")
+        _note(r, f"dry run: {c.would_send:,} events in {c.batches:,} request(s) would be sent; nothing was sent")
         if result.out_dir is not None:
-            r.note(f"request bodies: {_safe(result.out_dir)}/batch-*.json")
+            _note(r, f"request bodies: {_safe(result.out_dir)}/batch-*.json")
     else:
         before = f" ({c.sent_before:,} of them by an earlier invocation)" if c.sent_before else ""
-        r.note(f"run #{result.run_id}: {c.sent:,} events accepted in {c.batches:,} batch(es){before}; "
+        _note(r, f"run #{result.run_id}: {c.sent:,} events accepted in {c.batches:,} batch(es){before}; "
                f"{c.read:,} records read in {result.elapsed:.1f}s")
         if result.resumed and c.sent_before == c.sent and c.sent and result.stopped_by is None:
-            r.note("every batch had been accepted before: nothing new was sent (--restart sends everything again)")
+            _note(r, "every batch had been accepted before: nothing new was sent (--restart sends everything again)")
     if not c.to_json()["reconciled"]:
         r.warn("the counts do not add up to the records read; please report this")
     if c.unlinked or c.ambiguous:
         where = f": {_safe(result.unlinked_path)}" if result.unlinked_path else " (--unlinked FILE lists them)"
-        r.note(f"{c.unlinked + c.ambiguous:,} action(s) of unlinked or ambiguous LINE users were not sent{where}")
+        _note(r, f"{c.unlinked + c.ambiguous:,} action(s) of unlinked or ambiguous LINE users were not sent{where}")
     if result.rejects_path is not None:
-        r.note(f"rejected records: {_safe(result.rejects_path)}")
+        _note(r, f"rejected records: {_safe(result.rejects_path)}")
     if result.stopped_by is not None and not result.dry_run:
-        r.note(f"progress is saved in run #{result.run_id}; run the same command again to continue")
+        _note(r, f"progress is saved in run #{result.run_id}; run the same command again to continue")
 
 
 @backfill_app.command("runs")
@@ -418,7 +423,7 @@ def runs(
             Column("inputs", "Inputs")]
     app.renderer.emit(output, json_data={"runs": [rec.to_json() for rec in records]}, rows=rows, columns=cols)
     if not records and output is OutputFormat.table:
-        app.renderer.note("no backfill runs yet (dry runs are not recorded)")
+        _note(app.renderer, "no backfill runs yet (dry runs are not recorded)")
 
 
 def register(app: typer.Typer) -> None:
