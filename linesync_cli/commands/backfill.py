@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from linesync_cli.render import Renderer
 
 RUN_COMMAND = "run"
+
+
 class InputFormat(str, Enum):
     csv = "csv"
     jsonl = "jsonl"
@@ -166,11 +168,10 @@ def backfill(
 
 
 def _run(ctx: typer.Context, opts: Any, link_map: Path | None, output: str, yes: bool) -> None:
+    from linesync_cli.core.backfill.readers import check_input
     from linesync_cli.core.backfill.run import run_backfill
     from linesync_cli.core.linkage import open_resolver
     from linesync_cli.errors import CheckFailed
-
-    from linesync_cli.core.backfill.readers import check_input
 
     app = app_context(ctx)
     r = app.renderer
@@ -226,9 +227,7 @@ def _safe(text: Any) -> str:
 def _flow_safety(r: Renderer, client: Any, opts: Any, yes: bool) -> None:
     """Say which live Flows the metrics trigger; with --trigger-flows, ask (or need --yes)."""
     from linesync_cli.core.backfill.flows import triggered_flows
-    from linesync_cli.errors import UsageError
-
-    from linesync_cli.errors import MissingScope
+    from linesync_cli.errors import MissingScope, UsageError
 
     try:
         found: list[MetricFlows] = triggered_flows(client, opts.only)

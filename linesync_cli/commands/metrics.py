@@ -142,7 +142,6 @@ def show(
       linesync metrics show "Sent LINE Message" --interval week --since 12w --json | jq .totals
     """
     from linesync_cli.core.metrics import show_metric
-    from linesync_cli.errors import CheckFailed
     from linesync_cli.render import OutputFormat
 
     app = app_context(ctx)
