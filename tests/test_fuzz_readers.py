@@ -451,7 +451,7 @@ def _send_property(case: tuple[bytes, str]) -> None:
             path.write_bytes(data)
             pids = [standin.add_profile(properties={"LINE User ID": u}) for u in LINKED]
             link_map = tmp / "map.csv"
-            link_map.write_text("line_user_id,profile_id\n" + "".join(f"{u},{p}\n" for u, p in zip(LINKED, pids)))
+            link_map.write_text("line_user_id,profile_id\n" + "".join(f"{u},{p}\n" for u, p in zip(LINKED, pids, strict=True)))
             common = ["backfill", str(path), "--link-map", str(link_map), "--json", "--encoding", encoding]
             env = _cli_env(tmp) | {"LINESYNC_KLAVIYO_API_KEY": KLAVIYO_TEST_KEY,
                                    "LINESYNC_KLAVIYO_BASE_URL": standin.base_url}
