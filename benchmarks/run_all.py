@@ -59,6 +59,10 @@ def main() -> None:
                  f"≥ 95% of {t['ceiling_events_per_second']:,}/s", shown))
     rows.append(("backfill: requests answered 429", f"{t['answered_429']} of {t['requests']} "
                  f"({t['share_429']:.2%})", "< 1%", shown))
+    inner = t.get("inner_windows_budget_used")
+    if inner is not None:
+        rows.append(("backfill: requests accepted in the steady windows the run spans whole, of the budget",
+                     f"{inner:.1%} (per window: {t.get('accepted_per_steady_window')})", "≥ 95%", shown))
 
     sizes = ["100000"] if quick else ["100000", "1000000"]
     shown, out = run("backfill_dryrun.py", *sizes)
