@@ -107,7 +107,6 @@ def crash_resume_loop(standin, env: dict, tmp: Path, *, events: int, kills: int,
         if len(stored_before) == len(expected):
             break  # finished before the kill could land
         first_request = len(standin.requests)
-        violations_before = len(standin.contract_violations)
         proc = _spawn(args, env, tmp)
         sig = signal.SIGKILL
         try:
@@ -131,7 +130,6 @@ def crash_resume_loop(standin, env: dict, tmp: Path, *, events: int, kills: int,
         if sig == signal.SIGINT and proc.returncode != 0:  # 0: it had finished already
             assert proc.returncode == 130 and b"progress is saved" in err, (proc.returncode, err[-500:])
         _settle(standin, first_request)
-        _forgive_requests_cut_by_the_kill(standin, first_request, violations_before)
         batches, events_again = _resent_batches_after(standin, stored_before, first_request)
         if interrupted:
             assert batches == 0, "a run stopped with Ctrl-C had recorded its batches in flight"
@@ -182,19 +180,6 @@ def _settle(standin, first_request: int) -> None:
                 return
         assert time.monotonic() < deadline, "the stand-in never finished the killed run's requests"
         time.sleep(0.01)
-
-
-def _forgive_requests_cut_by_the_kill(standin, first_request: int, violations_before: int) -> None:
-    """A SIGKILL in the middle of an upload leaves the stand-in a request body cut short, which it
-    rightly flags against the spec (and refuses). Those flags, and only those, are not the client's
-    doing: drop them when every new flag is a bulk create and there are no more than the cut requests."""
-    with standin.lock:
-        cut = [r for r in standin.requests[first_request:]
-               if int(r.headers.get("content-length") or 0) > 0 and not isinstance(r.body, dict)]
-        assert not any(r.processed for r in cut)
-        new = standin.contract_violations[violations_before:]
-        if len(new) <= len(cut) and all(v.startswith("bulk_create_events") for v in new):
-            del standin.contract_violations[violations_before:]
 
 
 def _resent_batches_after(standin, stored_before: set, first_request: int) -> tuple[int, int]:

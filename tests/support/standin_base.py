@@ -288,6 +288,12 @@ class StandInServer:
                                  self._parse_body(req) if self.record_bodies else None, op=op)
         with self.lock:
             self.requests.append(record)
+        if len(raw) < length:
+            # The client went away mid-upload (e.g. a process killed with SIGKILL): no whole
+            # request reached the API, so there is nothing to check against the spec or act on.
+            record.dropped = True
+            handler.close_connection = True
+            return
         with self.lock:
             self._seen_per_op[op or ""] += 1
             check = self.validate and (self._seen_per_op[op or ""] - 1) % self.validate_every == 0
