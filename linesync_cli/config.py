@@ -177,10 +177,26 @@ class LoadedSettings:
 
 
 def _read_dotenv(path: Path) -> dict[str, str]:
+    """LINESYNC_* values of `.env`; a line that cannot be parsed stops with its number.
+
+    python-dotenv would skip such a line with a logged warning, leaving the user to
+    wonder why their key is "(not set)".
+    """
     if not path.is_file():
         return {}
     from dotenv import dotenv_values  # python-dotenv comes with pydantic-settings
+    from dotenv.parser import parse_stream
 
+    try:
+        with path.open(encoding="utf-8") as fh:
+            bad = [b.original.line for b in parse_stream(fh) if b.error]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}", hint="fix or remove the .env file") from None
+    if bad:
+        raise ConfigError(
+            f"{path}: line {bad[0]} is not NAME=value" + (f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""),
+            hint="fix the line or remove it; `linesync config show` shows what is in effect",
+        )
     values = dotenv_values(path)
     return {k: v for k, v in values.items() if k.startswith(ENV_PREFIX) and v is not None}
 
@@ -220,11 +236,11 @@ def load_settings(
         config_file, explicit = Path(environ[ENV_PREFIX + "CONFIG"]), True
     config_path = config_file or default_config_file()
 
-    dotenv_path = cwd / ".env"
+    dotenv = _read_dotenv(cwd / ".env")
     layers: list[tuple[str, dict[str, Any]]] = [
         ("flag", {k: v for k, v in (flags or {}).items() if v is not None}),
         ("env", {f: environ[env_name(f)] for f in FIELDS if env_name(f) in environ}),
-        (".env", {f: v for f in FIELDS if (v := _read_dotenv(dotenv_path).get(env_name(f))) is not None}),
+        (".env", {f: dotenv[env_name(f)] for f in FIELDS if env_name(f) in dotenv}),
         (f"config file {config_path}", _read_toml(config_path, explicit)),
     ]
     merged: dict[str, Any] = {}
