@@ -258,6 +258,6 @@ def test_client_requests_are_valid(httpx_mock):
     client.get_flows_triggered_by_metric("AbC123")
     client.get_accounts()
     httpx_mock.add_response(status_code=202, url="https://a.klaviyo.com/api/event-bulk-create-jobs")
-    client.bulk_create_events(BULK_EXAMPLE)
+    client.bulk_create_events_encoded(json.dumps(BULK_EXAMPLE).encode())
     assert assert_all_valid(httpx_mock.get_requests()) == [
         "get_metrics", "get_flows_triggered_by_metric", "get_accounts", "bulk_create_events"]

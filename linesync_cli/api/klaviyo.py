@@ -221,13 +221,10 @@ class KlaviyoClient(HttpService):
         )
         return list(doc.get("data") or [])
 
-    def bulk_create_events(self, body: dict) -> None:
-        # Idempotent thanks to unique_id on every event: safe to retry.
-        self.post("/api/event-bulk-create-jobs", body, op="bulk_create_events", idempotent=True)
-
     def bulk_create_events_encoded(self, content: bytes) -> None:
-        """The same request with the body already encoded: backfill sizes, hashes and
-        records exactly these bytes (and `--dry-run --out` writes them)."""
+        """`POST /api/event-bulk-create-jobs` with the body already encoded: backfill sizes,
+        hashes and records exactly these bytes (and `--dry-run --out` writes them).
+        Idempotent thanks to unique_id on every event, so it is safe to retry."""
         self.send("POST", "/api/event-bulk-create-jobs", op="bulk_create_events", idempotent=True,
                   content=content, headers={"Content-Type": JSONAPI})
 
