@@ -66,5 +66,3 @@ def by_metric_name(metric_name: str) -> LineAction | None:
     return _BY_METRIC.get(metric_name.casefold())
 
 
-def is_line_metric(metric_name: str) -> bool:
-    return metric_name.casefold() in _BY_METRIC
