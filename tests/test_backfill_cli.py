@@ -52,9 +52,20 @@ def test_no_files_is_a_usage_error(offline):
 def test_sending_without_a_key_stops_before_reading(cli_env, tmp_path, offline):
     _, link_map = offline
     env = cli_env | {"LINESYNC_KLAVIYO_API_KEY": None}
-    result = run_cli(["backfill", str(tmp_path / "missing.csv"), "--link-map", str(link_map)], env=env)
+    actions = write_actions_csv(tmp_path / "a.csv", 3, 2)
+    result = run_cli(["backfill", str(actions), "--link-map", str(link_map)], env=env)
     assert result.exit_code == 2
     assert "no Klaviyo API key" in result.stderr
+    assert "records read" not in result.stdout + result.stderr
+
+
+def test_a_mistyped_file_is_said_before_a_missing_key(cli_env, tmp_path, offline):
+    _, link_map = offline
+    env = cli_env | {"LINESYNC_KLAVIYO_API_KEY": None}
+    result = run_cli(["backfill", str(tmp_path / "missing.csv"), "--link-map", str(link_map)], env=env)
+    assert result.exit_code == 2
+    assert "missing.csv does not exist" in result.stderr
+    assert "API key" not in result.stderr
 
 
 def test_no_link_index_and_no_link_map_says_what_to_run(offline, tmp_path):

@@ -401,3 +401,14 @@ def test_every_request_validates_against_the_official_spec(klaviyo, httpx_mock, 
     assert {r.url.path for r in requests} == {"/api/metrics", "/api/metric-aggregates", "/api/events"}
     assert len(requests_to(httpx_mock, "/api/events")) >= 3  # a followed links.next page included
     assert_all_valid(requests)
+
+
+def test_an_unknown_metric_name_is_said_before_a_missing_key(tmp_path):
+    from tests.support.standin_cli import clean_env, run_cli
+
+    env = clean_env(LINESYNC_STATE_DIR=str(tmp_path), LINESYNC_CONFIG=str(tmp_path / "none.toml"))
+    (tmp_path / "none.toml").write_text("")
+    result = run_cli(["metrics", "show", "foo"], env=env)
+    assert result.exit_code == 2
+    assert "'foo' is not a LINE metric" in result.stderr
+    assert "API key" not in result.stderr

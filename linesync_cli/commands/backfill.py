@@ -176,10 +176,11 @@ def _run(ctx: typer.Context, opts: Any, link_map: Path | None, output: str, yes:
     app = app_context(ctx)
     r = app.renderer
     settings = app.settings
-    # Everything that can fail with exit 2 fails before the first API call.
-    client = None if opts.dry_run else app.klaviyo()
+    # Everything that can fail with exit 2 fails before the first API call; a mistyped
+    # file name is said before a missing key.
     for name in opts.inputs:
         check_input(name)
+    client = None if opts.dry_run else app.klaviyo()
     resolver = open_resolver(settings, app.klaviyo, link_map=link_map)
     try:
         post = None

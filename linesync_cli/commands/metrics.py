@@ -141,13 +141,14 @@ def show(
 
       linesync metrics show "Sent LINE Message" --interval week --since 12w --json | jq .totals
     """
-    from linesync_cli.core.metrics import show_metric
+    from linesync_cli.core.metrics import line_action, show_metric
     from linesync_cli.render import OutputFormat
 
     app = app_context(ctx)
     output = resolve_format(fmt, as_json)
     # csv holds only the series: do not spend a request on the feed.
     opts = _show_options(metric, since, until, interval.value, timezone, 0 if output is OutputFormat.csv else feed)
+    line_action(metric)  # an unknown name is a usage error before any key is needed
     result = show_metric(app.klaviyo(), opts)
     if output is OutputFormat.json:
         app.renderer.json(result.to_json())

@@ -126,12 +126,9 @@ def check_line_metrics(client: Any) -> list[LineMetricStatus]:
 # -- metrics show: one metric's counts over time and its recent events ----------
 
 
-def resolve_line_metric(client: Any, name: str) -> LineMetricStatus:
-    """The LINE metric a user named (`clicked` or `Clicked LINE Message`), with split copies.
-
-    Unknown names are a usage error listing the valid ones; a metric that has not
-    received an event yet comes back with `metric=None`.
-    """
+def line_action(name: str) -> LineAction:
+    """The action a user named (`clicked` or `Clicked LINE Message`); unknown names are a
+    usage error listing the valid ones (checked before any API call)."""
     action = lookup(name)
     if action is None:
         valid = ", ".join(a.key for a in ACTIONS)
@@ -139,6 +136,13 @@ def resolve_line_metric(client: Any, name: str) -> LineMetricStatus:
             f"{name!r} is not a LINE metric",
             hint=f"use a short name ({valid}) or the Klaviyo event name, e.g. \"Clicked LINE Message\"",
         )
+    return action
+
+
+def resolve_line_metric(client: Any, name: str) -> LineMetricStatus:
+    """The LINE metric a user named, with split copies; a metric that has not received
+    an event yet comes back with `metric=None`."""
+    action = line_action(name)
     return next(st for st in check_line_metrics(client) if st.action is action)
 
 
