@@ -232,3 +232,19 @@ def test_ids_from_standard_input_and_a_csv(env, account, tmp_path):
     assert [r["line_user_id"] for r in json.loads(result.stdout)["results"]] == [LINKED]
     missing = run(env, "--file", str(tmp_path / "nope.txt"))
     assert missing.exit_code == 2 and "cannot read" in missing.stderr
+
+
+def test_malformed_ids_are_explained_without_a_link_index(tmp_path):
+    """Nothing to resolve, so no index is needed: the format problem is the answer."""
+    from tests.support.standin_cli import clean_env, run_cli
+
+    (tmp_path / "none.toml").write_text("")
+    env = clean_env(LINESYNC_STATE_DIR=str(tmp_path / "state"), LINESYNC_CONFIG=str(tmp_path / "none.toml"))
+    result = run_cli(["check-link", "U123", "@shop_taro", "--json"], env=env)
+    assert result.exit_code == 1
+    assert "links sync" not in result.stderr
+    import json
+
+    doc = json.loads(result.stdout)
+    assert doc["resolver"] is None
+    assert "@shop_taro" in result.stdout

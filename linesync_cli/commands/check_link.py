@@ -114,7 +114,8 @@ def _render(r, output, result, link, tz, *, from_link_map: bool) -> None:
             styles = [None if c.status == "linked" else "red" for c in result.checks] if term else None
             r.table(_table_rows(result, link), cols, row_styles=styles)
 
-    r.note(f"resolved through {safe(result.resolver)}")
+    if result.resolver:
+        r.note(f"resolved through {safe(result.resolver)}")
     for c in result.checks:
         who = f"{safe(c.value)}: " if len(result.checks) > 1 else ""
         if c.status == "unlinked":
@@ -160,7 +161,7 @@ def check_link(
     """
     import sys
 
-    from linesync_cli.core.linkage import open_resolver, read_line_user_ids
+    from linesync_cli.core.linkage import classify_line_user_id, open_resolver, read_line_user_ids
     from linesync_cli.core.profiles import check_links
     from linesync_cli.errors import CheckFailed, UsageError
     from linesync_cli.timeutil import parse_zone
@@ -175,7 +176,9 @@ def check_link(
         raise UsageError("no LINE user ID to check", hint="give LINE_USER_ID arguments or --file FILE")
     values = list(dict.fromkeys(v.strip() for v in values))
     settings = app.settings
-    resolver = open_resolver(settings, app.klaviyo, link_map=link_map)
+    # Malformed IDs need no linkage: say what is wrong with them even without an index.
+    wellformed = any(classify_line_user_id(v).ok for v in values)
+    resolver = open_resolver(settings, app.klaviyo, link_map=link_map) if wellformed else None
     line = app.line()
     result = check_links(values, resolver, app.klaviyo, line, settings.link, email=email, details=len(values) == 1)
 

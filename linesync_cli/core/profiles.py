@@ -370,7 +370,7 @@ class LinkCheck:
 
 @dataclass
 class CheckLinkResult:
-    resolver: str  # how IDs were resolved (the resolver's description)
+    resolver: str | None  # how IDs were resolved (the resolver's description); None: nothing to resolve
     checks: list[LinkCheck]
     line_problem: Exception | None = None  # a LINE credential/availability failure, raised after output
 
@@ -400,7 +400,8 @@ def check_links(values: Sequence[str], resolver: Any, klaviyo: Any, line: Any, l
 
     `klaviyo` is a factory (called only when a profile must be read); `line` is a
     LineClient or None (no token: LINE checks are skipped). `details` adds the last
-    Linked LINE Identity and LINE events (a few requests per linked ID).
+    Linked LINE Identity and LINE events (a few requests per linked ID). `resolver` may
+    be None when no value is a well-formed LINE user ID (nothing to resolve).
     """
     checks = [LinkCheck(v, classify_line_user_id(v), None) for v in values]
     valid = list(dict.fromkeys(c.value for c in checks if c.format.ok))
@@ -434,7 +435,7 @@ def check_links(values: Sequence[str], resolver: Any, klaviyo: Any, line: Any, l
         for c in checks:
             ids = set(c.link.profile_ids) if c.link else set()
             c.email = EmailCheck(email, found, any(p.id in ids for p in found))
-    return CheckLinkResult(resolver.description, checks, problem)
+    return CheckLinkResult(resolver.description if resolver is not None else None, checks, problem)
 
 
 # -- inspect-profile -------------------------------------------------------------
