@@ -202,13 +202,17 @@ class KlaviyoClient(HttpService):
     def get_accounts(self) -> dict:
         return self.get("/api/accounts", op="get_accounts")
 
-    def get_metrics(self, filter: str | None = None, fields: list[str] | None = None) -> list[dict]:
+    def _listing(self, path: str, resource: str, op: str, filter: str | None, fields: list[str] | None) -> list[dict]:
+        """Every resource of a filtered, sparse-fielded collection, all pages."""
         params: dict[str, Any] = {}
         if filter:
             params["filter"] = filter
         if fields:
-            params["fields[metric]"] = ",".join(fields)
-        return list(self.iterate("/api/metrics", params, op="get_metrics"))
+            params[f"fields[{resource}]"] = ",".join(fields)
+        return list(self.iterate(path, params, op=op))
+
+    def get_metrics(self, filter: str | None = None, fields: list[str] | None = None) -> list[dict]:
+        return self._listing("/api/metrics", "metric", "get_metrics", filter, fields)
 
     def get_metric(self, metric_id: str) -> dict:
         return self.get(f"/api/metrics/{metric_id}", op="get_metric")
@@ -236,9 +240,4 @@ class KlaviyoClient(HttpService):
         return self.post("/api/segments", body, op="create_segment", idempotent=False) or {}
 
     def get_segments(self, filter: str | None = None, fields: list[str] | None = None) -> list[dict]:
-        params: dict[str, Any] = {}
-        if filter:
-            params["filter"] = filter
-        if fields:
-            params["fields[segment]"] = ",".join(fields)
-        return list(self.iterate("/api/segments", params, op="get_segments"))
+        return self._listing("/api/segments", "segment", "get_segments", filter, fields)
