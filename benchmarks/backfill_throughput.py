@@ -35,7 +35,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.support.backfill_data import line_id, write_actions_csv, write_link_map  # noqa: E402
-from tests.support.standin import KlaviyoStandIn  # noqa: E402
+from tests.support.standins import KlaviyoStandIn  # noqa: E402
 
 KEY = "pk_bench_0000000000000000"
 USERS = 5_000

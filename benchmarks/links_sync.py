@@ -40,7 +40,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.support.standin import KlaviyoStandIn  # noqa: E402
+from tests.support.standins import KlaviyoStandIn  # noqa: E402
 
 KEY = "pk_bench_links_000000000000"
 PAGE = 100

@@ -5,7 +5,7 @@
         result = run_cli(["metrics", "--json"], env=cli_env)
         assert result.exit_code == 1
 
-`klaviyo_standin` / `line_standin`: a started stand-in per test (tests/support/standin.py);
+`klaviyo_standin` / `line_standin`: a started stand-in per test (linesync_cli/sandbox, via tests/support/standins.py);
 at teardown the test fails if any request broke the official spec.
 `cli_env`: env vars pointing the CLI at the Klaviyo stand-in with a recognisable key,
 a private state dir and an empty config file; every other LINESYNC_* variable is unset
@@ -27,10 +27,9 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 
-from tests.support.standin_cli import KLAVIYO_TEST_KEY, LINE_TEST_TOKEN, clean_env  # noqa: E402
 from tests.support.spec import SPECS_PRESENT  # noqa: E402
-from tests.support.standin import KlaviyoStandIn, LineStandIn  # noqa: E402
-
+from tests.support.standin_cli import KLAVIYO_TEST_KEY, LINE_TEST_TOKEN, clean_env  # noqa: E402
+from tests.support.standins import KlaviyoStandIn, LineStandIn  # noqa: E402
 
 
 def _assert_contract(standin) -> None:

@@ -25,8 +25,8 @@ import pytest
 
 from tests.support.backfill_data import link_users, write_actions_csv, write_link_map
 from tests.support.spec import SPECS_PRESENT
-from tests.support.standin import KlaviyoStandIn
 from tests.support.standin_cli import KLAVIYO_TEST_KEY, run_cli
+from tests.support.standins import KlaviyoStandIn
 
 BULK = "/api/event-bulk-create-jobs"
 LINKED, USERS = 90, 100  # users 90-99 are unlinked

@@ -34,8 +34,8 @@ from linesync_cli.errors import (
     Unavailable,
 )
 from tests.support.spec import assert_all_valid, requires_specs, spec_copy_of_operation
-from tests.support.standin import JSONAPI
 from tests.support.standin_cli import KLAVIYO_TEST_KEY, run_cli
+from tests.support.standins import JSONAPI
 
 BASE = "https://a.klaviyo.com"
 LINE_NAMES = [a.metric_name for a in ACTIONS]

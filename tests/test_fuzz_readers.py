@@ -46,8 +46,8 @@ from linesync_cli.core.backfill.run import BackfillOptions, run_backfill
 from linesync_cli.core.linkage import Link, LinkStatus
 from linesync_cli.errors import LinesyncError
 from tests.support.spec import SPECS_PRESENT, validate_klaviyo_request
-from tests.support.standin import KlaviyoStandIn
 from tests.support.standin_cli import KLAVIYO_TEST_KEY, clean_env, run_cli
+from tests.support.standins import KlaviyoStandIn
 
 _COMMON = dict(deadline=None, print_blob=True,
                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,

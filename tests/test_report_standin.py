@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 import linesync_cli.app
 from tests.support.spec import SPECS_PRESENT
 
-standin_module = pytest.importorskip("tests.support.standin", reason="the stand-in server is not in this tree")
+standin_module = pytest.importorskip("tests.support.standins", reason="the stand-in server is not in this tree")
 
 KEY = "pk_test_report_standin_000"
 T = ZoneInfo("Asia/Tokyo")

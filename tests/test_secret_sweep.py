@@ -39,8 +39,8 @@ import typer
 
 from linesync_cli.catalogue import ACTIONS
 from tests.support.spec import SPECS_PRESENT
-from tests.support.standin import KlaviyoStandIn, LineStandIn
 from tests.support.standin_cli import clean_env, run_cli
+from tests.support.standins import KlaviyoStandIn, LineStandIn
 
 SWEEP_KEY = "pk_SWEEPsecret7c1e0b94d2a65f38"
 SWEEP_TOKEN = "LINEtokenSWEEP4f0e9a7b2c61d853"

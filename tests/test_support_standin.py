@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from tests.support.spec import requires_specs, spec_copy_of_operation
-from tests.support.standin import DEFAULT_RATE_LIMITS, KlaviyoStandIn
 from tests.support.standin_cli import KLAVIYO_TEST_KEY, LINE_TEST_TOKEN
+from tests.support.standins import DEFAULT_RATE_LIMITS, KlaviyoStandIn
 
 JSONAPI = "application/vnd.api+json"
 KNOWN_USER = "U" + "4af4980629" + "0" * 22

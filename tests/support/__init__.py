@@ -2,8 +2,8 @@
 
 - `spec`: requests checked against the official Klaviyo and LINE specs (`requires_specs`,
   `validate_request`, `assert_all_valid`).
-- `standin`: the stateful Klaviyo stand-in on loopback (`KlaviyoStandIn`), built on
-  `standin_base`; `standin_line`: the LINE stand-in (`LineStandIn`).
+- `standins`: the Klaviyo and LINE stand-ins of `linesync_cli.sandbox` (`KlaviyoStandIn`,
+  `LineStandIn`) with every request checked against the specs.
 - `standin_cli`: `run_cli`, `clean_env`, `line_env` and the recognisable test secrets.
 Fixtures (`klaviyo_standin`, `line_standin`, `cli_env`, `fast_retries`) are in tests/conftest.py.
 """

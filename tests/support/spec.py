@@ -35,6 +35,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
+from linesync_cli.sandbox.klaviyo import split_top as _split_top
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SPECS_DIR = PROJECT_ROOT.parent / "shared" / "specs"
 KLAVIYO_SPEC = SPECS_DIR / "klaviyo" / "stable.json"
@@ -286,26 +288,6 @@ def _coerce_param(value: str, schema: dict) -> Any:
 
 # `op(field,...)` calls at the top level of a filter, or nested in and()/or()/not().
 _FILTER_CALL = re.compile(r"([a-z-]+)\(")
-
-
-def _split_top(text: str) -> list[str]:
-    """Split on commas outside parentheses, brackets and quotes."""
-    parts, depth, quote, start = [], 0, None, 0
-    for i, ch in enumerate(text):
-        if quote:
-            if ch == quote:
-                quote = None
-        elif ch in "'\"":
-            quote = ch
-        elif ch in "([":
-            depth += 1
-        elif ch in ")]":
-            depth -= 1
-        elif ch == "," and depth == 0:
-            parts.append(text[start:i])
-            start = i + 1
-    parts.append(text[start:])
-    return [p.strip() for p in parts if p.strip()]
 
 
 def _check_filter(op: Operation, expression: str, fail) -> None:

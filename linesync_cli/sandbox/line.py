@@ -12,8 +12,7 @@ import re
 import uuid
 from typing import Any
 
-from tests.support.spec import validate_line_request
-from tests.support.standin_base import Incoming, RecordedRequest, Reply, StandInServer
+from linesync_cli.sandbox.base import Incoming, RecordedRequest, Reply, StandInServer, Validator
 
 USER_ID = re.compile(r"U[0-9a-f]{32}")
 AUTH_FAILED = "Authentication failed. Confirm that the access token in the authorization header is valid."
@@ -29,8 +28,8 @@ class LineStandIn(StandInServer):
 
     service = "LINE"
 
-    def __init__(self, token: str = "line-standin-token-SECRET-0000", *, validate: bool = True) -> None:
-        super().__init__(validate=validate)
+    def __init__(self, token: str = "line-standin-token-SECRET-0000", *, validator: Validator | None = None) -> None:
+        super().__init__(validator=validator)
         self.token = token
         self.tokens: dict[str, dict[str, Any]] = {}
         self.add_token(token)
@@ -58,9 +57,6 @@ class LineStandIn(StandInServer):
         if req.method == "GET" and path == "/oauth2/v2.1/verify":
             return "verifyChannelTokenByJWT"
         return None
-
-    def check_contract(self, req: Incoming) -> None:
-        validate_line_request(req.method, req.url, req.headers, req.raw)
 
     def fault_reply(self, status: int) -> Reply:
         return Reply.json(status, {"message": "Internal server error" if status == 500 else "Service unavailable"})

@@ -2,15 +2,16 @@
 
 Faithful to the spec (revision 2026-07-15) and ../shared/docs/klaviyo-api.md where
 they speak; where they are silent the choice is written down next to the code
-("stand-in choice"). Use through the fixtures in tests/conftest.py:
+("stand-in choice"). `linesync sandbox` serves it; the tests use it through the
+fixtures in tests/conftest.py:
 
     def test_x(klaviyo_standin, cli_env):
         klaviyo_standin.add_metric("Followed LINE Account")
         result = run_cli(["metrics"], env=cli_env)
 
-Every request is recorded (`requests`) and validated against the official spec;
-violations land in `contract_violations` (the fixture fails the test on them at
-teardown), so the server still answers like Klaviyo would.
+Every request is recorded (`requests`) and, in the tests, validated against the
+official spec (the `validator` hook); violations land in `contract_violations` (the
+fixture fails the test on them at teardown), so the server still answers like Klaviyo would.
 """
 
 from __future__ import annotations
@@ -30,11 +31,9 @@ from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from tests.support.spec import _split_top, validate_klaviyo_request
-from tests.support.standin_base import Incoming, RecordedRequest, Reply, StandInServer
-from tests.support.standin_line import LineStandIn
+from linesync_cli.sandbox.base import Incoming, RecordedRequest, Reply, StandInServer, Validator
 
-__all__ = ["KlaviyoStandIn", "LineStandIn", "DEFAULT_RATE_LIMITS", "RateLimit", "throttled_body"]
+__all__ = ["KlaviyoStandIn", "DEFAULT_RATE_LIMITS", "RateLimit", "throttled_body", "split_top"]
 
 JSONAPI = "application/vnd.api+json"
 
@@ -161,6 +160,26 @@ class RateLimit:
 
 # -- filters ------------------------------------------------------------------------------
 
+def split_top(text: str) -> list[str]:
+    """Split on commas outside parentheses, brackets and quotes."""
+    parts, depth, quote, start = [], 0, None, 0
+    for i, ch in enumerate(text):
+        if quote:
+            if ch == quote:
+                quote = None
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    return [p.strip() for p in parts if p.strip()]
+
+
 _DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}(T[0-9:.]+)?(Z|[+-]\d{2}:?\d{2})?")
 
 
@@ -176,7 +195,7 @@ def _filter_value(text: str) -> Any:
     if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
         return Quoted(text[1:-1])
     if text.startswith("[") and text.endswith("]"):
-        return [_filter_value(v) for v in _split_top(text[1:-1])]
+        return [_filter_value(v) for v in split_top(text[1:-1])]
     if text in ("true", "false"):
         return text == "true"
     if text == "null":
@@ -192,7 +211,7 @@ def _filter_value(text: str) -> Any:
 
 def parse_filter(expression: str) -> list[tuple[str, str, Any]]:
     conditions = []
-    for part in _split_top(expression):
+    for part in split_top(expression):
         m = re.fullmatch(r"([a-z-]+)\((.*)\)", part, re.S)
         if not m:
             raise bad_request(f"Invalid filter: {part}", parameter="filter")
@@ -200,7 +219,7 @@ def parse_filter(expression: str) -> list[tuple[str, str, Any]]:
         if operator == "and":
             conditions += parse_filter(inner)
             continue
-        args = _split_top(inner)
+        args = split_top(inner)
         if not args:
             raise bad_request(f"Invalid filter: {part}", parameter="filter")
         conditions.append((operator, args[0], _filter_value(args[1]) if len(args) > 1 else None))
@@ -292,9 +311,9 @@ class KlaviyoStandIn(StandInServer):
 
     service = "Klaviyo"
 
-    def __init__(self, api_key: str = "pk_test_standin_0000000000", *, validate: bool = True,
+    def __init__(self, api_key: str = "pk_test_standin_0000000000", *, validator: Validator | None = None,
                  record_bodies: bool = True, seed: int = 0, validate_every: int = 1) -> None:
-        super().__init__(validate=validate, record_bodies=record_bodies, seed=seed, validate_every=validate_every)
+        super().__init__(validator=validator, record_bodies=record_bodies, seed=seed, validate_every=validate_every)
         self.api_key = api_key
         self.metrics_page_size = 200
         self.retry_after_header = False
@@ -433,9 +452,6 @@ class KlaviyoStandIn(StandInServer):
     def operation_for(self, req: Incoming) -> str | None:
         route = self._route(req)
         return route[0] if route else None
-
-    def check_contract(self, req: Incoming) -> None:
-        validate_klaviyo_request(req.method, req.url, req.headers, req.raw)
 
     def fault_reply(self, status: int) -> Reply:
         titles = {500: "Internal server error.", 502: "Bad gateway.", 503: "Service unavailable.",
