@@ -43,12 +43,14 @@ def _stderr_renderer(ctx: typer.Context | None):
 class LinesyncGroup(TyperGroup):
     """Turns expected failures into one `error:` line, a hint and the exit code."""
 
-    def list_commands(self, ctx: typer.Context) -> list[str]:
+    # Typer hands every command a typer.Context; its base class (Typer's vendored click) is
+    # private, so the narrower parameter type is ignored rather than imported from `typer._click`.
+    def list_commands(self, ctx: typer.Context) -> list[str]:  # type: ignore[override]
         # The order of COMMAND_MODULES (the order of the job), not alphabetical.
         order = {name.removesuffix("_cmd").replace("_", "-"): i for i, name in enumerate(COMMAND_MODULES)}
         return sorted(self.commands, key=lambda name: order.get(name, len(order)))
 
-    def invoke(self, ctx: typer.Context):
+    def invoke(self, ctx: typer.Context):  # type: ignore[override]
         try:
             return super().invoke(ctx)
         except LinesyncError as exc:

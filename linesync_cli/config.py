@@ -92,7 +92,7 @@ class Settings(BaseSettings):
     state_dir: Path = Field(default_factory=default_state_dir)
 
     @classmethod
-    def settings_customise_sources(cls, settings_cls, init_settings, *args, **kwargs):  # type: ignore[override]
+    def settings_customise_sources(cls, settings_cls, init_settings, *args, **kwargs):
         # Layers are merged by load_settings; the model only validates.
         return (init_settings,)
 

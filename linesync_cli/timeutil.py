@@ -71,6 +71,14 @@ def parse_when(text: str | None, *, option: str, now: datetime | None = None, tz
     return dt.astimezone(UTC)
 
 
+def parse_required_when(text: str, *, option: str, now: datetime | None = None, tz: tzinfo | None = None) -> datetime:
+    """`parse_when` for an option that must have a value: `--since ""` is a usage error, not a crash."""
+    when = parse_when(text, option=option, now=now, tz=tz)
+    if when is None:
+        raise UsageError(f"{option} needs a value", hint=f"e.g. {option} 30d or {option} 2026-03-01")
+    return when
+
+
 def klaviyo_datetime(dt: datetime) -> str:
     """Filter datetimes: ISO 8601 in UTC, unquoted, second precision (`2026-03-01T00:00:00Z`)."""
     return dt.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -163,7 +163,7 @@ def check_link(
 
     from linesync_cli.core.linkage import classify_line_user_id, open_resolver, read_line_user_ids
     from linesync_cli.core.profiles import check_links
-    from linesync_cli.errors import CheckFailed, UsageError
+    from linesync_cli.errors import CheckFailed, LinesyncError, UsageError
     from linesync_cli.timeutil import parse_zone
 
     app = app_context(ctx)
@@ -186,7 +186,8 @@ def check_link(
     summary = result.summary
     if result.line_problem is not None:
         problem = result.line_problem
-        problem.message = f"{problem.message} (the link results above are complete; the LINE check is not)"
+        if isinstance(problem, LinesyncError):
+            problem.message = f"{problem.message} (the link results above are complete; the LINE check is not)"
         raise problem
     if summary["linked"] != summary["total"]:
         raise CheckFailed(f"{summary['total'] - summary['linked']:,} of {summary['total']:,} LINE user ID(s) "

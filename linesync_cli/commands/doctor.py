@@ -85,9 +85,9 @@ def _build_options(since, line_user_id, message, segment, link_map, strict):
     from linesync_cli.core.linkage import LINE_USER_ID_RE, read_link_map
     from linesync_cli.core.message_walker import load_message_file
     from linesync_cli.errors import UsageError
-    from linesync_cli.timeutil import parse_duration, parse_when
+    from linesync_cli.timeutil import parse_duration, parse_required_when
 
-    since_at = parse_when(since, option="--since")
+    since_at = parse_required_when(since, option="--since")
     label = f"in the last {since.strip()}" if parse_duration(since) else f"since {since_at.isoformat()}"
     if line_user_id is not None and not LINE_USER_ID_RE.fullmatch(line_user_id.strip()):
         raise UsageError(

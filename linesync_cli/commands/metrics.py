@@ -191,12 +191,12 @@ def _show_options(metric: str, since: str, until: str | None, interval: str, tim
     from linesync_cli.core.aggregates import bucket_starts, klaviyo_zone_name, local_zone_name
     from linesync_cli.core.metrics import ShowOptions, align_start
     from linesync_cli.errors import UsageError
-    from linesync_cli.timeutil import parse_duration, parse_when, parse_zone
+    from linesync_cli.timeutil import parse_duration, parse_required_when, parse_when, parse_zone
 
     zone_name = klaviyo_zone_name(timezone) if timezone else local_zone_name()
-    zone = parse_zone(zone_name)
+    zone = parse_zone(zone_name) or UTC
     now = datetime.now(UTC)
-    start = parse_when(since, option="--since", now=now, tz=zone)
+    start = parse_required_when(since, option="--since", now=now, tz=zone)
     if parse_duration(since) is not None:
         # "30d" means whole intervals, so the first bar is not a partial one.
         start = align_start(start, interval, zone)

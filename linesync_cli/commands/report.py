@@ -51,7 +51,7 @@ def funnel(
     from linesync_cli.core.aggregates import klaviyo_zone_name, local_zone_name
     from linesync_cli.core.funnel import FunnelOptions, build_funnel
     from linesync_cli.render import OutputFormat
-    from linesync_cli.timeutil import parse_when, parse_zone
+    from linesync_cli.timeutil import parse_required_when, parse_zone
 
     app = app_context(ctx)
     output = resolve_format(fmt, as_json)
@@ -59,9 +59,9 @@ def funnel(
     zone = parse_zone(zone_name)
     from datetime import UTC, datetime
 
-    end = parse_when(until, option="--until", tz=zone) if until else datetime.now(UTC).replace(microsecond=0)
+    end = parse_required_when(until, option="--until", tz=zone) if until else datetime.now(UTC).replace(microsecond=0)
     # A duration counts back from --until, so `--since 7d --until 2026-11-01` is the week before.
-    start = parse_when(since, option="--since", tz=zone, now=end)
+    start = parse_required_when(since, option="--since", tz=zone, now=end)
     options = FunnelOptions(
         since=start, until=end, interval=interval.value, timezone=zone_name,
         compare_email=compare_email, with_series=chart or output is OutputFormat.json,
