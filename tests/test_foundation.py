@@ -18,7 +18,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from linesync_cli.api.http import HttpService, RetryPolicy
+from linesync_cli.api.http import RetryPolicy
 from linesync_cli.api.klaviyo import OPERATIONS, KlaviyoClient
 from linesync_cli.api.ratelimit import Window, WindowLimiter, parse_ratelimit_limit
 from linesync_cli.catalogue import ACTIONS

@@ -30,6 +30,14 @@ def test_ci_runs_the_readme_test_command_verbatim() -> None:
     )
 
 
+def test_ci_checks_lint_and_types_before_the_tests() -> None:
+    _, test_command = _first_sh_blocks(2)
+    ci_lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()]
+    tests_at = ci_lines.index(test_command.strip())
+    for check in ("ruff check .", "mypy"):
+        assert check in ci_lines[:tests_at], f".ci/run must run `{check}` before the tests"
+
+
 def test_the_first_command_is_a_credential_free_dry_run_on_the_examples(tmp_path, monkeypatch) -> None:
     install_and_run, _ = _first_sh_blocks(2)
     linesync_part = install_and_run.split("&&")[-1].strip()

@@ -260,7 +260,7 @@ def apply_filter(items: list[dict], expression: str | None, getters: dict[str, A
     if not expression:
         return items
     conditions = parse_filter(expression)
-    for operator, field_name, value in conditions:
+    for _operator, field_name, value in conditions:
         if field_name not in getters:
             raise bad_request(f"'{field_name}' is not a valid field for the resource '{resource}'.", parameter="filter")
         if field_name in _DATETIME_FIELDS and isinstance(value, Quoted):
@@ -620,7 +620,7 @@ class KlaviyoStandIn(StandInServer):
         if metric is None:
             raise not_found("metric", id)
         included: dict[str, dict] = {}
-        doc = {"data": self._with_flow_triggers(self._metric_doc(metric, req), req, included)}
+        doc: dict[str, Any] = {"data": self._with_flow_triggers(self._metric_doc(metric, req), req, included)}
         if included:
             doc["included"] = list(included.values())
         return 200, doc
@@ -648,7 +648,7 @@ class KlaviyoStandIn(StandInServer):
         profile = self.profiles.get(id)
         if profile is None:
             raise not_found("profile", id)
-        doc = {"data": self._profile_doc(profile, req)}
+        doc: dict[str, Any] = {"data": self._profile_doc(profile, req)}
         if "segments" in (req.arg("include") or "").split(","):
             segs = [s for s in self.segments.values() if id in s["members"]]
             doc["data"]["relationships"] = {"segments": {"data": [{"type": "segment", "id": s["id"]} for s in segs]}}
@@ -696,7 +696,8 @@ class KlaviyoStandIn(StandInServer):
         body = _json_body(req)
         data = body.get("data") if isinstance(body, dict) else None
         attributes = data.get("attributes") if isinstance(data, dict) else None
-        if not isinstance(attributes, dict) or data.get("type") != "segment" or not attributes.get("name"):
+        if not isinstance(data, dict) or not isinstance(attributes, dict) or data.get("type") != "segment" \
+                or not attributes.get("name"):
             raise bad_request("A segment needs data.type 'segment' and attributes.name", pointer="/data/attributes/name")
         definition = attributes.get("definition")
         if not isinstance(definition, dict) or not isinstance(definition.get("condition_groups"), list):

@@ -47,7 +47,7 @@ def parse_command_line(argv: Sequence[str]) -> Parsed:
         try:
             ctx = command.make_context(name, args, parent=ctx)
         except Exception as exc:  # click's UsageError family; anything else is a bug worth seeing
-            message = getattr(exc, "format_message", lambda: str(exc))()
+            message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
             raise BadCommandLine(f"`linesync {shlex.join(argv)}`: {message}") from None
         if not hasattr(command, "list_commands"):
             return Parsed(tuple(path), command, dict(ctx.params))
@@ -57,7 +57,7 @@ def parse_command_line(argv: Sequence[str]) -> Parsed:
         try:
             name, command, args = command.resolve_command(ctx, rest)
         except Exception as exc:
-            message = getattr(exc, "format_message", lambda: str(exc))()
+            message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
             raise BadCommandLine(f"`linesync {shlex.join(argv)}`: {message}") from None
         if name is not None:
             path.append(name)
