@@ -19,7 +19,7 @@ from linesync_cli.core.backfill.records import Action, encode_json, properties_j
 from linesync_cli.core.backfill.sender import BISECT_BUDGET, RequestRefused, deliver
 from linesync_cli.errors import BadRequest
 from tests.support.backfill_data import line_id
-from tests.support.spec import requires_specs, validate_klaviyo_request
+from tests.support.spec import check_klaviyo_contract, requires_specs, validate_klaviyo_request
 
 BASE = "https://a.klaviyo.com"
 BULK_URL = BASE + "/api/event-bulk-create-jobs"
@@ -196,7 +196,6 @@ def test_a_single_bad_event_alone_is_just_refused():
     assert (result.sent, [a.unique_id for a, _ in result.refused]) == (0, ["u-0"])
 
 
-@requires_specs
 def test_the_client_sends_the_encoded_body_as_is(httpx_mock):
     httpx_mock.add_response(method="POST", url=BULK_URL, status_code=202)
     client = KlaviyoClient(SecretStr("pk_test_0000000000"), BASE, retry=RetryPolicy(max_attempts=1),
@@ -206,7 +205,8 @@ def test_the_client_sends_the_encoded_body_as_is(httpx_mock):
     [request] = httpx_mock.get_requests()
     assert request.content == body
     assert request.headers["content-type"] == "application/vnd.api+json"
-    assert validate_klaviyo_request("POST", str(request.url), dict(request.headers), request.content)
+    check_klaviyo_contract("POST", str(request.url), dict(request.headers), request.content,
+                           operation="bulk_create_events")
 
 
 def test_ledger_records_batches_and_refused_records(tmp_path):

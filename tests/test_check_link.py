@@ -10,10 +10,9 @@ from typer.testing import CliRunner
 from linesync_cli.app import app
 from linesync_cli.core.linkage import classify_line_user_id
 from tests.support.linkage_helpers import API_KEY, FakeAccount, event, line_id, seed_index
-from tests.support.spec import assert_all_valid, requires_specs
+from tests.support.spec import check_contract
 from tests.support.standin_cli import clean_env
 
-pytestmark = requires_specs
 runner = CliRunner()
 TOKEN = "line_token_for_tests_0000"
 LINKED, AMBIG, NOLINK, OTHER = (line_id(n) for n in (0xA1, 0xB2, 0xC3, 0xD4))
@@ -87,7 +86,7 @@ def test_linked_single_id_shows_profile_properties_events_and_line(env, account,
     assert r["line"]["status"] == "reachable" and r["line"]["display_name"] == "Taro [b]LINE[/b]"
     assert doc["summary"] == {"total": 1, "linked": 1, "unlinked": 0, "ambiguous": 0, "malformed": 0,
                               "linked_share": 1.0}
-    assert_all_valid(httpx_mock.get_requests())
+    check_contract(httpx_mock.get_requests())
     events_req = [q for q in httpx_mock.get_requests() if q.url.path == "/api/events"][0]
     params = dict(events_req.url.params)
     assert params["include"] == "metric" and params["sort"] == "-datetime"
@@ -176,7 +175,7 @@ def test_line_401_reports_links_then_exits_3(env, account, httpx_mock):
     assert "the link results above are complete" in flat(result.stderr)
     # The token is not tried again for every other ID.
     assert sum(r.url.host == "api.line.me" for r in httpx_mock.get_requests()) == 1
-    assert_all_valid(httpx_mock.get_requests())
+    check_contract(httpx_mock.get_requests())
 
 
 def test_no_token_skips_line_with_a_note(env, account, httpx_mock):

@@ -12,10 +12,9 @@ from typer.testing import CliRunner
 
 from linesync_cli.app import app
 from tests.support.linkage_helpers import API_KEY, FakeAccount, event, line_id, seed_index
-from tests.support.spec import assert_all_valid, requires_specs
+from tests.support.spec import check_contract
 from tests.support.standin_cli import clean_env
 
-pytestmark = requires_specs
 runner = CliRunner()
 LINKED = line_id(0xA1)
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -80,7 +79,7 @@ def test_timeline_interleaves_line_and_email_across_pages(env, account, httpx_mo
     first = dict(ev_requests[0].url.params)
     assert first["filter"] == 'equals(profile_id,"pL"),has(metric)'
     assert first["include"] == "metric" and first["sort"] == "-datetime" and first["page[size]"] == "200"
-    assert_all_valid(httpx_mock.get_requests())
+    check_contract(httpx_mock.get_requests())
 
 
 def test_line_only_and_reverse(env, account):
@@ -113,7 +112,7 @@ def test_since_until_filters_and_channels(env, account, httpx_mock):
     other = json.loads(run(env, "--profile-id", "pE", "--json").stdout)["events"]
     assert [(e["channel"], e["metric"]["name"], e["details"]) for e in other] == [
         ("SMS", "Received SMS", {}), ("other", "Placed Order", {"Value": 120})]
-    assert_all_valid(httpx_mock.get_requests())
+    check_contract(httpx_mock.get_requests())
 
 
 def test_by_line_user_id_through_the_index(env, account):

@@ -15,10 +15,9 @@ from linesync_cli.core.link_index import LinkIndex, index_path
 from linesync_cli.core.linkage import open_resolver
 from linesync_cli.errors import NoLinkIndex
 from tests.support.linkage_helpers import API_KEY, line_id, page, profile, query, settings
-from tests.support.spec import assert_all_valid, requires_specs
+from tests.support.spec import check_contract
 from tests.support.standin_cli import clean_env
 
-pytestmark = requires_specs
 runner = CliRunner()
 KEY = "LINE User ID"
 
@@ -118,7 +117,7 @@ def test_full_run_reports_and_builds_the_index(httpx_mock, env, tmp_path):
     assert {e["value"] for e in report["malformed_examples"]} == {"U123", "[red]x[/] \x1b[31mred", "12345"}
     requests = httpx_mock.get_requests()
     assert len(requests) == 3
-    assert_all_valid(requests)
+    check_contract(requests)
     assert "filter" not in query(requests[0])
 
     status = run(env, "links", "status", "--json")
@@ -168,7 +167,7 @@ def test_incremental_run_updates_changed_and_removed_values(httpx_mock, env, tmp
     assert now - timedelta(minutes=30) < since < now  # previous run's start minus the overlap
     q = query(httpx_mock.get_requests()[first])
     assert q["filter"].startswith("greater-than(updated,") and q["sort"] == "updated"
-    assert_all_valid(httpx_mock.get_requests())
+    check_contract(httpx_mock.get_requests())
     assert index_rows(tmp_path) == {"keep": line_id(1), "change": line_id(9), "new": line_id(4)}
 
     # --full drops rows for profiles that vanished entirely (deleted profiles).
@@ -203,7 +202,7 @@ def test_interrupted_run_exits_130_and_resumes_from_the_saved_page(httpx_mock, e
     assert report["profiles_read"] == 350 and report["linked_ids"] == 350
     resumed = httpx_mock.get_requests()[before:]
     assert [query(r).get("page[cursor]") for r in resumed] == ["200", "300"]
-    assert_all_valid(httpx_mock.get_requests())
+    check_contract(httpx_mock.get_requests())
 
 
 def test_expired_cursor_restarts_the_pass(httpx_mock, env, tmp_path):
@@ -231,7 +230,7 @@ def test_segment_run_reads_members_and_is_always_full(httpx_mock, env, tmp_path)
         assert result.exit_code == 0, result.stderr
         assert json.loads(result.stdout)["run"] == "full"
     assert all(r.url.path == "/api/segments/SEG1/profiles" for r in httpx_mock.get_requests())
-    assert_all_valid(httpx_mock.get_requests())
+    check_contract(httpx_mock.get_requests())
     assert index_rows(tmp_path) == {"p1": line_id(1), "p2": line_id(2)}
     # Switching back to all profiles rebuilds rather than increments.
     result = run(env, "links", "sync", "--json")

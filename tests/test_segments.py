@@ -15,7 +15,7 @@ from linesync_cli.core.metrics import Metric
 from linesync_cli.core.segment_presets import PRESETS, get_preset, name_filter, plan_segment
 from linesync_cli.errors import UsageError
 from tests.support.report_fakes import BASE, IDS, add_metrics, env, error_doc
-from tests.support.spec import assert_all_valid, requires_specs, validate_klaviyo_request
+from tests.support.spec import check_contract, check_klaviyo_contract
 
 runner = CliRunner()
 SEGMENTS_URL = re.compile(re.escape(BASE) + r"/api/segments(\?.*)?$")
@@ -54,14 +54,13 @@ def test_every_preset_has_an_expected_definition() -> None:
     assert sorted(p.key for p in PRESETS) == sorted(EXPECTED_GROUPS)
 
 
-@requires_specs
 @pytest.mark.parametrize("preset", sorted(EXPECTED_GROUPS))
 def test_preset_definition_is_exact_and_matches_the_spec(preset: str) -> None:
     plan = plan_segment(get_preset(preset), link=LINK, metrics=ALL)
     groups = [g["conditions"] for g in plan.body["data"]["attributes"]["definition"]["condition_groups"]]
     assert groups == EXPECTED_GROUPS[preset]
     assert plan.body["data"]["type"] == "segment" and not plan.missing and not plan.placeholders
-    assert validate_klaviyo_request("POST", f"{BASE}/api/segments", HEADERS, plan.body) == "create_segment"
+    check_klaviyo_contract("POST", f"{BASE}/api/segments", HEADERS, plan.body, operation="create_segment")
 
 
 def test_days_name_and_link_property_are_used() -> None:
@@ -109,7 +108,6 @@ def said(result) -> str:
     return " ".join(result.stderr.split())
 
 
-@requires_specs
 def test_create_sends_a_valid_body_and_says_what_happens_next(httpx_mock, tmp_path) -> None:
     add_metrics(httpx_mock, list(IDS))
     httpx_mock.add_response(method="GET", url=SEGMENTS_URL, json=segments_list())
@@ -127,7 +125,7 @@ def test_create_sends_a_valid_body_and_says_what_happens_next(httpx_mock, tmp_pa
     requests = httpx_mock.get_requests()
     name_check = next(r for r in requests if r.method == "GET" and "/api/segments" in str(r.url))
     assert name_check.url.params["filter"] == 'equals(name,"LINE opened, not clicked (14d)")'
-    assert "create_segment" in assert_all_valid(requests)
+    check_contract(requests)
 
 
 def test_refuses_when_a_needed_metric_has_no_events(httpx_mock, tmp_path) -> None:
@@ -185,7 +183,6 @@ def test_dry_run_without_a_key_prints_placeholders_and_calls_nothing(httpx_mock,
     assert httpx_mock.get_requests() == []
 
 
-@requires_specs
 def test_dry_run_with_a_key_resolves_ids_warns_and_creates_nothing(httpx_mock, tmp_path) -> None:
     add_metrics(httpx_mock, [n for n in IDS if n != "Opened Email"])
     httpx_mock.add_response(method="GET", url=SEGMENTS_URL, json=segments_list("Email unopened, LINE clicked (30d)"))
@@ -196,7 +193,7 @@ def test_dry_run_with_a_key_resolves_ids_warns_and_creates_nothing(httpx_mock, t
     assert ids == ["RECV01", "<ID of Opened Email>", "CLICK1"]
     assert "Opened Email has no events yet" in said(result) and "exists" in said(result)
     assert not [r for r in httpx_mock.get_requests() if r.method == "POST"]
-    assert_all_valid(httpx_mock.get_requests())
+    check_contract(httpx_mock.get_requests())
 
 
 def test_line_linked_with_external_id_is_refused(tmp_path) -> None:
