@@ -19,7 +19,7 @@ import pytest
 from pydantic import SecretStr
 
 from linesync_cli.api.http import RetryPolicy
-from linesync_cli.api.klaviyo import OPERATIONS, KlaviyoClient
+from linesync_cli.api.klaviyo import OPERATIONS, KlaviyoClient, Op
 from linesync_cli.api.ratelimit import Window, WindowLimiter, parse_ratelimit_limit
 from linesync_cli.catalogue import ACTIONS
 from linesync_cli.config import load_settings
@@ -141,11 +141,17 @@ def throttled(detail_seconds: int | None = None, retry_after: str | None = None)
 METRICS_URL = f"{BASE}/api/metrics/AbC123"
 
 
+def get_metric(client: KlaviyoClient) -> dict:
+    """The request loop under test, through the client's private transport (no operation of
+    linesync reads one metric; get_metrics has the same limits and scope)."""
+    return client._get("/api/metrics/AbC123", op=Op.GET_METRICS)
+
+
 def test_429_waits_for_retry_after(httpx_mock):
     t = FakeTime()
     httpx_mock.add_response(url=METRICS_URL, **throttled(0, retry_after="7"))
     httpx_mock.add_response(url=METRICS_URL, json={"data": {"id": "AbC123"}})
-    assert klaviyo(t).get_metric("AbC123")["data"]["id"] == "AbC123"
+    assert get_metric(klaviyo(t))["data"]["id"] == "AbC123"
     assert 7.0 <= sum(t.sleeps) <= 7.4  # Retry-After wins over the detail text, plus a little jitter
 
 
@@ -154,7 +160,7 @@ def test_429_without_retry_after_reads_expected_available(httpx_mock):
     httpx_mock.add_response(url=METRICS_URL, **throttled(2))
     httpx_mock.add_response(url=METRICS_URL, json={"data": {"id": "AbC123"}})
     client = klaviyo(t)
-    client.get_metric("AbC123")
+    get_metric(client)
     assert 2.0 <= sum(t.sleeps) <= 2.4
     assert client.stats["throttled"] == 1
 
@@ -163,7 +169,7 @@ def test_429_with_neither_backs_off(httpx_mock):
     t = FakeTime()
     httpx_mock.add_response(url=METRICS_URL, **throttled(None))
     httpx_mock.add_response(url=METRICS_URL, json={"data": {"id": "AbC123"}})
-    klaviyo(t, base_delay=0.5).get_metric("AbC123")
+    get_metric(klaviyo(t, base_delay=0.5))
     assert 0.0 < sum(t.sleeps) <= 1.0
 
 
@@ -171,7 +177,7 @@ def test_429_asking_too_long_gives_up_at_once(httpx_mock):
     t = FakeTime()
     httpx_mock.add_response(url=METRICS_URL, **throttled(0, retry_after="3600"))
     with pytest.raises(RateLimited) as info:
-        klaviyo(t).get_metric("AbC123")
+        get_metric(klaviyo(t))
     assert info.value.exit_code == ExitCode.UNAVAILABLE
     assert len(httpx_mock.get_requests()) == 1
 
@@ -180,7 +186,7 @@ def test_429_forever_ends_rate_limited(httpx_mock):
     t = FakeTime()
     httpx_mock.add_response(url=METRICS_URL, is_reusable=True, **throttled(0))
     with pytest.raises(RateLimited):
-        klaviyo(t, max_attempts=4).get_metric("AbC123")
+        get_metric(klaviyo(t, max_attempts=4))
     assert len(httpx_mock.get_requests()) == 4
 
 
@@ -190,7 +196,7 @@ def test_5xx_is_retried_then_succeeds(httpx_mock):
     httpx_mock.add_response(url=METRICS_URL, status_code=500)
     httpx_mock.add_response(url=METRICS_URL, json={"data": {"id": "AbC123"}})
     client = klaviyo(t, base_delay=0.5)
-    client.get_metric("AbC123")
+    get_metric(client)
     assert client.stats["retries"] == 2
     assert t.sleeps[1] > t.sleeps[0]  # exponential
 
@@ -200,7 +206,7 @@ def test_5xx_until_attempts_run_out_is_unavailable(httpx_mock):
     httpx_mock.add_response(url=METRICS_URL, status_code=503, is_reusable=True,
                             json={"errors": [{"title": "Service unavailable."}]})
     with pytest.raises(Unavailable) as info:
-        klaviyo(t, max_attempts=3).get_metric("AbC123")
+        get_metric(klaviyo(t, max_attempts=3))
     assert info.value.exit_code == ExitCode.UNAVAILABLE and "503" in info.value.message
     assert len(httpx_mock.get_requests()) == 3
 
@@ -209,7 +215,7 @@ def test_503_retry_after_is_honoured(httpx_mock):
     t = FakeTime()
     httpx_mock.add_response(url=METRICS_URL, status_code=503, headers={"Retry-After": "4"})
     httpx_mock.add_response(url=METRICS_URL, json={"data": {}})
-    klaviyo(t).get_metric("AbC123")
+    get_metric(klaviyo(t))
     assert t.sleeps == [4.0]
 
 
@@ -217,7 +223,7 @@ def test_501_is_not_retried(httpx_mock):
     t = FakeTime()
     httpx_mock.add_response(url=METRICS_URL, status_code=501)
     with pytest.raises(ApiError):
-        klaviyo(t).get_metric("AbC123")
+        get_metric(klaviyo(t))
     assert len(httpx_mock.get_requests()) == 1
 
 
@@ -238,7 +244,7 @@ def test_refused_connection_is_retried_even_for_posts(httpx_mock):
     url = f"{BASE}/api/segments"
     httpx_mock.add_exception(httpx.ConnectError("refused"), url=url, method="POST")
     httpx_mock.add_response(url=url, method="POST", status_code=201, json={"data": {"id": "Seg123"}})
-    assert klaviyo(t).create_segment({"data": {}})["data"]["id"] == "Seg123"
+    assert klaviyo(t).create_segment({"data": {}}).id == "Seg123"
 
 
 def test_timeouts_and_drops_retried_for_idempotent_requests(httpx_mock):
@@ -246,14 +252,14 @@ def test_timeouts_and_drops_retried_for_idempotent_requests(httpx_mock):
     httpx_mock.add_exception(httpx.ReadTimeout("timed out"), url=METRICS_URL)
     httpx_mock.add_exception(httpx.RemoteProtocolError("Server disconnected"), url=METRICS_URL)
     httpx_mock.add_response(url=METRICS_URL, json={"data": {"id": "AbC123"}})
-    assert klaviyo(t).get_metric("AbC123")["data"]["id"] == "AbC123"
+    assert get_metric(klaviyo(t))["data"]["id"] == "AbC123"
 
 
 def test_unreachable_after_retries(httpx_mock):
     t = FakeTime()
     httpx_mock.add_exception(httpx.ConnectError("refused"), url=METRICS_URL, is_reusable=True)
     with pytest.raises(Unavailable) as info:
-        klaviyo(t, max_attempts=3).get_metric("AbC123")
+        get_metric(klaviyo(t, max_attempts=3))
     assert "unreachable" in info.value.message and "a.klaviyo.com" in info.value.message
     assert len(httpx_mock.get_requests()) == 3
 
@@ -266,11 +272,11 @@ def test_auth_errors_are_typed_and_not_retried(httpx_mock):
                             headers={"Content-Type": "text/html; charset=UTF-8", "cf-mitigated": "challenge"})
     client = klaviyo(t)
     with pytest.raises(AuthError):
-        client.get_metric("AbC123")
+        get_metric(client)
     with pytest.raises(MissingScope, match="metrics:read"):
-        client.get_metric("AbC123")
+        get_metric(client)
     with pytest.raises(ChallengeBlocked) as info:
-        client.get_metric("AbC123")
+        get_metric(client)
     assert "challenge" in info.value.message and "missing the" not in info.value.message
     assert len(httpx_mock.get_requests()) == 3
 
@@ -281,8 +287,8 @@ def test_remaining_zero_pauses_until_reset(httpx_mock):
     httpx_mock.add_response(url=METRICS_URL, json={"data": {}}, headers=headers)
     httpx_mock.add_response(url=METRICS_URL, json={"data": {}})
     client = klaviyo(t)
-    client.get_metric("AbC123")
-    client.get_metric("AbC123")
+    get_metric(client)
+    get_metric(client)
     assert sum(t.sleeps) >= 12.0
 
 
@@ -290,7 +296,7 @@ def test_verbose_log_has_method_url_status_and_no_key(httpx_mock, caplog):
     t = FakeTime()
     httpx_mock.add_response(url=METRICS_URL, json={"data": {}})
     with caplog.at_level(logging.INFO, logger="linesync.http"):
-        klaviyo(t).get_metric("AbC123")
+        get_metric(klaviyo(t))
     line = caplog.records[0].getMessage()
     assert line.startswith("GET https://a.klaviyo.com/api/metrics/AbC123 200")
     assert KLAVIYO_TEST_KEY not in caplog.text
@@ -301,9 +307,9 @@ def test_client_requests_follow_the_spec(httpx_mock):
     t = FakeTime()
     httpx_mock.add_response(json={"data": [], "links": {"next": None}}, is_reusable=True)
     client = klaviyo(t)
-    client.get_accounts()
-    client.get_metrics('equals(integration.category,"API")', ["name", "created", "updated", "integration"])
-    client.get_metric("AbC123")
+    client.get_account()
+    client.list_metrics(api_only=True)
+    client.list_metrics(api_only=False)
     client.get_flows_triggered_by_metric("AbC123")
     assert_all_valid(httpx_mock.get_requests())
 
@@ -618,10 +624,11 @@ def test_key_never_appears_in_output_or_logs(name, klaviyo_standin, cli_env, fas
 def test_next_link_to_another_host_stays_on_the_base_url(httpx_mock):
     """The key must never follow a `links.next` to a different host."""
     t = FakeTime()
-    httpx_mock.add_response(url=f"{BASE}/api/metrics", json={
+    first = httpx.URL(f"{BASE}/api/metrics", params={"fields[metric]": "name,created,updated,integration"})
+    httpx_mock.add_response(url=first, json={
         "data": [{"id": "A"}], "links": {"next": "https://evil.example.com/api/metrics?page%5Bcursor%5D=2"}})
     httpx_mock.add_response(url=f"{BASE}/api/metrics?page%5Bcursor%5D=2", json={"data": [{"id": "B"}], "links": {}})
-    assert [m["id"] for m in klaviyo(t).get_metrics()] == ["A", "B"]
+    assert [m.id for m in klaviyo(t).list_metrics(api_only=False)] == ["A", "B"]
     assert {r.url.host for r in httpx_mock.get_requests()} == {"a.klaviyo.com"}
 
 

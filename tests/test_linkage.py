@@ -8,11 +8,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from linesync_cli.api.klaviyo import filter_list
 from linesync_cli.core.linkage import (
     LINE_USER_ID_RE,
     Link,
     LinkStatus,
-    filter_list,
     link_index_status,
     open_resolver,
 )

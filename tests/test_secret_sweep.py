@@ -339,8 +339,8 @@ def test_debug_traceback_of_an_unexpected_error_holds_no_secret(tmp_path, log_ca
         def boom(self, *args, **kwargs):
             raise RuntimeError(f"simulated bug while talking to {self.__class__.__name__}")
 
-        monkeypatch.setattr(klaviyo_api.KlaviyoClient, "get_accounts", boom)
-        monkeypatch.setattr(klaviyo_api.KlaviyoClient, "get_metrics", boom, raising=False)
+        monkeypatch.setattr(klaviyo_api.KlaviyoClient, "get_account", boom)
+        monkeypatch.setattr(klaviyo_api.KlaviyoClient, "list_metrics", boom)
         for flags in (["--debug"], ["--debug", "--verbose"], []):
             sweep.run([*flags, "doctor", "--json"])
             sweep.run([*flags, "metrics"])

@@ -9,10 +9,11 @@ import pytest
 from typer.testing import CliRunner
 
 import linesync_cli.app
+from linesync_cli.api.klaviyo import segment_name_filter as name_filter
 from linesync_cli.config import LinkKey
 from linesync_cli.core.funnel import KnownMetrics
 from linesync_cli.core.metrics import Metric
-from linesync_cli.core.segment_presets import PRESETS, get_preset, name_filter, plan_segment
+from linesync_cli.core.segment_presets import PRESETS, get_preset, plan_segment
 from linesync_cli.errors import UsageError
 from tests.support.report_fakes import BASE, IDS, add_metrics, env, error_doc
 from tests.support.spec import check_contract, check_klaviyo_contract

@@ -254,9 +254,9 @@ def test_client_requests_are_valid(httpx_mock):
 
     httpx_mock.add_response(json={"data": [], "links": {}}, is_reusable=True)
     client = KlaviyoClient(SecretStr("pk_test_contract_0000"), sleep=lambda s: None)
-    client.get_metrics('equals(integration.category,"API")', ["name", "created", "updated", "integration"])
+    client.list_metrics(api_only=True)
     client.get_flows_triggered_by_metric("AbC123")
-    client.get_accounts()
+    client.get_account()
     httpx_mock.add_response(status_code=202, url="https://a.klaviyo.com/api/event-bulk-create-jobs")
     client.bulk_create_events_encoded(json.dumps(BULK_EXAMPLE).encode())
     assert assert_all_valid(httpx_mock.get_requests()) == [

@@ -1,22 +1,40 @@
 """The Klaviyo client: the only code that talks to Klaviyo.
 
 Auth, the pinned `revision`, JSON:API error bodies, cursor pagination, pacing on
-both rate-limit windows, retries. Methods return plain JSON:API documents; the
-core turns them into domain objects.
+both rate-limit windows, retries. Core calls one named method per operation with
+typed arguments and gets the records of `klaviyo_records` back; paths, operation
+IDs, filter syntax, sparse fields and paging stay in this file.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import httpx
 from pydantic import SecretStr
 
 from linesync_cli import __version__
 from linesync_cli.api.http import HttpService, RetryPolicy
+from linesync_cli.api.klaviyo_records import (
+    Account,
+    EventPage,
+    FlowTrigger,
+    Metric,
+    ProfilePage,
+    ProfileRecord,
+    Segment,
+    parse_account,
+    parse_event_page,
+    parse_flow,
+    parse_metric,
+    parse_profile,
+    parse_segment,
+)
 from linesync_cli.api.ratelimit import Window, WindowLimiter, parse_ratelimit_limit
 from linesync_cli.errors import (
     ApiError,
@@ -25,30 +43,99 @@ from linesync_cli.errors import (
     ChallengeBlocked,
     MissingScope,
     NotFound,
+    UsageError,
 )
+from linesync_cli.timeutil import klaviyo_datetime
 
 JSONAPI = "application/vnd.api+json"
+
+class Op(StrEnum):
+    """Klaviyo's operation IDs (the spec's `operationId`s) that linesync calls.
+
+    Pacing and the 403 hint are looked up by this key, so an operation without a
+    row in OPERATIONS cannot be sent (a test checks every member has one).
+    """
+
+    GET_ACCOUNTS = "get_accounts"
+    GET_PROFILES = "get_profiles"
+    GET_PROFILE = "get_profile"
+    GET_EVENTS = "get_events"
+    BULK_CREATE_EVENTS = "bulk_create_events"
+    GET_METRICS = "get_metrics"
+    GET_FLOWS_TRIGGERED_BY_METRIC = "get_flows_triggered_by_metric"
+    QUERY_METRIC_AGGREGATES = "query_metric_aggregates"
+    GET_SEGMENTS = "get_segments"
+    GET_SEGMENT = "get_segment"
+    GET_PROFILES_FOR_SEGMENT = "get_profiles_for_segment"
+    CREATE_SEGMENT = "create_segment"
+    GET_FLOWS = "get_flows"
+
 
 # Per-operation limits (burst per second, steady per minute) and scope, from the
 # spec's x-klaviyo-ratelimit / x-klaviyo-scopes (revision 2026-07-15), every scope
 # an operation needs, so a 403 names them all. A test checks this table against the spec.
-OPERATIONS: dict[str, tuple[int, int, str]] = {
-    "get_accounts": (1, 15, "accounts:read"),
-    "get_profiles": (75, 750, "profiles:read"),
-    "get_profile": (75, 750, "profiles:read"),
-    "get_events": (350, 3500, "events:read"),
-    "bulk_create_events": (10, 150, "events:write"),
-    "get_metrics": (10, 150, "metrics:read"),
-    "get_metric": (10, 150, "metrics:read"),
-    "get_flows_triggered_by_metric": (10, 150, "flows:read and metrics:read"),
-    "query_metric_aggregates": (3, 60, "metrics:read"),
-    "get_segments": (75, 750, "segments:read"),
-    "get_segment": (75, 750, "segments:read"),
-    "get_profiles_for_segment": (75, 750, "profiles:read and segments:read"),
-    "get_segments_for_profile": (3, 60, "profiles:read and segments:read"),
-    "create_segment": (1, 15, "segments:write"),
-    "get_flows": (3, 60, "flows:read"),
+OPERATIONS: dict[Op, tuple[int, int, str]] = {
+    Op.GET_ACCOUNTS: (1, 15, "accounts:read"),
+    Op.GET_PROFILES: (75, 750, "profiles:read"),
+    Op.GET_PROFILE: (75, 750, "profiles:read"),
+    Op.GET_EVENTS: (350, 3500, "events:read"),
+    Op.BULK_CREATE_EVENTS: (10, 150, "events:write"),
+    Op.GET_METRICS: (10, 150, "metrics:read"),
+    Op.GET_FLOWS_TRIGGERED_BY_METRIC: (10, 150, "flows:read and metrics:read"),
+    Op.QUERY_METRIC_AGGREGATES: (3, 60, "metrics:read"),
+    Op.GET_SEGMENTS: (75, 750, "segments:read"),
+    Op.GET_SEGMENT: (75, 750, "segments:read"),
+    Op.GET_PROFILES_FOR_SEGMENT: (75, 750, "profiles:read and segments:read"),
+    Op.CREATE_SEGMENT: (1, 15, "segments:write"),
+    Op.GET_FLOWS: (3, 60, "flows:read"),
 }
+
+# Sparse fields and page sizes of the requests below (the spec's maxima in comments).
+ACCOUNT_FIELDS = "contact_information.organization_name,test_account,timezone"
+METRIC_FIELDS = "name,created,updated,integration"
+API_METRICS_FILTER = 'equals(integration.category,"API")'
+PROFILE_FIELDS = "email,phone_number,external_id,properties"
+PROFILE_PAGE = 100  # get_profiles / get_profiles_for_segment maximum
+LOOKUP_BATCH = 100  # `any` lists are batched at the page-size cap (the list's own maximum is not documented)
+EVENT_PAGE = 200  # get_events: "a maximum of 200 events per page" (page[size] allows 1000)
+SEGMENT_FIELDS = "name,created,is_active,is_processing"
+ProfileField = Literal["id", "email", "phone_number", "external_id"]
+
+
+class Listing(StrEnum):
+    """A collection read with a page of one, to learn whether the key holds its read scope."""
+
+    EVENTS = "events"
+    PROFILES = "profiles"
+    SEGMENTS = "segments"
+    FLOWS = "flows"
+
+
+# listing -> (path, operation, sparse field of the fewest bytes)
+_PROBES: dict[Listing, tuple[str, Op, str, str]] = {
+    Listing.EVENTS: ("/api/events", Op.GET_EVENTS, "event", "datetime"),
+    Listing.PROFILES: ("/api/profiles", Op.GET_PROFILES, "profile", "created"),
+    Listing.SEGMENTS: ("/api/segments", Op.GET_SEGMENTS, "segment", "name"),
+    Listing.FLOWS: ("/api/flows", Op.GET_FLOWS, "flow", "name"),
+}
+
+
+def filter_string(value: str) -> str:
+    """A string literal for a Klaviyo filter (JSON quoting: double quotes, escapes)."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def filter_list(field: str, values: Sequence[str]) -> str:
+    """`any(field,["a","b"])`."""
+    return f"any({field},[{','.join(filter_string(v) for v in values)}])"
+
+
+def cursor_of(next_url: str | None) -> str | None:
+    """The `page[cursor]` a `links.next` URL carries."""
+    if not next_url:
+        return None
+    values = parse_qs(urlsplit(next_url).query).get("page[cursor]")
+    return values[0] if values else None
 
 
 def jsonapi_errors(response: httpx.Response) -> list[dict]:
@@ -95,7 +182,7 @@ class KlaviyoClient(HttpService):
             return None
         limiter = self._limiters.get(op)
         if limiter is None:
-            burst, steady, _ = OPERATIONS.get(op, (10, 150, ""))
+            burst, steady, _ = OPERATIONS[Op(op)]
             limiter = WindowLimiter([Window(burst, 1.0), Window(steady, 60.0)], clock=self._clock, sleep=self._sleep)
             self._limiters[op] = limiter
         return limiter
@@ -144,7 +231,7 @@ class KlaviyoClient(HttpService):
                 **kw,
             )
         if status == 403:
-            need = scope or (OPERATIONS.get(op or "", (0, 0, ""))[2]) or "the scope this call needs"
+            need = scope or (OPERATIONS[Op(op)][2] if op else "") or "the scope this call needs"
             return MissingScope(
                 f"the Klaviyo API key is missing the {need} scope (403: {said})",
                 hint=f"edit the key in Klaviyo > Settings > API keys and grant {need}; "
@@ -169,21 +256,22 @@ class KlaviyoClient(HttpService):
             return urlunsplit((base.scheme, base.netloc, parts.path, parts.query, ""))
         return url
 
-    def get(self, path: str, params: dict[str, Any] | None = None, *, op: str) -> dict:
+    # Private: core calls the named operations below, never a path.
+    def _get(self, path: str, params: dict[str, Any] | None = None, *, op: Op) -> dict[str, Any]:
         response = self.send("GET", path, params=params, op=op)
         return response.json() if response.content else {}
 
-    def post(self, path: str, body: dict, *, op: str, idempotent: bool = True) -> dict | None:
+    def _post(self, path: str, body: dict[str, Any], *, op: Op, idempotent: bool = True) -> dict[str, Any]:
         response = self.send(
             "POST", path, op=op, idempotent=idempotent,
             content=json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
             headers={"Content-Type": JSONAPI},
         )
-        return response.json() if response.content else None
+        return response.json() if response.content else {}
 
-    def pages(self, path: str, params: dict[str, Any] | None = None, *, op: str) -> Iterator[dict]:
+    def _pages(self, path: str, params: dict[str, Any] | None = None, *, op: Op) -> Iterator[dict[str, Any]]:
         """Yield each page document, following `links.next` until it is absent."""
-        doc = self.get(path, params, op=op)
+        doc = self._get(path, params, op=op)
         seen = set()
         while True:
             yield doc
@@ -191,53 +279,190 @@ class KlaviyoClient(HttpService):
             if not nxt or nxt in seen:
                 return
             seen.add(nxt)
-            doc = self.get(self._same_origin(nxt), None, op=op)
+            doc = self._get(self._same_origin(nxt), None, op=op)
 
-    def iterate(self, path: str, params: dict[str, Any] | None = None, *, op: str) -> Iterator[dict]:
+    def _iterate(self, path: str, params: dict[str, Any] | None = None, *, op: Op) -> Iterator[dict[str, Any]]:
         """Yield every resource of every page (without `included`)."""
-        for doc in self.pages(path, params, op=op):
+        for doc in self._pages(path, params, op=op):
             yield from doc.get("data") or []
 
     # -- operations ----------------------------------------------------------
-    def get_accounts(self) -> dict:
-        return self.get("/api/accounts", op="get_accounts")
+    # One method per operation core uses: typed arguments in, records out. Adding one
+    # is a member of Op, its row in OPERATIONS (from the spec) and a method here.
 
-    def _listing(self, path: str, resource: str, op: str, filter: str | None, fields: list[str] | None) -> list[dict]:
-        """Every resource of a filtered, sparse-fielded collection, all pages."""
-        params: dict[str, Any] = {}
-        if filter:
-            params["filter"] = filter
-        if fields:
-            params[f"fields[{resource}]"] = ",".join(fields)
-        return list(self.iterate(path, params, op=op))
+    # accounts
+    def get_account(self) -> Account:
+        """The key's account (1/s, 15/min: callers share one answer)."""
+        return parse_account(self._get("/api/accounts", {"fields[account]": ACCOUNT_FIELDS}, op=Op.GET_ACCOUNTS))
 
-    def get_metrics(self, filter: str | None = None, fields: list[str] | None = None) -> list[dict]:
-        return self._listing("/api/metrics", "metric", "get_metrics", filter, fields)
+    def check_read(self, listing: Listing) -> None:
+        """One page of one, the fewest fields: MissingScope when the key cannot read `listing`."""
+        path, op, resource, fields = _PROBES[listing]
+        self._get(path, {"page[size]": 1, f"fields[{resource}]": fields}, op=op)
 
-    def get_metric(self, metric_id: str) -> dict:
-        return self.get(f"/api/metrics/{metric_id}", op="get_metric")
+    # metrics
+    def list_metrics(self, *, api_only: bool) -> list[Metric]:
+        """Every metric (all pages), or only those of integration category API."""
+        params = {"filter": API_METRICS_FILTER} if api_only else {}
+        params["fields[metric]"] = METRIC_FIELDS
+        return [parse_metric(r) for r in self._iterate("/api/metrics", params, op=Op.GET_METRICS)]
 
-    def get_flows_triggered_by_metric(self, metric_id: str) -> list[dict]:
-        doc = self.get(
+    def get_flows_triggered_by_metric(self, metric_id: str) -> list[FlowTrigger]:
+        doc = self._get(
             f"/api/metrics/{metric_id}/flow-triggers",
             {"fields[flow]": "name,status,archived,trigger_type"},
-            op="get_flows_triggered_by_metric",
+            op=Op.GET_FLOWS_TRIGGERED_BY_METRIC,
         )
-        return list(doc.get("data") or [])
+        return [parse_flow(r) for r in doc.get("data") or [] if isinstance(r, dict)]
 
+    def query_metric_aggregates(self, body: dict[str, Any]) -> dict[str, Any]:
+        """`POST /api/metric-aggregates` with a `MetricAggregateQuery` body (core.aggregates builds it)."""
+        return self._post("/api/metric-aggregates", body, op=Op.QUERY_METRIC_AGGREGATES)
+
+    # events
     def bulk_create_events_encoded(self, content: bytes) -> None:
         """`POST /api/event-bulk-create-jobs` with the body already encoded: backfill sizes,
         hashes and records exactly these bytes (and `--dry-run --out` writes them).
         Idempotent thanks to unique_id on every event, so it is safe to retry."""
-        self.send("POST", "/api/event-bulk-create-jobs", op="bulk_create_events", idempotent=True,
+        self.send("POST", "/api/event-bulk-create-jobs", op=Op.BULK_CREATE_EVENTS, idempotent=True,
                   content=content, headers={"Content-Type": JSONAPI})
 
-    def query_metric_aggregates(self, body: dict) -> dict:
-        return self.post("/api/metric-aggregates", body, op="query_metric_aggregates") or {}
+    def profile_events(self, profile_id: str, *, since: datetime | None = None, until: datetime | None = None,
+                       page_size: int = EVENT_PAGE) -> Iterator[EventPage]:
+        """A profile's events with their metric, newest first, a page at a time (fetched as asked)."""
+        conditions = [f"equals(profile_id,{filter_string(profile_id)})", "has(metric)"]
+        if since:
+            conditions.append(f"greater-or-equal(datetime,{klaviyo_datetime(since)})")
+        if until:
+            conditions.append(f"less-than(datetime,{klaviyo_datetime(until)})")
+        params = {
+            "filter": ",".join(conditions),
+            "include": "metric",
+            "fields[event]": "datetime,event_properties",
+            "fields[metric]": "name,integration",
+            "sort": "-datetime",
+            "page[size]": page_size,
+        }
+        for doc in self._pages("/api/events", params, op=Op.GET_EVENTS):
+            yield parse_event_page(doc)
 
-    def create_segment(self, body: dict) -> dict:
+    def metric_events(self, metric_id: str, *, until: datetime | None = None,
+                      page_size: int = EVENT_PAGE) -> Iterator[EventPage]:
+        """A metric's events with their profile (email and phone only), newest first, page by page."""
+        conditions = [f"equals(metric_id,{filter_string(metric_id)})"]
+        if until is not None:
+            conditions.append(f"less-than(datetime,{klaviyo_datetime(until)})")
+        params = {
+            "filter": ",".join(conditions),
+            "sort": "-datetime",
+            "include": "profile",
+            "fields[event]": "datetime,event_properties",
+            "fields[profile]": "email,phone_number",
+            "page[size]": str(page_size),
+        }
+        for doc in self._pages("/api/events", params, op=Op.GET_EVENTS):
+            yield parse_event_page(doc)
+
+    def latest_event_time(self, metric_id: str) -> datetime | None:
+        """The newest event's time of a metric: one event, one field.
+
+        `equals(metric_id,...)` alone: events whose metric cannot be resolved (returned
+        by default since revision 2026-07-15, dropped with `has(metric)`) cannot match
+        a metric ID, so `has(metric)` would add nothing here.
+        """
+        doc = self._get("/api/events", {
+            "filter": f"equals(metric_id,{json.dumps(metric_id)})",
+            "sort": "-datetime",
+            "page[size]": 1,
+            "fields[event]": "datetime",
+        }, op=Op.GET_EVENTS)
+        events = parse_event_page(doc).events
+        return events[0].datetime if events else None
+
+    # profiles
+    def get_profile(self, profile_id: str) -> ProfileRecord | None:
+        """None when Klaviyo has no such profile."""
+        try:
+            doc = self._get(f"/api/profiles/{profile_id}", {"fields[profile]": PROFILE_FIELDS}, op=Op.GET_PROFILE)
+        except NotFound:
+            return None
+        return parse_profile(doc.get("data") or {})
+
+    def profiles_where(self, field: ProfileField, value: str) -> list[ProfileRecord]:
+        """Profiles whose `field` equals `value` (all pages)."""
+        params = {"filter": f"equals({field},{filter_string(value)})", "page[size]": PROFILE_PAGE,
+                  "fields[profile]": PROFILE_FIELDS}
+        return [parse_profile(r) for r in self._iterate("/api/profiles", params, op=Op.GET_PROFILES)]
+
+    def profiles_in(self, field: ProfileField, values: Sequence[str], *, only_field: bool = False) -> list[ProfileRecord]:
+        """Profiles whose `field` is one of `values`: one `any()` request (plus pages) per 100 values.
+
+        `only_field` asks for that attribute alone (linkage needs nothing else)."""
+        fields = field if only_field else PROFILE_FIELDS
+        found: list[ProfileRecord] = []
+        for start in range(0, len(values), LOOKUP_BATCH):
+            params = {"filter": filter_list(field, values[start:start + LOOKUP_BATCH]), "page[size]": LOOKUP_BATCH,
+                      "fields[profile]": fields}
+            found.extend(parse_profile(r) for r in self._iterate("/api/profiles", params, op=Op.GET_PROFILES))
+        return found
+
+    def profile_properties_page(self, cursor: str | None = None, *, segment_id: str | None = None,
+                                updated_after: datetime | None = None) -> ProfilePage:
+        """One page of profiles (or of one segment's members) with their properties.
+
+        The caller keeps the cursor rather than the `links.next` URL, so a resumed run
+        sends the same documented parameters and stays on the configured base URL.
+        `updated_after` reads oldest change first: a profile changed again during a run
+        comes round again.
+        """
+        if segment_id:
+            path, op = f"/api/segments/{segment_id}/profiles", Op.GET_PROFILES_FOR_SEGMENT
+        else:
+            path, op = "/api/profiles", Op.GET_PROFILES
+        params: dict[str, Any] = {"fields[profile]": "properties", "page[size]": PROFILE_PAGE}
+        if updated_after is not None:
+            params["filter"] = f"greater-than(updated,{klaviyo_datetime(updated_after)})"
+            params["sort"] = "updated"
+        if cursor:
+            params["page[cursor]"] = cursor
+        doc = self._get(path, params, op=op)
+        profiles = [parse_profile(r) for r in doc.get("data") or [] if isinstance(r, dict) and r.get("id")]
+        return ProfilePage(profiles, cursor_of((doc.get("links") or {}).get("next")))
+
+    # segments
+    def get_segment(self, segment_id: str) -> Segment | None:
+        """None when Klaviyo has no such segment."""
+        try:
+            doc = self._get(f"/api/segments/{segment_id}", {"fields[segment]": "name,is_active,is_processing,updated"},
+                            op=Op.GET_SEGMENT)
+        except NotFound:
+            return None
+        return parse_segment(doc.get("data") or {})
+
+    def is_segment_member(self, segment_id: str, profile_id: str) -> bool:
+        """The segment's profiles filtered on this one (75/s; the per-profile segment list allows only 3/s)."""
+        doc = self._get(
+            f"/api/segments/{segment_id}/profiles",
+            {"filter": f"equals(profile_id,{json.dumps(profile_id)})", "fields[profile]": "id", "page[size]": 1},
+            op=Op.GET_PROFILES_FOR_SEGMENT,
+        )
+        return bool(doc.get("data"))
+
+    def segments_named(self, name: str) -> list[Segment]:
+        """Segments whose name equals `name` (strings quoted with either quote)."""
+        params = {"filter": segment_name_filter(name), "fields[segment]": SEGMENT_FIELDS}
+        return [parse_segment(r) for r in self._iterate("/api/segments", params, op=Op.GET_SEGMENTS)]
+
+    def create_segment(self, body: dict[str, Any]) -> Segment:
+        """`POST /api/segments` with a `SegmentCreateQuery` body (core.segment_presets builds it)."""
         # Not idempotent: a retried create after a timeout could make two segments.
-        return self.post("/api/segments", body, op="create_segment", idempotent=False) or {}
+        return parse_segment(self._post("/api/segments", body, op=Op.CREATE_SEGMENT, idempotent=False).get("data"))
 
-    def get_segments(self, filter: str | None = None, fields: list[str] | None = None) -> list[dict]:
-        return self._listing("/api/segments", "segment", "get_segments", filter, fields)
+
+def segment_name_filter(name: str) -> str:
+    """`equals(name,"…")`; UsageError for a name holding both quotes (the filter cannot quote it)."""
+    quote = '"' if '"' not in name else "'"
+    if quote in name:
+        raise UsageError("a segment name cannot hold both ' and \" (Klaviyo's filter cannot quote it)",
+                         hint="pick another --name")
+    return f"equals(name,{quote}{name}{quote})"

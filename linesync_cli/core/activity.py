@@ -1,23 +1,23 @@
 """The activity feed: a metric's most recent events, as Klaviyo's metric page lists them.
 
-`GET /api/events` filtered by `metric_id`, newest first, with the profile included
-(email and phone number only) so each event names who did it.
+A metric's events newest first, with the profile included (email and phone number
+only) so each event names who did it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from linesync_cli.errors import BadRequest
-from linesync_cli.timeutil import klaviyo_datetime, parse_api_time
+
+if TYPE_CHECKING:
+    from linesync_cli.api.klaviyo import KlaviyoClient
 
 # The op description caps pages at 200 although `page[size]` allows 1000
 # (klaviyo-api.md section 3): ask for no more than 200.
 PAGE_SIZE = 200
-PROFILE_FIELDS = ("email", "phone_number")
-EVENT_FIELDS = ("datetime", "event_properties")
 # The properties linesync sends (design.md section 5), in the order they are shown.
 KEY_PROPERTIES = (
     "LINE User ID",
@@ -76,54 +76,24 @@ class ActivityFeed:
         }
 
 
-def feed_params(metric_id: str, page_size: int, until: datetime | None = None) -> dict[str, str]:
-    conditions = [f'equals(metric_id,"{metric_id}")']
-    if until is not None:
-        conditions.append(f"less-than(datetime,{klaviyo_datetime(until)})")
-    return {
-        "filter": ",".join(conditions),
-        "sort": "-datetime",
-        "include": "profile",
-        "fields[event]": ",".join(EVENT_FIELDS),
-        "fields[profile]": ",".join(PROFILE_FIELDS),
-        "page[size]": str(page_size),
-    }
-
-
-def parse_event(resource: dict, profiles: dict[str, dict]) -> ActivityEvent:
-    attrs = resource.get("attributes") or {}
-    rel = ((resource.get("relationships") or {}).get("profile") or {}).get("data") or {}
-    profile_id = rel.get("id") if isinstance(rel, dict) else None
-    profile = profiles.get(profile_id or "", {})
-    props = attrs.get("event_properties")
-    return ActivityEvent(
-        id=str(resource.get("id", "")),
-        time=parse_api_time(attrs.get("datetime")),
-        profile_id=profile_id,
-        email=profile.get("email") or None,
-        phone_number=profile.get("phone_number") or None,
-        properties=props if isinstance(props, dict) else {},
-    )
-
-
-def recent_events(client: Any, metric_id: str, limit: int, until: datetime | None = None) -> ActivityFeed:
+def recent_events(client: KlaviyoClient, metric_id: str, limit: int, until: datetime | None = None) -> ActivityFeed:
     """The `limit` most recent events of a metric (before `until` when given), newest first."""
     feed = ActivityFeed(limit=limit)
     if limit <= 0:
         return feed
-    params = feed_params(metric_id, min(limit, PAGE_SIZE), until)
     try:
-        for doc in client.pages("/api/events", params, op="get_events"):
-            profiles = {
-                str(r.get("id")): (r.get("attributes") or {})
-                for r in doc.get("included") or []
-                if r.get("type") == "profile"
-            }
-            data = doc.get("data") or []
+        for page in client.metric_events(metric_id, until=until, page_size=min(limit, PAGE_SIZE)):
             room = limit - len(feed.events)
-            feed.events.extend(parse_event(r, profiles) for r in data[:room])
+            for event in page.events[:room]:
+                who = page.profiles.get(event.profile_id or "")
+                feed.events.append(ActivityEvent(
+                    id=event.id, time=event.datetime, profile_id=event.profile_id,
+                    email=(who.email or None) if who else None,
+                    phone_number=(who.phone_number or None) if who else None,
+                    properties=event.properties,
+                ))
             if len(feed.events) >= limit:
-                feed.more = len(data) > room or bool((doc.get("links") or {}).get("next"))
+                feed.more = len(page.events) > room or page.has_next
                 break
     except BadRequest as exc:
         # The op description says metric_id filters do not take custom metrics, and

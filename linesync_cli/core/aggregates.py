@@ -30,12 +30,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo
 
 from linesync_cli.errors import UsageError
 from linesync_cli.timeutil import parse_api_time, parse_zone
+
+if TYPE_CHECKING:
+    from linesync_cli.api.klaviyo import KlaviyoClient
 
 INTERVALS = ("hour", "day", "week", "month")
 MEASUREMENTS = ("count", "unique", "sum_value")
@@ -273,7 +276,7 @@ def parse_pages(query: AggregateQuery, docs: Iterable[dict]) -> AggregateSeries:
     return AggregateSeries(query, buckets)
 
 
-def query_aggregates(client: Any, query: AggregateQuery) -> AggregateSeries:
+def query_aggregates(client: KlaviyoClient, query: AggregateQuery) -> AggregateSeries:
     """Run one aggregate query (following `page_cursor` pages) and parse it.
 
     `client` is a KlaviyoClient (its `query_metric_aggregates` paces at 3/s, 60/min).

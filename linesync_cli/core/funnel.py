@@ -15,12 +15,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from linesync_cli.catalogue import EMAIL_METRICS, lookup
 from linesync_cli.core.aggregates import AggregateQuery, AggregateSeries, RangeUnique, query_aggregates
 from linesync_cli.core.metrics import Metric, line_metric_status, list_metrics
 from linesync_cli.errors import UsageError
+
+if TYPE_CHECKING:
+    from linesync_cli.api.klaviyo import KlaviyoClient
 
 # Klaviyo's reference for this endpoint has said a query may span at most one
 # year; asking for more fails before any call, with a hint, rather than as a 400.
@@ -86,7 +89,7 @@ def _is_klaviyo_own(m: Metric) -> bool:
     return m.integration_category.casefold() == "internal" or m.integration_name.casefold() == "klaviyo"
 
 
-def known_metrics(client: Any) -> KnownMetrics:
+def known_metrics(client: KlaviyoClient) -> KnownMetrics:
     """The nine LINE metrics and Klaviyo's three email metrics, from one listing of /api/metrics."""
     every = list_metrics(client, api_only=False)
     by_key: dict[str, Metric | None] = {}
@@ -178,7 +181,7 @@ def _rate(part: float | None, whole: float | None) -> float | None:
     return part / whole
 
 
-def _measure(client: Any, metric: Metric, options: FunnelOptions) -> tuple[float, RangeUnique, AggregateSeries | None]:
+def _measure(client: KlaviyoClient, metric: Metric, options: FunnelOptions) -> tuple[float, RangeUnique, AggregateSeries | None]:
     """Range total, range unique and (if asked) the series, with as few queries as possible."""
 
     def run(interval: str) -> AggregateSeries:
@@ -192,7 +195,7 @@ def _measure(client: Any, metric: Metric, options: FunnelOptions) -> tuple[float
     return months.sum("count"), months.range_unique(), series
 
 
-def build_funnel(client: Any, options: FunnelOptions, metrics: KnownMetrics | None = None) -> FunnelReport:
+def build_funnel(client: KlaviyoClient, options: FunnelOptions, metrics: KnownMetrics | None = None) -> FunnelReport:
     """Query every step whose metric exists; steps whose metric is missing stay empty."""
     metrics = metrics or known_metrics(client)
     steps = LINE_FUNNEL + LINE_SIDE + (EMAIL_STEPS if options.compare_email else ())

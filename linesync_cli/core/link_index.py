@@ -24,19 +24,20 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from typing import TYPE_CHECKING, Any
 
 from linesync_cli.errors import BadRequest, ConfigError, Interrupted
-from linesync_cli.timeutil import klaviyo_datetime, parse_iso
+from linesync_cli.timeutil import parse_iso
+
+if TYPE_CHECKING:
+    from linesync_cli.api.klaviyo import KlaviyoClient
 
 LINE_USER_ID_RE = re.compile(r"^U[0-9a-f]{32}$")
 INDEX_FILE = "links.sqlite"
-PAGE_SIZE = 100  # get_profiles / get_profiles_for_segment maximum
 # Incremental runs re-read profiles updated a little before the previous run
 # started: covers clock skew between this machine and Klaviyo.
 OVERLAP = timedelta(minutes=15)
@@ -376,33 +377,8 @@ class SyncReport:
         }
 
 
-def _cursor_of(next_url: str | None) -> str | None:
-    if not next_url:
-        return None
-    values = parse_qs(urlsplit(next_url).query).get("page[cursor]")
-    return values[0] if values else None
-
-
-def _profile_pages(client: Any, path: str, params: dict[str, Any], op: str, cursor: str | None) -> Iterator[tuple[list[dict], str | None]]:
-    """(profiles, cursor of the next page) for each page, starting at `cursor`.
-
-    The cursor is kept rather than the `links.next` URL so a resumed run sends
-    the same documented parameters and stays on the configured base URL.
-    """
-    while True:
-        page_params = dict(params)
-        if cursor:
-            page_params["page[cursor]"] = cursor
-        doc = client.get(path, page_params, op=op)
-        nxt = _cursor_of((doc.get("links") or {}).get("next"))
-        yield list(doc.get("data") or []), nxt
-        if not nxt or nxt == cursor:
-            return
-        cursor = nxt
-
-
 def sync_links(
-    client: Any,
+    client: KlaviyoClient,
     state_dir: Path,
     property_name: str,
     options: SyncOptions,
@@ -440,29 +416,23 @@ def sync_links(
             assert key_row is not None
             since = (_parse(key_row["high_water"]) or run_started) - OVERLAP
 
-        if options.segment_id:
-            path, op = f"/api/segments/{options.segment_id}/profiles", "get_profiles_for_segment"
-        else:
-            path, op = "/api/profiles", "get_profiles"
-        params: dict[str, Any] = {"fields[profile]": "properties", "page[size]": PAGE_SIZE}
-        if since is not None:
-            params["filter"] = f"greater-than(updated,{klaviyo_datetime(since)})"
-            # Oldest change first: a profile changed again during the run comes round again.
-            params["sort"] = "updated"
-
         read = row["run_profiles_read"] if resumable else 0
         pages = row["run_pages"] if resumable else 0
 
         def read_pass(start: str | None) -> None:
             nonlocal read, pages
-            for profiles, nxt in _profile_pages(client, path, params, op, start):
-                batch = [(str(p["id"]), property_value((p.get("attributes") or {}).get("properties"), property_name))
-                         for p in profiles if p.get("id")]
-                index.commit_page(property_name, generation, batch, nxt)
+            cursor = start
+            while True:
+                page = client.profile_properties_page(cursor, segment_id=options.segment_id, updated_after=since)
+                batch = [(p.id, property_value(p.properties, property_name)) for p in page.profiles]
+                index.commit_page(property_name, generation, batch, page.next_cursor)
                 read += len(batch)
                 pages += 1
                 if progress:
                     progress(SyncProgress(kind, read, pages, resumable))
+                if not page.next_cursor or page.next_cursor == cursor:
+                    return
+                cursor = page.next_cursor
 
         try:
             try:

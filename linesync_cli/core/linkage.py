@@ -4,7 +4,7 @@ A LINE user ID is **linked** (exactly one profile), **unlinked** (none) or
 **ambiguous** (several). Three ways, picked by `open_resolver`:
 
 - `property:<name>`: the local link index built by `linesync links sync`;
-- `external_id`: batched `any(external_id,[...])` look-ups in Klaviyo;
+- `external_id`: batched look-ups by external_id in Klaviyo;
 - `--link-map FILE`: a CSV mapping each LINE user ID to a `profile_id`, `email`
   or `phone_number`. profile_id rows resolve offline; emails and phone numbers
   are looked up in Klaviyo only for the IDs asked about.
@@ -15,13 +15,12 @@ A value that is not `U` + 32 lowercase hex is unlinked without any look-up.
 from __future__ import annotations
 
 import csv
-import json
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from linesync_cli.core.link_index import (
     LINE_USER_ID_RE,
@@ -45,15 +44,9 @@ __all__ = [
     "Resolver",
     "IdFormat",
     "classify_line_user_id",
-    "filter_list",
     "link_index_status",
     "open_resolver",
 ]
-
-# get_profiles: `any` lists are batched at the page-size cap (the list's own
-# maximum is not documented).
-LOOKUP_BATCH = 100
-
 
 class LinkStatus(str, Enum):
     LINKED = "linked"
@@ -125,28 +118,8 @@ def classify_line_user_id(value: str) -> IdFormat:
     return IdFormat(False, "malformed", "not U + 32 lowercase hex")
 
 
-def filter_string(value: str) -> str:
-    """A string literal for a Klaviyo filter (JSON quoting: double quotes, escapes)."""
-    return json.dumps(value, ensure_ascii=False)
-
-
-def filter_list(field: str, values: Sequence[str]) -> str:
-    """`any(field,["a","b"])`."""
-    return f"any({field},[{','.join(filter_string(v) for v in values)}])"
-
-
 def _valid_ids(ids: Sequence[str]) -> list[str]:
     return [i for i in dict.fromkeys(ids) if LINE_USER_ID_RE.fullmatch(i)]
-
-
-def _lookup_profiles(client: KlaviyoClient, field: str, values: Sequence[str]) -> list[dict]:
-    """Profiles whose `field` is one of `values`: one `any()` request (plus pages) per 100 values."""
-    found: list[dict] = []
-    for start in range(0, len(values), LOOKUP_BATCH):
-        chunk = values[start:start + LOOKUP_BATCH]
-        params = {"filter": filter_list(field, chunk), "page[size]": LOOKUP_BATCH, "fields[profile]": field}
-        found.extend(client.iterate("/api/profiles", params, op="get_profiles"))
-    return found
 
 
 # -- property:<name> ---------------------------------------------------------------
@@ -173,7 +146,7 @@ class IndexResolver:
 # -- external_id ---------------------------------------------------------------------
 
 class ExternalIdResolver:
-    """`any(external_id,[...])` look-ups, up to 100 IDs per request."""
+    """Batched external_id look-ups in Klaviyo (100 IDs per request)."""
 
     description = "external_id look-ups in Klaviyo"
 
@@ -184,10 +157,10 @@ class ExternalIdResolver:
         ids = _valid_ids(line_user_ids)
         found: dict[str, list[str]] = {}
         if ids:
-            for profile in _lookup_profiles(self._klaviyo(), "external_id", ids):
-                ext = (profile.get("attributes") or {}).get("external_id")
-                if isinstance(ext, str) and profile.get("id"):
-                    found.setdefault(ext, []).append(str(profile["id"]))
+            for profile in self._klaviyo().profiles_in("external_id", ids, only_field=True):
+                ext = profile.external_id
+                if isinstance(ext, str) and profile.id:
+                    found.setdefault(ext, []).append(profile.id)
         return {i: Link.of(i, found.get(i, ())) for i in line_user_ids}
 
     def close(self) -> None:
@@ -293,16 +266,17 @@ class LinkMapResolver:
         self.description = f"link map {path} ({len(self.entries):,} LINE user IDs)"
 
     def _look_up(self, wanted: set[MapEntry]) -> None:
-        for kind in ("email", "phone_number"):
+        kinds: tuple[Literal["email", "phone_number"], ...] = ("email", "phone_number")
+        for kind in kinds:
             values = sorted(e.value for e in wanted if e.kind == kind and (kind, e.value) not in self._found)
             if not values:
                 continue
             hits: dict[str, list[str]] = {}
-            for profile in _lookup_profiles(self._klaviyo(), kind, values):
-                got = (profile.get("attributes") or {}).get(kind)
-                if isinstance(got, str) and profile.get("id"):
+            for profile in self._klaviyo().profiles_in(kind, values, only_field=True):
+                got = profile.email if kind == "email" else profile.phone_number
+                if isinstance(got, str) and profile.id:
                     key = got.lower() if kind == "email" else normalise_phone(got)
-                    hits.setdefault(key, []).append(str(profile["id"]))
+                    hits.setdefault(key, []).append(profile.id)
             for value in values:
                 self._found[(kind, value)] = tuple(hits.get(value, ()))
 

@@ -8,56 +8,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from linesync_cli.api.klaviyo_records import Metric
 from linesync_cli.catalogue import ACTIONS, LineAction, by_metric_name, lookup
 from linesync_cli.errors import UsageError
-from linesync_cli.timeutil import parse_api_time
 
-API_FILTER = 'equals(integration.category,"API")'
-METRIC_FIELDS = ["name", "created", "updated", "integration"]
+if TYPE_CHECKING:
+    from linesync_cli.api.klaviyo import KlaviyoClient
+
 MISSING_TEXT = "no event of this kind has arrived yet"
 
-
-@dataclass(frozen=True)
-class Metric:
-    id: str
-    name: str
-    integration_name: str
-    integration_category: str
-    created: datetime | None
-    updated: datetime | None
-
-    @property
-    def is_api(self) -> bool:
-        return self.integration_category.casefold() == "api"
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "integration": {"name": self.integration_name, "category": self.integration_category},
-            "created": self.created.isoformat() if self.created else None,
-            "updated": self.updated.isoformat() if self.updated else None,
-        }
-
-
-def parse_metric(resource: dict) -> Metric:
-    """Defensive: OAuth-app metrics carry `integration.category` as an object."""
-    attrs = resource.get("attributes") or {}
-    integration = attrs.get("integration") or {}
-    category = integration.get("category") if isinstance(integration, dict) else None
-    if isinstance(category, dict):
-        category = category.get("category") or category.get("name") or ""
-    name = integration.get("name") if isinstance(integration, dict) else None
-    return Metric(
-        id=str(resource.get("id", "")),
-        name=str(attrs.get("name") or ""),
-        integration_name=str(name or ""),
-        integration_category=str(category or ""),
-        created=parse_api_time(attrs.get("created")),
-        updated=parse_api_time(attrs.get("updated")),
-    )
+__all__ = ["Metric", "LineMetricStatus", "list_metrics", "line_metric_status"]
 
 
 @dataclass
@@ -88,8 +50,8 @@ class LineMetricStatus:
         }
 
 
-def list_metrics(client: Any, *, api_only: bool) -> list[Metric]:
-    return [parse_metric(r) for r in client.get_metrics(API_FILTER if api_only else None, METRIC_FIELDS)]
+def list_metrics(client: KlaviyoClient, *, api_only: bool) -> list[Metric]:
+    return client.list_metrics(api_only=api_only)
 
 
 def line_metric_status(api_metrics: list[Metric], all_metrics: list[Metric] | None = None) -> list[LineMetricStatus]:
@@ -116,7 +78,7 @@ def line_metric_status(api_metrics: list[Metric], all_metrics: list[Metric] | No
     return statuses
 
 
-def check_line_metrics(client: Any) -> list[LineMetricStatus]:
+def check_line_metrics(client: KlaviyoClient) -> list[LineMetricStatus]:
     """The nine LINE metrics as Klaviyo sees them (two paged listings of /api/metrics)."""
     api_metrics = list_metrics(client, api_only=True)
     all_metrics = list_metrics(client, api_only=False)
@@ -139,7 +101,7 @@ def line_action(name: str) -> LineAction:
     return action
 
 
-def resolve_line_metric(client: Any, name: str) -> LineMetricStatus:
+def resolve_line_metric(client: KlaviyoClient, name: str) -> LineMetricStatus:
     """The LINE metric a user named, with split copies; a metric that has not received
     an event yet comes back with `metric=None`."""
     action = line_action(name)
@@ -208,7 +170,7 @@ class MetricShow:
         }
 
 
-def _exact_range_unique(client: Any, metric_id: str, opts: ShowOptions) -> int | None:
+def _exact_range_unique(client: KlaviyoClient, metric_id: str, opts: ShowOptions) -> int | None:
     """Unique profiles over the whole range, when one calendar day or month holds it.
 
     Per-interval uniques do not add up (a person active on two days counts twice);
@@ -226,7 +188,7 @@ def _exact_range_unique(client: Any, metric_id: str, opts: ShowOptions) -> int |
     return None
 
 
-def show_metric(client: Any, opts: ShowOptions) -> MetricShow:
+def show_metric(client: KlaviyoClient, opts: ShowOptions) -> MetricShow:
     """Resolve the metric, then its counts per interval and its most recent events."""
     from linesync_cli.core.activity import recent_events
     from linesync_cli.core.aggregates import AggregateQuery, query_aggregates

@@ -2,30 +2,28 @@
 
 A profile's LINE data are the platform's custom properties (design.md section 1),
 numbered when the link key is numbered (`LINE User ID 2` -> `LINE Display Name 2`).
-The timeline is the profile's events (`GET /api/events`, newest first, with the
-metric included), each given a channel: LINE (the catalogue's nine events), Email
+The timeline is the profile's events (newest first, with the metric included), each given a channel: LINE (the catalogue's nine events), Email
 or SMS (Klaviyo's own metrics), or other.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from linesync_cli.api.klaviyo_records import ProfileRecord
 from linesync_cli.catalogue import EMAIL_METRICS, by_metric_name
 from linesync_cli.config import LinkKey
-from linesync_cli.core.linkage import (
-    LOOKUP_BATCH,
-    classify_line_user_id,
-    filter_list,
-    filter_string,
-    normalise_phone,
-)
+from linesync_cli.core.linkage import classify_line_user_id, normalise_phone
 from linesync_cli.errors import AuthError, CheckFailed, NotFound, Unavailable, UsageError
-from linesync_cli.timeutil import klaviyo_datetime, parse_api_time
+
+if TYPE_CHECKING:
+    from linesync_cli.api.klaviyo import KlaviyoClient, ProfileField
+    from linesync_cli.api.line import LineClient
+    from linesync_cli.core.linkage import Resolver
 
 # The platform's LINE properties, in the order a person reads them.
 LINE_PROPERTY_BASES = (
@@ -36,7 +34,6 @@ LINE_PROPERTY_BASES = (
     "LINE Consent Updated At",
     "LINE Consent Source",
 )
-PROFILE_FIELDS = "email,phone_number,external_id,properties"
 EVENT_PAGE_SIZE = 200  # get_events: "a maximum of 200 events per page"
 
 # Key details per channel: (event property, label).
@@ -63,13 +60,13 @@ def line_property_names(link: LinkKey) -> list[str]:
     return names
 
 
-@dataclass
-class Profile:
-    id: str
-    email: str | None
-    phone_number: str | None
-    external_id: str | None
-    properties: dict[str, Any]
+@dataclass(frozen=True)
+class Profile(ProfileRecord):
+    """A Klaviyo profile read through the link key."""
+
+    @classmethod
+    def of(cls, record: ProfileRecord) -> Profile:
+        return cls(record.id, record.email, record.phone_number, record.external_id, record.properties)
 
     def line_properties(self, link: LinkKey) -> dict[str, Any]:
         return {n: self.properties.get(n) for n in line_property_names(link)}
@@ -90,45 +87,21 @@ class Profile:
         }
 
 
-def parse_profile(resource: dict) -> Profile:
-    attrs = resource.get("attributes") or {}
-    props = attrs.get("properties")
-    return Profile(
-        id=str(resource.get("id", "")),
-        email=attrs.get("email"),
-        phone_number=attrs.get("phone_number"),
-        external_id=attrs.get("external_id"),
-        properties=props if isinstance(props, dict) else {},
-    )
+def get_profile(client: KlaviyoClient, profile_id: str) -> Profile | None:
+    """The profile; None when there is no such profile."""
+    found = client.get_profile(profile_id)
+    return Profile.of(found) if found is not None else None
 
 
-def get_profile(client: Any, profile_id: str) -> Profile | None:
-    """`GET /api/profiles/{id}`; None when there is no such profile."""
-    try:
-        doc = client.get(f"/api/profiles/{profile_id}", {"fields[profile]": PROFILE_FIELDS}, op="get_profile")
-    except NotFound:
-        return None
-    return parse_profile(doc.get("data") or {})
-
-
-def get_profiles_by_id(client: Any, profile_ids: Sequence[str]) -> dict[str, Profile]:
-    """Many profiles at once: `any(id,[...])`, 100 per request."""
+def get_profiles_by_id(client: KlaviyoClient, profile_ids: Sequence[str]) -> dict[str, Profile]:
+    """Many profiles at once (batched look-ups by ID)."""
     ids = list(dict.fromkeys(profile_ids))
-    found: dict[str, Profile] = {}
-    for start in range(0, len(ids), LOOKUP_BATCH):
-        params = {"filter": filter_list("id", ids[start:start + LOOKUP_BATCH]), "page[size]": LOOKUP_BATCH,
-                  "fields[profile]": PROFILE_FIELDS}
-        for resource in client.iterate("/api/profiles", params, op="get_profiles"):
-            p = parse_profile(resource)
-            found[p.id] = p
-    return found
+    return {p.id: Profile.of(p) for p in client.profiles_in("id", ids)} if ids else {}
 
 
-def find_profiles(client: Any, field_name: str, value: str) -> list[Profile]:
+def find_profiles(client: KlaviyoClient, field_name: ProfileField, value: str) -> list[Profile]:
     """Profiles whose `email`, `phone_number` or `external_id` equals `value`."""
-    params = {"filter": f"equals({field_name},{filter_string(value)})", "page[size]": LOOKUP_BATCH,
-              "fields[profile]": PROFILE_FIELDS}
-    return [parse_profile(r) for r in client.iterate("/api/profiles", params, op="get_profiles")]
+    return [Profile.of(r) for r in client.profiles_where(field_name, value)]
 
 
 # -- events --------------------------------------------------------------------
@@ -181,57 +154,19 @@ class Event:
         }
 
 
-def _integration(metric_attrs: dict) -> tuple[str, str]:
-    integration = metric_attrs.get("integration") or {}
-    if not isinstance(integration, dict):
-        return "", ""
-    category = integration.get("category")
-    if isinstance(category, dict):  # OAuth-app metrics carry an object here
-        category = category.get("category") or category.get("name")
-    return str(integration.get("name") or ""), str(category or "")
-
-
-def parse_events(doc: dict) -> list[Event]:
-    metrics = {r.get("id"): r.get("attributes") or {} for r in doc.get("included") or [] if r.get("type") == "metric"}
-    events = []
-    for r in doc.get("data") or []:
-        attrs = r.get("attributes") or {}
-        metric_id = str((((r.get("relationships") or {}).get("metric") or {}).get("data") or {}).get("id") or "")
-        metric = metrics.get(metric_id, {})
-        name = str(metric.get("name") or "")
-        integration_name, category = _integration(metric)
-        props = attrs.get("event_properties")
-        events.append(Event(
-            id=str(r.get("id", "")),
-            datetime=parse_api_time(attrs.get("datetime")),
-            metric_id=metric_id,
-            metric_name=name,
-            integration_name=integration_name,
-            integration_category=category,
-            channel=channel_of(name, integration_name, category),
-            properties=props if isinstance(props, dict) else {},
-        ))
-    return events
-
-
-def event_pages(client: Any, profile_id: str, *, since: datetime | None = None, until: datetime | None = None,
-                page_size: int = EVENT_PAGE_SIZE) -> Iterator[list[Event]]:
+def event_pages(client: KlaviyoClient, profile_id: str, *, since: datetime | None = None,
+                until: datetime | None = None, page_size: int = EVENT_PAGE_SIZE) -> Iterator[list[Event]]:
     """The profile's events, newest first, one page at a time (fetched as the caller asks)."""
-    conditions = [f"equals(profile_id,{filter_string(profile_id)})", "has(metric)"]
-    if since:
-        conditions.append(f"greater-or-equal(datetime,{klaviyo_datetime(since)})")
-    if until:
-        conditions.append(f"less-than(datetime,{klaviyo_datetime(until)})")
-    params = {
-        "filter": ",".join(conditions),
-        "include": "metric",
-        "fields[event]": "datetime,event_properties",
-        "fields[metric]": "name,integration",
-        "sort": "-datetime",
-        "page[size]": page_size,
-    }
-    for doc in client.pages("/api/events", params, op="get_events"):
-        yield parse_events(doc)
+    for page in client.profile_events(profile_id, since=since, until=until, page_size=page_size):
+        events = []
+        for e in page.events:
+            metric = page.metrics.get(e.metric_id or "")
+            name = metric.name if metric else ""
+            integration = metric.integration_name if metric else ""
+            category = metric.integration_category if metric else ""
+            events.append(Event(e.id, e.datetime, e.metric_id or "", name, integration, category,
+                                channel_of(name, integration, category), e.properties))
+        yield events
 
 
 @dataclass
@@ -241,7 +176,7 @@ class Timeline:
     pages: int
 
 
-def timeline(client: Any, profile_id: str, *, limit: int, since: datetime | None = None,
+def timeline(client: KlaviyoClient, profile_id: str, *, limit: int, since: datetime | None = None,
              until: datetime | None = None, line_only: bool = False) -> Timeline:
     """The newest `limit` events (LINE ones only with `line_only`), fetched page by page."""
     events: list[Event] = []
@@ -276,7 +211,7 @@ class LastLineEvents:
     complete: bool  # every event of the profile was looked at
 
 
-def last_line_events(client: Any, profile_id: str, *, max_pages: int = 5) -> LastLineEvents:
+def last_line_events(client: KlaviyoClient, profile_id: str, *, max_pages: int = 5) -> LastLineEvents:
     """The last Linked LINE Identity and the last LINE event, scanning newest first.
 
     Stops when both are found or after `max_pages` pages of 200 (so a profile with
@@ -381,7 +316,7 @@ class CheckLinkResult:
         return {"total": total, **counts, "linked_share": round(counts["linked"] / total, 4) if total else 0.0}
 
 
-def _line_reach(line: Any, user_id: str) -> tuple[LineReach, Exception | None]:
+def _line_reach(line: LineClient, user_id: str) -> tuple[LineReach, Exception | None]:
     try:
         body = line.get_profile(user_id)
     except NotFound:
@@ -394,7 +329,8 @@ def _line_reach(line: Any, user_id: str) -> tuple[LineReach, Exception | None]:
     return LineReach("reachable", display_name=name, detail=REACHABLE), None
 
 
-def check_links(values: Sequence[str], resolver: Any, klaviyo: Any, line: Any, link_key: LinkKey, *,
+def check_links(values: Sequence[str], resolver: Resolver | None, klaviyo: Callable[[], KlaviyoClient],
+                line: LineClient | None, link_key: LinkKey, *,
                 email: str | None = None, details: bool = False) -> CheckLinkResult:
     """Check each value: format, link, profile(s), LINE reachability, optional --email comparison.
 
@@ -446,7 +382,7 @@ class Located:
     how: str  # "profile ID", "email", "LINE user ID via <resolver>", ...
 
 
-def locate_profile(klaviyo: Any, *, profile_id: str | None = None, email: str | None = None,
+def locate_profile(klaviyo: Callable[[], KlaviyoClient], *, profile_id: str | None = None, email: str | None = None,
                    phone: str | None = None, external_id: str | None = None,
                    line_user_id: str | None = None, resolver: Any = None) -> Located:
     """The one profile a selector names; CheckFailed (exit 1) when there is none or several."""

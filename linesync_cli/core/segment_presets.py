@@ -14,15 +14,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from linesync_cli.catalogue import ACTIONS
 from linesync_cli.config import LinkKey
 from linesync_cli.core.funnel import EMAIL_STEPS, KnownMetrics
 from linesync_cli.errors import CheckFailed, RateLimited, Unavailable, UsageError
 
+if TYPE_CHECKING:
+    from linesync_cli.api.klaviyo import KlaviyoClient
+
 DEFAULT_DAYS = 30
-SEGMENT_FIELDS = ["name", "created", "is_active", "is_processing"]
 
 # Metric names by the keys presets use (LINE action keys, email step keys).
 METRIC_NAMES: dict[str, str] = {a.key: a.metric_name for a in ACTIONS} | {s.key: s.metric_name for s in EMAIL_STEPS}
@@ -184,22 +186,9 @@ def plan_segment(preset: Preset, *, link: LinkKey, days: int | None = None, name
                        placeholders=metrics is None and bool(preset.metrics))
 
 
-def name_filter(name: str) -> str:
-    """`equals(name,"…")` for `GET /api/segments` (strings quoted, either quote)."""
-    quote = '"' if '"' not in name else "'"
-    if quote in name:
-        raise UsageError("a segment name cannot hold both ' and \" (Klaviyo's filter cannot quote it)",
-                         hint="pick another --name")
-    return f"equals(name,{quote}{name}{quote})"
-
-
-def segments_named(client: Any, name: str) -> list[dict[str, Any]]:
-    """Segments whose name equals `name` (Klaviyo's `equals` filter on name)."""
-    out = []
-    for res in client.get_segments(name_filter(name), SEGMENT_FIELDS):
-        attrs = res.get("attributes") or {}
-        out.append({"id": res.get("id"), "name": attrs.get("name"), "created": attrs.get("created")})
-    return out
+def segments_named(client: KlaviyoClient, name: str) -> list[dict[str, Any]]:
+    """Segments whose name equals `name`, as the plan shows them."""
+    return [{"id": seg.id, "name": seg.name, "created": seg.created} for seg in client.segments_named(name)]
 
 
 def check_plan(plan: SegmentPlan, *, force: bool) -> None:
@@ -229,7 +218,7 @@ class CreatedSegment:
         return {"id": self.id, "name": self.name, "is_processing": self.is_processing, "created": self.created}
 
 
-def create_segment(client: Any, plan: SegmentPlan) -> CreatedSegment:
+def create_segment(client: KlaviyoClient, plan: SegmentPlan) -> CreatedSegment:
     """Send the create. It is not retried after a 5xx or a dropped connection (not idempotent)."""
     try:
         doc = client.create_segment(plan.body)
@@ -247,11 +236,4 @@ def create_segment(client: Any, plan: SegmentPlan) -> CreatedSegment:
             "command refuses if it exists",
             service=exc.service, status=exc.status, errors=exc.errors,
         ) from None
-    data = (doc or {}).get("data") or {}
-    attrs = data.get("attributes") or {}
-    return CreatedSegment(
-        id=str(data.get("id") or ""),
-        name=str(attrs.get("name") or plan.name),
-        is_processing=attrs.get("is_processing"),
-        created=attrs.get("created"),
-    )
+    return CreatedSegment(id=doc.id, name=doc.name or plan.name, is_processing=doc.is_processing, created=doc.created)

@@ -9,10 +9,13 @@ and asks first.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from linesync_cli.catalogue import ACTIONS
 from linesync_cli.core.metrics import line_metric_status, list_metrics
+
+if TYPE_CHECKING:
+    from linesync_cli.api.klaviyo import KlaviyoClient
 
 
 @dataclass(frozen=True)
@@ -34,7 +37,7 @@ class MetricFlows:
                 "live_flows": [{"id": f.id, "name": f.name, "status": f.status} for f in self.live_flows]}
 
 
-def triggered_flows(client: Any, actions: tuple[str, ...] = ()) -> list[MetricFlows]:
+def triggered_flows(client: KlaviyoClient, actions: tuple[str, ...] = ()) -> list[MetricFlows]:
     """Per existing LINE metric (limited to `actions` when given): the live Flows it triggers."""
     wanted = set(actions) or {a.key for a in ACTIONS}
     found = []
@@ -42,9 +45,8 @@ def triggered_flows(client: Any, actions: tuple[str, ...] = ()) -> list[MetricFl
         if status.metric is None or status.action.key not in wanted:
             continue
         flows = []
-        for resource in client.get_flows_triggered_by_metric(status.metric.id):
-            attrs = resource.get("attributes") or {}
-            if str(attrs.get("status") or "").lower() == "live" and not attrs.get("archived"):
-                flows.append(Flow(str(resource.get("id", "")), str(attrs.get("name") or ""), "live"))
+        for trigger in client.get_flows_triggered_by_metric(status.metric.id):
+            if trigger.status.lower() == "live" and not trigger.archived:
+                flows.append(Flow(trigger.id, trigger.name, "live"))
         found.append(MetricFlows(status.action.key, status.action.metric_name, status.metric.id, flows))
     return found

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from linesync_cli.api.klaviyo import Listing
+from linesync_cli.api.klaviyo_records import Account
 from linesync_cli.core.doctor.model import CheckResult, failed, passed, skipped, warned
 from linesync_cli.core.doctor.runner import DoctorContext
 from linesync_cli.errors import (
@@ -90,16 +93,13 @@ def check_config(ctx: DoctorContext) -> CheckResult:
 
 # -- klaviyo-auth --------------------------------------------------------------
 
-def _account_summary(doc: dict) -> tuple[str, list[str], dict[str, Any]]:
-    data = doc.get("data") or []
-    account = data[0] if isinstance(data, list) and data else {}
-    attrs = account.get("attributes") or {}
-    name = (attrs.get("contact_information") or {}).get("organization_name") or "(no name)"
-    test = bool(attrs.get("test_account"))
-    text = f'key accepted for account "{name}" ({account.get("id", "?")})' + (", a test account" if test else "")
-    details = [f"account time zone: {attrs.get('timezone') or 'unknown'}"]
-    return text, details, {"account_id": account.get("id"), "organization_name": name, "test_account": test,
-                           "timezone": attrs.get("timezone")}
+def _account_summary(account: Account) -> tuple[str, list[str], dict[str, Any]]:
+    name = account.organization_name or "(no name)"
+    test = account.test_account
+    text = f'key accepted for account "{name}" ({account.id or "?"})' + (", a test account" if test else "")
+    details = [f"account time zone: {account.timezone or 'unknown'}"]
+    return text, details, {"account_id": account.id, "organization_name": name, "test_account": test,
+                           "timezone": account.timezone}
 
 
 def check_klaviyo_auth(ctx: DoctorContext) -> CheckResult:
@@ -108,7 +108,7 @@ def check_klaviyo_auth(ctx: DoctorContext) -> CheckResult:
     if settings_or_skip(ctx).klaviyo_api_key is None:
         ctx.need("config")
     try:
-        doc = ctx.account()
+        account = ctx.account()
     except ChallengeBlocked as exc:
         return failed(exc.message, exc.hint, exit_code=ExitCode.AUTH)
     except MissingScope:
@@ -122,7 +122,7 @@ def check_klaviyo_auth(ctx: DoctorContext) -> CheckResult:
         return failed(exc.message, exc.hint, exit_code=ExitCode.UNAVAILABLE)
     except ApiError as exc:
         return failed(exc.message, exc.hint or "check LINESYNC_KLAVIYO_REVISION and LINESYNC_KLAVIYO_BASE_URL")
-    text, details, data = _account_summary(doc)
+    text, details, data = _account_summary(account)
     return passed(text, None, details, **data)
 
 
@@ -142,18 +142,18 @@ SCOPE_USERS: dict[str, str] = {
 WRITE_SCOPES = ("events:write", "segments:write")
 
 
-def _read_probes(ctx: DoctorContext) -> dict[str, Any]:
-    """One cheap read per scope: a page of one, the fewest fields (accounts and metrics are shared)."""
-    def page_of_one(path: str, op: str, fields: str, value: str):
-        return lambda: ctx.klaviyo().get(path, {"page[size]": 1, f"fields[{fields}]": value}, op=op)
+def _read_probes(ctx: DoctorContext) -> dict[str, Callable[[], object]]:
+    """One cheap read per scope (accounts and metrics are shared with other checks)."""
+    def read(listing: Listing) -> Callable[[], None]:
+        return lambda: ctx.klaviyo().check_read(listing)
 
     return {
         "accounts:read": ctx.account,
         "metrics:read": ctx.api_metrics,
-        "events:read": page_of_one("/api/events", "get_events", "event", "datetime"),
-        "profiles:read": page_of_one("/api/profiles", "get_profiles", "profile", "created"),
-        "segments:read": page_of_one("/api/segments", "get_segments", "segment", "name"),
-        "flows:read": page_of_one("/api/flows", "get_flows", "flow", "name"),
+        "events:read": read(Listing.EVENTS),
+        "profiles:read": read(Listing.PROFILES),
+        "segments:read": read(Listing.SEGMENTS),
+        "flows:read": read(Listing.FLOWS),
     }
 
 

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
-from datetime import datetime
-
 from linesync_cli.core.doctor.model import CheckResult, Status, failed, passed, warned
 from linesync_cli.core.doctor.runner import DoctorContext
 from linesync_cli.errors import BadRequest
-from linesync_cli.timeutil import humanize_age, parse_api_time
+from linesync_cli.timeutil import humanize_age
 
 NOT_ARRIVED = "no event of this kind has arrived yet"
 
@@ -60,29 +57,6 @@ def check_metric_split(ctx: DoctorContext) -> CheckResult:
     return passed("each LINE event name exists under one integration only", None, details, **data)
 
 
-def latest_event_time(client, metric_id: str) -> datetime | None:
-    """The newest event of a metric: `GET /api/events` sorted by -datetime, one event, one field.
-
-    `equals(metric_id,...)` alone: events whose metric cannot be resolved (returned
-    by default since revision 2026-07-15, dropped with `has(metric)`) cannot match
-    a metric ID, so `has(metric)` would add nothing here.
-    """
-    doc = client.get(
-        "/api/events",
-        {
-            "filter": f"equals(metric_id,{json.dumps(metric_id)})",
-            "sort": "-datetime",
-            "page[size]": 1,
-            "fields[event]": "datetime",
-        },
-        op="get_events",
-    )
-    data = doc.get("data") or []
-    if not data:
-        return None
-    return parse_api_time((data[0].get("attributes") or {}).get("datetime"))
-
-
 def check_recent_events(ctx: DoctorContext) -> CheckResult:
     ctx.need("line-metrics")
     since, label = ctx.options.since, ctx.options.since_label
@@ -94,7 +68,7 @@ def check_recent_events(ctx: DoctorContext) -> CheckResult:
             continue
         name = st.action.metric_name
         try:
-            latest = latest_event_time(client, st.metric.id)
+            latest = client.latest_event_time(st.metric.id)
         except BadRequest as exc:
             # Some listed metric IDs are refused by get_events ("Metric IDs ... do not exist").
             unknown.append(name)

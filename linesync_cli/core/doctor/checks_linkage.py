@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from typing import Any
 
 from linesync_cli.core.doctor.checks_account import settings_or_skip
 from linesync_cli.core.doctor.model import CheckResult, SkipCheck, failed, passed, skipped, warned
 from linesync_cli.core.doctor.runner import DoctorContext
-from linesync_cli.errors import LinesyncError, NoLinkIndex, NotFound
+from linesync_cli.errors import LinesyncError, NoLinkIndex
 from linesync_cli.timeutil import humanize_age
 
 # The examples sync nightly: older than a day, plus slack for the sync itself,
@@ -125,16 +124,6 @@ def check_linkage(ctx: DoctorContext) -> CheckResult:
 
 # -- segment-processing ----------------------------------------------------------
 
-def _is_member(ctx: DoctorContext, segment_id: str, profile_id: str) -> bool:
-    """The segment's profiles filtered on this one (75/s; the per-profile segment list allows only 3/s)."""
-    doc = ctx.klaviyo().get(
-        f"/api/segments/{segment_id}/profiles",
-        {"filter": f"equals(profile_id,{json.dumps(profile_id)})", "fields[profile]": "id", "page[size]": 1},
-        op="get_profiles_for_segment",
-    )
-    return bool(doc.get("data"))
-
-
 def check_segment_processing(ctx: DoctorContext) -> CheckResult:
     from linesync_cli.core.linkage import LinkStatus
 
@@ -143,25 +132,19 @@ def check_segment_processing(ctx: DoctorContext) -> CheckResult:
         return skipped("no --segment given: no Klaviyo Segment is checked",
                        "linesync doctor --segment SEGMENT_ID [--line-user-id U...]")
     ctx.need("klaviyo-auth")
-    try:
-        doc = ctx.klaviyo().get(
-            f"/api/segments/{seg_id}",
-            {"fields[segment]": "name,is_active,is_processing,updated"},
-            op="get_segment",
-        )
-    except NotFound:
+    segment = ctx.klaviyo().get_segment(seg_id)
+    if segment is None:
         return failed(f"Klaviyo has no segment with ID {seg_id}",
                       "copy the ID from the segment's page in Klaviyo (Audience > Lists & segments)")
-    attrs = (doc.get("data") or {}).get("attributes") or {}
-    name = attrs.get("name") or seg_id
-    details = [f"updated: {attrs.get('updated') or '?'}", SEGMENTS_ARE_KLAVIYOS]
-    data: dict[str, Any] = {"segment": {"id": seg_id, "name": name, "is_active": attrs.get("is_active"),
-                                        "is_processing": attrs.get("is_processing")}}
+    name = segment.name or seg_id
+    details = [f"updated: {segment.updated or '?'}", SEGMENTS_ARE_KLAVIYOS]
+    data: dict[str, Any] = {"segment": {"id": seg_id, "name": name, "is_active": segment.is_active,
+                                        "is_processing": segment.is_processing}}
     problems, hints = [], []
-    if attrs.get("is_active") is False:
+    if segment.is_active is False:
         problems.append(f'segment "{name}" is inactive: Klaviyo does not process inactive segments')
         hints.append("activate it in Klaviyo")
-    if attrs.get("is_processing"):
+    if segment.is_processing:
         problems.append(f'Klaviyo is still recalculating segment "{name}": recent events may not be reflected yet')
         hints.append(f"check again later: `linesync doctor --only segment-processing --segment {seg_id}`")
     member_text = ""
@@ -177,7 +160,7 @@ def check_segment_processing(ctx: DoctorContext) -> CheckResult:
             details.append(f"membership not checked: {exc.message}")
         else:
             if link.status is LinkStatus.LINKED:
-                member = _is_member(ctx, seg_id, link.profile_id)
+                member = ctx.klaviyo().is_segment_member(seg_id, link.profile_id)
                 data["member"] = member
                 data["profile_id"] = link.profile_id
                 if member:

@@ -6,7 +6,7 @@ first (once, even when not selected, then hidden from the report), and when it
 did not pass the dependent check is skipped with the reason, instead of repeating
 the same failure. API results that several checks use (the account, the metric
 listings, the resolved profile) are fetched once per run through `ctx.shared`:
-`GET /api/accounts` allows 1 request/s and 15/min, so it is called at most once.
+the account allows 1 request/s and 15/min, so it is called at most once.
 """
 
 from __future__ import annotations
@@ -29,10 +29,9 @@ from linesync_cli.errors import LinesyncError, UsageError
 
 if TYPE_CHECKING:
     from linesync_cli.api.klaviyo import KlaviyoClient
+    from linesync_cli.api.klaviyo_records import Account
     from linesync_cli.api.line import LineClient
     from linesync_cli.config import LoadedSettings, Settings
-
-ACCOUNT_FIELDS = "contact_information.organization_name,test_account,timezone"
 
 
 class DoctorContext:
@@ -87,12 +86,9 @@ class DoctorContext:
     def line(self) -> LineClient | None:
         return self.shared("line", self._line)
 
-    def account(self) -> dict:
-        """`GET /api/accounts` (1/s, 15/min): once per run, shared by klaviyo-auth and klaviyo-scopes."""
-        return self.shared(
-            "accounts",
-            lambda: self.klaviyo().get("/api/accounts", {"fields[account]": ACCOUNT_FIELDS}, op="get_accounts"),
-        )
+    def account(self) -> Account:
+        """The account (1/s, 15/min): once per run, shared by klaviyo-auth and klaviyo-scopes."""
+        return self.shared("accounts", lambda: self.klaviyo().get_account())
 
     def api_metrics(self) -> list:
         from linesync_cli.core.metrics import list_metrics

@@ -1,0 +1,195 @@
+"""What core reads from Klaviyo: small frozen records parsed from JSON:API documents.
+
+Parsing is defensive: an attribute the sparse fields left out, or that Klaviyo
+omits, comes back as None (or empty), never as a KeyError. OAuth-app metrics carry
+`integration.category` as an object; both shapes give a string here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from linesync_cli.timeutil import parse_api_time
+
+
+def _attrs(resource: Any) -> dict[str, Any]:
+    attrs = resource.get("attributes") if isinstance(resource, dict) else None
+    return attrs if isinstance(attrs, dict) else {}
+
+
+def _related_id(resource: dict[str, Any], name: str) -> str | None:
+    rel = ((resource.get("relationships") or {}).get(name) or {}).get("data")
+    value = rel.get("id") if isinstance(rel, dict) else None
+    return str(value) if value else None
+
+
+def _text(value: Any) -> str | None:
+    return str(value) if value not in (None, "") else None
+
+
+@dataclass(frozen=True)
+class Account:
+    id: str | None
+    organization_name: str | None
+    test_account: bool
+    timezone: str | None
+
+
+def parse_account(doc: dict[str, Any]) -> Account:
+    data = doc.get("data")
+    account = data[0] if isinstance(data, list) and data else {}
+    attrs = _attrs(account)
+    contact = attrs.get("contact_information")
+    return Account(
+        id=_text(account.get("id")),
+        organization_name=_text(contact.get("organization_name")) if isinstance(contact, dict) else None,
+        test_account=bool(attrs.get("test_account")),
+        timezone=_text(attrs.get("timezone")),
+    )
+
+
+@dataclass(frozen=True)
+class Metric:
+    id: str
+    name: str
+    integration_name: str
+    integration_category: str
+    created: datetime | None
+    updated: datetime | None
+
+    @property
+    def is_api(self) -> bool:
+        return self.integration_category.casefold() == "api"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "integration": {"name": self.integration_name, "category": self.integration_category},
+            "created": self.created.isoformat() if self.created else None,
+            "updated": self.updated.isoformat() if self.updated else None,
+        }
+
+
+def parse_metric(resource: dict[str, Any]) -> Metric:
+    attrs = _attrs(resource)
+    integration = attrs.get("integration") or {}
+    category = integration.get("category") if isinstance(integration, dict) else None
+    if isinstance(category, dict):
+        category = category.get("category") or category.get("name") or ""
+    name = integration.get("name") if isinstance(integration, dict) else None
+    return Metric(
+        id=str(resource.get("id", "")),
+        name=str(attrs.get("name") or ""),
+        integration_name=str(name or ""),
+        integration_category=str(category or ""),
+        created=parse_api_time(attrs.get("created")),
+        updated=parse_api_time(attrs.get("updated")),
+    )
+
+
+@dataclass(frozen=True)
+class ProfileRecord:
+    """A profile as Klaviyo returned it (only the sparse fields asked for are filled)."""
+
+    id: str
+    email: str | None = None
+    phone_number: str | None = None
+    external_id: str | None = None
+    properties: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_profile(resource: dict[str, Any]) -> ProfileRecord:
+    attrs = _attrs(resource)
+    props = attrs.get("properties")
+    return ProfileRecord(
+        id=str(resource.get("id", "")),
+        email=attrs.get("email"),
+        phone_number=attrs.get("phone_number"),
+        external_id=attrs.get("external_id"),
+        properties=props if isinstance(props, dict) else {},
+    )
+
+
+@dataclass(frozen=True)
+class ProfilePage:
+    profiles: list[ProfileRecord]
+    next_cursor: str | None  # `page[cursor]` of the next page; None on the last
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    id: str
+    datetime: datetime | None
+    metric_id: str | None
+    profile_id: str | None
+    properties: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class EventPage:
+    """One page of `GET /api/events`, with the resources it included, by ID."""
+
+    events: list[EventRecord]
+    metrics: dict[str, Metric]
+    profiles: dict[str, ProfileRecord]
+    has_next: bool
+
+
+def parse_event_page(doc: dict[str, Any]) -> EventPage:
+    included = [r for r in doc.get("included") or [] if isinstance(r, dict)]
+    metrics = {str(r.get("id")): parse_metric(r) for r in included if r.get("type") == "metric"}
+    profiles = {str(r.get("id")): parse_profile(r) for r in included if r.get("type") == "profile"}
+    events = []
+    for r in doc.get("data") or []:
+        attrs = _attrs(r)
+        props = attrs.get("event_properties")
+        events.append(EventRecord(
+            id=str(r.get("id", "")),
+            datetime=parse_api_time(attrs.get("datetime")),
+            metric_id=_related_id(r, "metric"),
+            profile_id=_related_id(r, "profile"),
+            properties=props if isinstance(props, dict) else {},
+        ))
+    return EventPage(events, metrics, profiles, bool((doc.get("links") or {}).get("next")))
+
+
+@dataclass(frozen=True)
+class FlowTrigger:
+    """A Flow that a metric triggers."""
+
+    id: str
+    name: str
+    status: str  # draft | manual | live (as Klaviyo spells it)
+    archived: bool
+
+
+def parse_flow(resource: dict[str, Any]) -> FlowTrigger:
+    attrs = _attrs(resource)
+    return FlowTrigger(str(resource.get("id", "")), str(attrs.get("name") or ""),
+                       str(attrs.get("status") or ""), bool(attrs.get("archived")))
+
+
+@dataclass(frozen=True)
+class Segment:
+    id: str
+    name: str | None
+    created: str | None  # as Klaviyo wrote it (shown, never computed with)
+    updated: str | None
+    is_active: bool | None
+    is_processing: bool | None
+
+
+def parse_segment(resource: Any) -> Segment:
+    attrs = _attrs(resource)
+    rid = resource.get("id") if isinstance(resource, dict) else None
+    return Segment(
+        id=str(rid or ""),
+        name=_text(attrs.get("name")),
+        created=_text(attrs.get("created")),
+        updated=_text(attrs.get("updated")),
+        is_active=attrs.get("is_active") if isinstance(attrs.get("is_active"), bool) else None,
+        is_processing=attrs.get("is_processing") if isinstance(attrs.get("is_processing"), bool) else None,
+    )

@@ -1,0 +1,136 @@
+"""The typed door to Klaviyo: every operation has its row, every method sends a request
+the spec accepts, records parse realistic documents, and core speaks no HTTP."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from linesync_cli.api.http import RetryPolicy
+from linesync_cli.api.klaviyo import OPERATIONS, KlaviyoClient, Listing, Op
+from linesync_cli.api.klaviyo_records import (
+    parse_account,
+    parse_event_page,
+    parse_flow,
+    parse_metric,
+    parse_profile,
+    parse_segment,
+)
+from tests.support.spec import assert_all_valid, requires_specs
+from tests.support.standin_cli import KLAVIYO_TEST_KEY
+
+ROOT = Path(__file__).resolve().parents[1]
+BASE = "https://a.klaviyo.com"
+
+
+def client() -> KlaviyoClient:
+    return KlaviyoClient(SecretStr(KLAVIYO_TEST_KEY), BASE, retry=RetryPolicy(max_attempts=1),
+                         sleep=lambda s: None, clock=lambda: 0.0)
+
+
+def test_every_operation_has_its_limits_and_scope():
+    # A member without a row would be sent with no pacing and a vague 403 hint.
+    assert set(OPERATIONS) == set(Op)
+    assert all(burst > 0 and steady > 0 and scope for burst, steady, scope in OPERATIONS.values())
+
+
+def test_an_unknown_operation_cannot_be_sent():
+    with pytest.raises(ValueError):
+        client().limiter_for("get_metricz")
+
+
+def test_core_never_opens_the_raw_transport():
+    """The typed methods are the only door: no paths, operation IDs or untyped clients in core or commands."""
+    offenders = []
+    for folder in ("core", "commands"):
+        for path in sorted((ROOT / "linesync_cli" / folder).rglob("*.py")):
+            text = path.read_text()
+            for pattern in (r'"/api/', r"\bop=", r"\b(client|klaviyo|line): Any\b", r"\._(get|post|pages|iterate)\("):
+                if folder == "commands" and "Any" in pattern:
+                    continue  # commands are not core; the rule is for core
+                for m in re.finditer(pattern, text):
+                    offenders.append(f"{path.relative_to(ROOT)}:{text[:m.start()].count(chr(10)) + 1}: {m.group()}")
+    assert offenders == []
+
+
+@requires_specs
+def test_every_typed_method_sends_what_the_spec_accepts(httpx_mock):
+    from linesync_cli.core.aggregates import AggregateQuery, build_body
+
+    httpx_mock.add_response(json={"data": [], "links": {"next": None}}, is_reusable=True)
+    c = client()
+    when = datetime(2026, 10, 1, tzinfo=UTC)
+    c.get_account()
+    for listing in Listing:
+        c.check_read(listing)
+    c.list_metrics(api_only=True)
+    c.list_metrics(api_only=False)
+    c.get_flows_triggered_by_metric("AbC123")
+    c.query_metric_aggregates(build_body(AggregateQuery("AbC123", when, when.replace(day=8), "day",
+                                                        ("count", "unique"), "Asia/Tokyo")))
+    list(c.profile_events("01PROFILE", since=when, until=when.replace(day=2), page_size=50))
+    list(c.metric_events("AbC123", until=when, page_size=20))
+    c.latest_event_time("AbC123")
+    c.get_profile("01PROFILE")
+    c.profiles_where("email", "taro@example.jp")
+    c.profiles_in("id", ["01A", "01B"])
+    c.profiles_in("external_id", ["U" + "0" * 32], only_field=True)
+    c.profile_properties_page(None)
+    c.profile_properties_page("cur", segment_id="Seg123")
+    c.profile_properties_page(None, updated_after=when)
+    c.get_segment("Seg123")
+    c.is_segment_member("Seg123", "01PROFILE")
+    c.segments_named('say "hi"')
+    assert_all_valid(httpx_mock.get_requests())
+
+
+# -- records from realistic documents ---------------------------------------------------------
+
+def test_event_page_carries_its_included_metric_and_profile_and_tolerates_gaps():
+    doc = {
+        "data": [
+            {"type": "event", "id": "E1",
+             "attributes": {"datetime": "2026-10-01T09:00:00+00:00", "event_properties": {"URL": "https://x.jp"}},
+             "relationships": {"metric": {"data": {"type": "metric", "id": "M1"}},
+                               "profile": {"data": {"type": "profile", "id": "P1"}}}},
+            {"type": "event", "id": "E2", "attributes": {}},  # sparse: no datetime, no relationships
+        ],
+        "included": [
+            {"type": "metric", "id": "M1", "attributes": {
+                "name": "Clicked LINE Message", "integration": {"name": "App", "category": {"category": "API"}}}},
+            {"type": "profile", "id": "P1", "attributes": {"email": "taro@example.jp"}},
+        ],
+        "links": {"next": "https://a.klaviyo.com/api/events?page%5Bcursor%5D=x"},
+    }
+    page = parse_event_page(doc)
+    first, second = page.events
+    assert first.datetime == datetime(2026, 10, 1, 9, tzinfo=UTC) and first.properties == {"URL": "https://x.jp"}
+    assert (first.metric_id, first.profile_id) == ("M1", "P1")
+    assert page.metrics["M1"].integration_category == "API" and page.metrics["M1"].is_api  # OAuth-app shape
+    assert page.profiles["P1"].email == "taro@example.jp" and page.profiles["P1"].phone_number is None
+    assert (second.datetime, second.metric_id, second.profile_id, second.properties) == (None, None, None, {})
+    assert page.has_next and not parse_event_page({"data": []}).has_next
+
+
+def test_missing_optional_attributes_are_none_not_key_errors():
+    assert parse_profile({"type": "profile", "id": "P1", "attributes": {"properties": "not a dict"}}) \
+        == parse_profile({"id": "P1"})
+    p = parse_profile({"id": "P1"})
+    assert (p.email, p.phone_number, p.external_id, p.properties) == (None, None, None, {})
+    m = parse_metric({"id": "M1", "attributes": {"name": "Opened Email"}})
+    assert (m.integration_name, m.integration_category, m.created, m.is_api) == ("", "", None, False)
+    account = parse_account({"data": []})
+    assert (account.id, account.organization_name, account.timezone, account.test_account) == (None, None, None, False)
+    account = parse_account({"data": [{"id": "Ac1", "attributes": {
+        "contact_information": {"organization_name": "Shop"}, "test_account": True, "timezone": "Asia/Tokyo"}}]})
+    assert (account.id, account.organization_name, account.test_account, account.timezone) == \
+        ("Ac1", "Shop", True, "Asia/Tokyo")
+    seg = parse_segment({"id": "S1", "attributes": {"name": "LINE clickers", "is_active": "yes"}})
+    assert (seg.name, seg.is_active, seg.is_processing, seg.updated) == ("LINE clickers", None, None, None)
+    assert parse_segment(None).id == ""  # a create answered without a body
+    flow = parse_flow({"id": "F1", "attributes": {"name": "Welcome", "status": "live"}})
+    assert (flow.name, flow.status, flow.archived) == ("Welcome", "live", False)
