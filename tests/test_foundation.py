@@ -640,13 +640,14 @@ def line_client(line_standin, token: str | None = None):
 
 
 def test_line_client_bot_info_profile_and_errors(line_standin):
+    from linesync_cli.api.line import LineProfile
     from linesync_cli.errors import BadRequest, NotFound
 
     user = "U" + "0123456789abcdef" * 2
     line_standin.add_user(user, "Hanako")
     with line_client(line_standin) as client:
-        assert client.get_bot_info()["basicId"].startswith("@")
-        assert client.get_profile(user)["displayName"] == "Hanako"
+        assert (client.get_bot_info().basic_id or "").startswith("@")
+        assert client.get_profile(user) == LineProfile(user, "Hanako")
         with pytest.raises(NotFound):
             client.get_profile("U" + "f" * 32)
         with pytest.raises(BadRequest):
@@ -661,7 +662,7 @@ def test_line_verify_token_tries_both_endpoints_and_never_logs_the_token(line_st
     token = f"line_{kind}_SECRET_token_0123"
     line_standin.add_token(token, kind=kind, expires_in=86400)
     with caplog.at_level(logging.INFO, logger="linesync.http"), line_client(line_standin, token) as client:
-        assert client.verify_token()["expires_in"] == 86400
+        assert client.verify_token().expires_in == 86400
     assert token not in caplog.text
     verify_ops = [r.op for r in line_standin.requests if r.op and r.op.startswith("verify")]
     assert verify_ops == (["verifyChannelToken"] if kind == "long-lived"
@@ -673,5 +674,5 @@ def test_line_verify_token_tries_both_endpoints_and_never_logs_the_token(line_st
 def test_line_5xx_then_success(line_standin):
     line_standin.fail_next(1, status=503)
     with line_client(line_standin) as client:
-        assert client.get_bot_info()["displayName"]
+        assert client.get_bot_info().display_name
     assert [r.status for r in line_standin.requests] == [503, 200]

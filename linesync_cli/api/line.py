@@ -1,7 +1,10 @@
-"""The LINE client: the only code that talks to the LINE Messaging API."""
+"""The LINE client: the only code that talks to the LINE Messaging API.
+
+Each method returns a small frozen record (fields LINE left out are None)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -61,16 +64,16 @@ class LineClient(HttpService):
     def unreachable_hint(self) -> str:
         return "check the network, proxy settings and LINESYNC_LINE_BASE_URL"
 
-    def get_bot_info(self) -> dict:
+    def get_bot_info(self) -> BotInfo:
         """`GET /v2/bot/info`: the best single check that the token works."""
-        return self.send("GET", "/v2/bot/info", headers=self._auth()).json()
+        return BotInfo.parse(self.send("GET", "/v2/bot/info", headers=self._auth()).json())
 
-    def get_profile(self, user_id: str) -> dict:
+    def get_profile(self, user_id: str) -> LineProfile:
         """`GET /v2/bot/profile/{userId}`. 404 covers: not a friend, blocked, unknown or other provider."""
-        return self.send("GET", f"/v2/bot/profile/{user_id}", headers=self._auth()).json()
+        return LineProfile.parse(self.send("GET", f"/v2/bot/profile/{user_id}", headers=self._auth()).json())
 
-    def verify_token(self) -> dict:
-        """The token's channel and expiry: `{client_id, expires_in, scope?}`.
+    def verify_token(self) -> TokenInfo:
+        """The token's channel and expiry.
 
         Long-lived and short-lived tokens verify at `POST /v2/oauth/verify`; v2.1
         (JWT-issued) tokens at `GET /oauth2/v2.1/verify`. Neither takes an
@@ -79,6 +82,52 @@ class LineClient(HttpService):
         """
         token = self._token.get_secret_value()
         try:
-            return self.send("POST", "/v2/oauth/verify", data={"access_token": token}).json()
+            body = self.send("POST", "/v2/oauth/verify", data={"access_token": token}).json()
         except BadRequest:
-            return self.send("GET", "/oauth2/v2.1/verify", params={"access_token": token}).json()
+            body = self.send("GET", "/oauth2/v2.1/verify", params={"access_token": token}).json()
+        return TokenInfo.parse(body)
+
+
+def _str(body: Any, key: str) -> str | None:
+    value = body.get(key) if isinstance(body, dict) else None
+    return str(value) if value not in (None, "") else None
+
+
+@dataclass(frozen=True)
+class BotInfo:
+    """The bot of the channel the token belongs to (missing fields are None)."""
+
+    user_id: str | None  # the webhook's `destination`
+    basic_id: str | None
+    premium_id: str | None
+    display_name: str | None
+    chat_mode: str | None
+    mark_as_read_mode: str | None
+
+    @classmethod
+    def parse(cls, body: Any) -> BotInfo:
+        return cls(_str(body, "userId"), _str(body, "basicId"), _str(body, "premiumId"), _str(body, "displayName"),
+                   _str(body, "chatMode"), _str(body, "markAsReadMode"))
+
+
+@dataclass(frozen=True)
+class LineProfile:
+    user_id: str | None
+    display_name: str | None
+
+    @classmethod
+    def parse(cls, body: Any) -> LineProfile:
+        return cls(_str(body, "userId"), _str(body, "displayName"))
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    client_id: str | None  # the channel ID
+    expires_in: int | None  # seconds; None when LINE did not say
+    scope: str | None
+
+    @classmethod
+    def parse(cls, body: Any) -> TokenInfo:
+        raw = body.get("expires_in") if isinstance(body, dict) else None
+        expires = int(raw) if isinstance(raw, (int, float)) and not isinstance(raw, bool) else None
+        return cls(_str(body, "client_id"), expires, _str(body, "scope"))

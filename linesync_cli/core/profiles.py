@@ -318,15 +318,14 @@ class CheckLinkResult:
 
 def _line_reach(line: LineClient, user_id: str) -> tuple[LineReach, Exception | None]:
     try:
-        body = line.get_profile(user_id)
+        profile = line.get_profile(user_id)
     except NotFound:
         return LineReach("not-reachable", detail=NOT_REACHABLE), None
     except AuthError as exc:
         return LineReach("token-refused", detail=exc.message), exc
     except Unavailable as exc:
         return LineReach("unavailable", detail=exc.message), exc
-    name = body.get("displayName") if isinstance(body, dict) else None
-    return LineReach("reachable", display_name=name, detail=REACHABLE), None
+    return LineReach("reachable", display_name=profile.display_name, detail=REACHABLE), None
 
 
 def check_links(values: Sequence[str], resolver: Resolver | None, klaviyo: Callable[[], KlaviyoClient],

@@ -212,22 +212,23 @@ def check_line_token(ctx: DoctorContext) -> CheckResult:
         bot = line.get_bot_info()
     except AuthError as exc:
         return failed(exc.message, exc.hint)
-    name = bot.get("displayName") or "(no name)"
-    basic = bot.get("basicId") or "?"
-    details = [f"bot userId: {bot.get('userId', '?')} (webhook `destination`)",
-               f"chat mode: {bot.get('chatMode', '?')}, mark-as-read mode: {bot.get('markAsReadMode', '?')}"]
-    if bot.get("premiumId"):
-        details.append(f"premium ID: {bot['premiumId']}")
-    data: dict[str, Any] = {"bot": {k: bot.get(k) for k in ("displayName", "basicId", "userId", "chatMode")}}
-    text = f'token works for bot "{name}" ({basic}, {bot.get("userId", "?")})'
+    name = bot.display_name or "(no name)"
+    basic = bot.basic_id or "?"
+    details = [f"bot userId: {bot.user_id or '?'} (webhook `destination`)",
+               f"chat mode: {bot.chat_mode or '?'}, mark-as-read mode: {bot.mark_as_read_mode or '?'}"]
+    if bot.premium_id:
+        details.append(f"premium ID: {bot.premium_id}")
+    data: dict[str, Any] = {"bot": {"displayName": bot.display_name, "basicId": bot.basic_id, "userId": bot.user_id,
+                                    "chatMode": bot.chat_mode}}
+    text = f'token works for bot "{name}" ({basic}, {bot.user_id or "?"})'
     try:
         verified = line.verify_token()
     except BadRequest as exc:
         details.append(f"expiry unknown: {exc.message}")
         return passed(text + "; expiry unknown", None, details, **data)
-    expires_in = verified.get("expires_in")
-    details.append(f"channel ID: {verified.get('client_id', '?')}")
-    if not isinstance(expires_in, (int, float)):
+    expires_in = verified.expires_in
+    details.append(f"channel ID: {verified.client_id or '?'}")
+    if expires_in is None:
         return passed(text + "; expiry unknown", None, details, **data)
     left = timedelta(seconds=expires_in)
     data["expires_in"] = expires_in

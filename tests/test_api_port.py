@@ -1,4 +1,4 @@
-"""The typed door to Klaviyo: every operation has its row, every method sends a request
+"""The typed doors to Klaviyo and LINE: every Klaviyo operation has its row, every method sends a request
 the spec accepts, records parse realistic documents, and core speaks no HTTP."""
 
 from __future__ import annotations
@@ -134,3 +134,18 @@ def test_missing_optional_attributes_are_none_not_key_errors():
     assert parse_segment(None).id == ""  # a create answered without a body
     flow = parse_flow({"id": "F1", "attributes": {"name": "Welcome", "status": "live"}})
     assert (flow.name, flow.status, flow.archived) == ("Welcome", "live", False)
+
+
+def test_line_records_parse_what_line_sends_and_tolerate_gaps():
+    from linesync_cli.api.line import BotInfo, LineProfile, TokenInfo
+
+    bot = BotInfo.parse({"userId": "U" + "a" * 32, "basicId": "@123abcde", "displayName": "Shop",
+                         "chatMode": "bot", "markAsReadMode": "auto"})
+    assert (bot.basic_id, bot.chat_mode, bot.premium_id) == ("@123abcde", "bot", None)
+    assert BotInfo.parse([]) == BotInfo(None, None, None, None, None, None)  # not an object: nothing, not a crash
+    assert LineProfile.parse({"displayName": "Hanako"}) == LineProfile(None, "Hanako")
+    assert TokenInfo.parse({"client_id": "1350031035", "expires_in": 2591659, "scope": "profile"}) \
+        == TokenInfo("1350031035", 2591659, "profile")
+    # expires_in that is not a number (or a bool) is unknown, so doctor says "expiry unknown"
+    assert TokenInfo.parse({"expires_in": "soon"}).expires_in is None
+    assert TokenInfo.parse({"expires_in": True}).expires_in is None
