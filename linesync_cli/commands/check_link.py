@@ -161,8 +161,8 @@ def check_link(
     """
     import sys
 
+    from linesync_cli.core.check_link import check_links
     from linesync_cli.core.linkage import classify_line_user_id, open_resolver, read_line_user_ids
-    from linesync_cli.core.profiles import check_links
     from linesync_cli.errors import CheckFailed, LinesyncError, UsageError
     from linesync_cli.timeutil import parse_zone
 

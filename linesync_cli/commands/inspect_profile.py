@@ -90,8 +90,9 @@ def inspect_profile(
 
       linesync inspect-profile --line-user-id U4af4980629... --line-only --json
     """
+    from linesync_cli.core.inspect_profile import locate_profile
     from linesync_cli.core.linkage import open_resolver
-    from linesync_cli.core.profiles import locate_profile, timeline
+    from linesync_cli.core.timeline import timeline
     from linesync_cli.errors import UsageError
     from linesync_cli.timeutil import parse_when, parse_zone
 

@@ -61,7 +61,7 @@ def sync(
     """
     import time
 
-    from linesync_cli.core.link_index import SyncOptions, sync_links
+    from linesync_cli.core.link_sync import SyncOptions, sync_links
     from linesync_cli.render import Column, OutputFormat, safe
 
     app = app_context(ctx)

@@ -38,14 +38,14 @@ def metrics(
     """
     if ctx.invoked_subcommand is not None:
         return
-    from linesync_cli.core.metrics import check_line_metrics
+    from linesync_cli.core.metrics import read_line_metrics
     from linesync_cli.errors import CheckFailed
     from linesync_cli.render import Column, OutputFormat
     from linesync_cli.timeutil import humanize_age, local_text
 
     app = app_context(ctx)
     output = resolve_format(fmt, as_json)
-    statuses = check_line_metrics(app.klaviyo())
+    statuses = read_line_metrics(app.klaviyo())
     r = app.renderer
     term = r.is_terminal
     rows = []

@@ -9,12 +9,9 @@ Storage: one row per (link key, profile) that carries a value in the property,
 valid (`^U[0-9a-f]{32}$`) or malformed. Look-ups read valid rows only; a LINE ID
 on two profiles is ambiguous.
 
-Sync: every page is committed together with the run's cursor, so an interrupted
-run continues where it stopped. A full run stamps the rows it sees with a new
-generation and, once complete, drops rows of older generations (profiles that
-lost the property, or were deleted). An incremental run reads the profiles
-updated since the previous run started (minus an overlap for clock skew) and
-updates or removes their rows.
+A run (core/link_sync.py) writes through `begin_run`, `commit_page` and
+`finish_run`: every page is committed together with the run's cursor, and a
+full run's end drops the rows of older generations.
 """
 
 from __future__ import annotations
@@ -23,24 +20,20 @@ import json
 import re
 import sqlite3
 import threading
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from linesync_cli.errors import BadRequest, ConfigError, Interrupted
+from linesync_cli.errors import ConfigError
 from linesync_cli.timeutil import parse_iso
 
 if TYPE_CHECKING:
-    from linesync_cli.api.klaviyo import KlaviyoClient
+    pass
 
 LINE_USER_ID_RE = re.compile(r"^U[0-9a-f]{32}$")
 INDEX_FILE = "links.sqlite"
-# Incremental runs re-read profiles updated a little before the previous run
-# started: covers clock skew between this machine and Klaviyo.
-OVERLAP = timedelta(minutes=15)
 # sqlite's bound-parameter limit is 32766 on current builds, 999 on old ones.
 LOOKUP_CHUNK = 900
 MALFORMED_EXAMPLES = 5
@@ -78,15 +71,15 @@ def index_path(state_dir: Path) -> Path:
     return Path(state_dir) / INDEX_FILE
 
 
-def _now() -> datetime:
+def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def _iso(dt: datetime | None) -> str | None:
+def iso_utc(dt: datetime | None) -> str | None:
     return dt.astimezone(UTC).isoformat() if dt else None
 
 
-def _parse(text: str | None) -> datetime | None:
+def parse_utc(text: str | None) -> datetime | None:
     return parse_iso(text, UTC) if text else None
 
 
@@ -126,8 +119,8 @@ class IndexStatus:
             "link_key": self.link_key,
             "path": str(self.path),
             "scope": self.scope,
-            "built_at": _iso(self.built_at),
-            "synced_at": _iso(self.synced_at),
+            "built_at": iso_utc(self.built_at),
+            "synced_at": iso_utc(self.synced_at),
             "profiles_read": self.profiles_read,
             "profiles_with_value": self.profiles_with_value,
             "linked_ids": self.linked_ids,
@@ -141,18 +134,15 @@ class IndexStatus:
 class LinkIndex:
     """The SQLite file. One connection; WAL so a backfill can read while a sync writes."""
 
-    def __init__(self, path: Path, *, create: bool = True) -> None:
+    def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
-        if create:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            uri = self.path.as_uri() + ("" if create else "?mode=ro")
             # A backfill may resolve from worker threads: one connection, used under a lock.
-            self.conn = sqlite3.connect(uri, uri=True, timeout=30.0, check_same_thread=False)
-            if create:
-                self.conn.execute("PRAGMA journal_mode=WAL")
-                self.conn.executescript(SCHEMA)
+            self.conn = sqlite3.connect(self.path, timeout=30.0, check_same_thread=False)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.executescript(SCHEMA)
         except sqlite3.DatabaseError as exc:
             raise ConfigError(
                 f"cannot open the link index {self.path}: {exc}",
@@ -163,7 +153,7 @@ class LinkIndex:
     def open_existing(cls, path: Path) -> LinkIndex | None:
         if not Path(path).is_file():
             return None
-        return cls(path, create=True)  # schema is idempotent; keeps WAL mode
+        return cls(path)  # the schema is idempotent; keeps WAL mode
 
     def close(self) -> None:
         self.conn.close()
@@ -231,8 +221,8 @@ class LinkIndex:
             exists=bool(row and row["built_at"]),
             link_key=f"property:{key}",
             property_name=key,
-            built_at=_parse(row["built_at"]) if row else None,
-            synced_at=_parse(row["synced_at"]) if row else None,
+            built_at=parse_utc(row["built_at"]) if row else None,
+            synced_at=parse_utc(row["synced_at"]) if row else None,
             profiles_read=row["profiles_read"] if row else 0,
             path=self.path,
             scope=row["scope"] if row else "all",
@@ -262,7 +252,7 @@ class LinkIndex:
             self.conn.execute(
                 "UPDATE link_keys SET run_kind = ?, run_scope = ?, run_started_at = ?, run_generation = ?, "
                 "run_cursor = NULL, run_profiles_read = 0, run_pages = 0 WHERE link_key = ?",
-                (kind, scope, _iso(started_at), generation, key),
+                (kind, scope, iso_utc(started_at), generation, key),
             )
         return generation
 
@@ -298,13 +288,13 @@ class LinkIndex:
                 )
                 self.conn.execute(
                     "UPDATE link_keys SET built_at = ?, generation = ?, scope = ? WHERE link_key = ?",
-                    (_iso(finished_at), row["run_generation"], row["run_scope"], key),
+                    (iso_utc(finished_at), row["run_generation"], row["run_scope"], key),
                 )
             self.conn.execute(
                 "UPDATE link_keys SET synced_at = ?, high_water = run_started_at, profiles_read = run_profiles_read, "
                 "run_kind = NULL, run_scope = NULL, run_started_at = NULL, run_generation = NULL, run_cursor = NULL, "
                 "run_profiles_read = 0, run_pages = 0 WHERE link_key = ?",
-                (_iso(finished_at), key),
+                (iso_utc(finished_at), key),
             )
 
 
@@ -326,137 +316,3 @@ def link_index_status(settings: Any) -> IndexStatus:
         index.close()
 
 
-# -- sync ----------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class SyncOptions:
-    segment_id: str | None = None
-    full: bool = False
-
-
-@dataclass
-class SyncProgress:
-    kind: str  # 'full' | 'incremental'
-    profiles_read: int
-    pages: int
-    resumed: bool
-
-
-@dataclass
-class SyncReport:
-    link_key: str
-    kind: str  # 'full' | 'incremental'
-    scope: str
-    resumed: bool
-    since: datetime | None  # incremental runs: profiles updated after this
-    profiles_read: int  # by this run (including pages read before an interruption)
-    status: IndexStatus
-    malformed_examples: list[dict[str, str]] = field(default_factory=list)
-    ambiguous_examples: list[dict[str, Any]] = field(default_factory=list)
-    elapsed_seconds: float = 0.0
-    notes: list[str] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "link_key": f"property:{self.link_key}",
-            "run": self.kind,
-            "scope": self.scope,
-            "resumed": self.resumed,
-            "since": _iso(self.since),
-            "profiles_read": self.profiles_read,
-            "linked_ids": self.status.linked_ids,
-            "ambiguous_ids": self.status.ambiguous_ids,
-            "malformed_values": self.status.malformed_values,
-            "profiles_with_value": self.status.profiles_with_value,
-            "malformed_examples": self.malformed_examples,
-            "ambiguous_examples": self.ambiguous_examples,
-            "built_at": _iso(self.status.built_at),
-            "synced_at": _iso(self.status.synced_at),
-            "elapsed_seconds": round(self.elapsed_seconds, 3),
-            "notes": self.notes,
-        }
-
-
-def sync_links(
-    client: KlaviyoClient,
-    state_dir: Path,
-    property_name: str,
-    options: SyncOptions,
-    *,
-    progress: Callable[[SyncProgress], None] | None = None,
-    now: Callable[[], datetime] = _now,
-) -> SyncReport:
-    """Build or refresh the index for `property_name`; resumes an interrupted run of the same scope."""
-    started = time.monotonic()
-    scope = f"segment:{options.segment_id}" if options.segment_id else "all"
-    index = LinkIndex(index_path(state_dir))
-    notes: list[str] = []
-    try:
-        row = index.key_row(property_name)
-        pending = row["run_kind"] if row else None
-        resumable = bool(pending and row["run_scope"] == scope and not (options.full and pending == "incremental"))
-        if resumable:
-            kind = pending
-            generation = row["run_generation"]
-            cursor = row["run_cursor"]
-            run_started = _parse(row["run_started_at"]) or now()
-        else:
-            # Segment members cannot be filtered on `updated`: every segment run is a full pass.
-            incremental_ok = bool(row and row["built_at"] and row["high_water"] and row["scope"] == scope
-                                  and scope == "all" and not options.full)
-            if row and row["built_at"] and row["scope"] != scope and not options.full:
-                notes.append(f"the index was built from {row['scope']}; this run rebuilds it from {scope}")
-            kind = "incremental" if incremental_ok else "full"
-            run_started = now()
-            generation = index.begin_run(property_name, kind, scope, run_started)
-            cursor = None
-        since = None
-        if kind == "incremental":
-            key_row = index.key_row(property_name)
-            assert key_row is not None
-            since = (_parse(key_row["high_water"]) or run_started) - OVERLAP
-
-        read = row["run_profiles_read"] if resumable else 0
-        pages = row["run_pages"] if resumable else 0
-
-        def read_pass(start: str | None) -> None:
-            nonlocal read, pages
-            cursor = start
-            while True:
-                page = client.profile_properties_page(cursor, segment_id=options.segment_id, updated_after=since)
-                batch = [(p.id, property_value(p.properties, property_name)) for p in page.profiles]
-                index.commit_page(property_name, generation, batch, page.next_cursor)
-                read += len(batch)
-                pages += 1
-                if progress:
-                    progress(SyncProgress(kind, read, pages, resumable))
-                if not page.next_cursor or page.next_cursor == cursor:
-                    return
-                cursor = page.next_cursor
-
-        try:
-            try:
-                read_pass(cursor)
-            except BadRequest:
-                if not cursor:
-                    raise
-                # The saved cursor has expired: read this pass again from the first page
-                # (same generation, so nothing read before is lost or counted twice in the index).
-                notes.append("the saved page cursor had expired; the interrupted pass restarted from the first page")
-                read_pass(None)
-        except KeyboardInterrupt:
-            raise Interrupted(
-                f"links sync interrupted after {read:,} profiles; progress is saved",
-                hint="run `linesync links sync` again to continue where it stopped",
-            ) from None
-        index.finish_run(property_name, now())
-        status = index.status(property_name)
-        return SyncReport(
-            link_key=property_name, kind=kind, scope=scope, resumed=resumable, since=since,
-            profiles_read=read, status=status,
-            malformed_examples=index.malformed_examples(property_name),
-            ambiguous_examples=index.ambiguous_examples(property_name),
-            elapsed_seconds=time.monotonic() - started, notes=notes,
-        )
-    finally:
-        index.close()

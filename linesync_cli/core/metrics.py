@@ -78,7 +78,7 @@ def line_metric_status(api_metrics: list[Metric], all_metrics: list[Metric] | No
     return statuses
 
 
-def check_line_metrics(client: KlaviyoClient) -> list[LineMetricStatus]:
+def read_line_metrics(client: KlaviyoClient) -> list[LineMetricStatus]:
     """The nine LINE metrics as Klaviyo sees them (two paged listings of /api/metrics)."""
     api_metrics = list_metrics(client, api_only=True)
     all_metrics = list_metrics(client, api_only=False)
@@ -105,7 +105,7 @@ def resolve_line_metric(client: KlaviyoClient, name: str) -> LineMetricStatus:
     """The LINE metric a user named, with split copies; a metric that has not received
     an event yet comes back with `metric=None`."""
     action = line_action(name)
-    return next(st for st in check_line_metrics(client) if st.action is action)
+    return next(st for st in read_line_metrics(client) if st.action is action)
 
 
 def align_start(since: datetime, interval: str, zone: Any) -> datetime:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from linesync_cli.errors import ExitCode
 
 if TYPE_CHECKING:
-    from linesync_cli.core.doctor.context import DoctorContext
+    from linesync_cli.core.doctor.runner import DoctorContext
 
 
 class Status(str, Enum):
