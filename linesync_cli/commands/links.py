@@ -13,7 +13,7 @@ links_app = typer.Typer(
     no_args_is_help=True,
 )
 
-# Plain progress lines (not on a terminal): one at most this often.
+# Plain progress lines (not on a terminal): one at most this often (tests set 0).
 PLAIN_PROGRESS_SECONDS = 10.0
 
 
@@ -59,9 +59,8 @@ def sync(
 
       linesync --link-key "property:LINE User ID 2" links sync --segment XyZ123 --json
     """
-    import time
-
-    from linesync_cli.core.link_sync import SyncOptions, sync_links
+    from linesync_cli.core.link_sync import SyncOptions, SyncProgress, sync_links
+    from linesync_cli.progress import ProgressLine
     from linesync_cli.render import Column, OutputFormat, safe
 
     app = app_context(ctx)
@@ -76,28 +75,12 @@ def sync(
     r.note(f'syncing the link index for property "{safe(link.property_name)}"'
            + (f" from segment {safe(segment)}" if segment else "") + " …")
 
-    last_line = [time.monotonic()]
-    progress_bar = None
-    if r.err.is_terminal:
-        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-        progress_bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                                console=r.err, transient=True)
-        task = progress_bar.add_task("reading profiles", total=None)
-
-    def on_progress(p) -> None:
-        text = f"{p.kind} run{' (resumed)' if p.resumed else ''}: {p.profiles_read:,} profiles read, {p.pages:,} page{'' if p.pages == 1 else 's'}"
-        if progress_bar is not None:
-            progress_bar.update(task, description=text)
-        elif time.monotonic() - last_line[0] >= PLAIN_PROGRESS_SECONDS:
-            last_line[0] = time.monotonic()
-            r.note(text)
-
     options = SyncOptions(segment_id=segment, full=full)
-    if progress_bar is not None:
-        with progress_bar:
-            report = sync_links(client, settings.state_dir, link.property_name, options, progress=on_progress)
-    else:
+    with ProgressLine(r.err, "links sync", plain_every=PLAIN_PROGRESS_SECONDS) as line:
+        def on_progress(p: SyncProgress) -> None:
+            pages = f"{p.pages:,} page{'' if p.pages == 1 else 's'}"
+            line.update(f"{p.kind} run{' (resumed)' if p.resumed else ''}: {p.profiles_read:,} profiles read, {pages}")
+
         report = sync_links(client, settings.state_dir, link.property_name, options, progress=on_progress)
 
     for note in report.notes:
