@@ -119,8 +119,9 @@ def check_links(values: Sequence[str], resolver: Resolver | None, klaviyo: Calla
     checks = [LinkCheck(v, classify_line_user_id(v), None) for v in values]
     valid = list(dict.fromkeys(c.value for c in checks if c.format.ok))
     links: dict[str, Link] = {}
-    for start in range(0, len(valid), 1000):
-        links.update(resolver.resolve(valid[start:start + 1000]))
+    if resolver is not None:  # None only when no value is well-formed
+        for start in range(0, len(valid), 1000):
+            links.update(resolver.resolve(valid[start:start + 1000]))
     for c in checks:
         if c.format.ok:
             c.link = links[c.value]

@@ -11,7 +11,7 @@ from linesync_cli.core.profiles import Profile, find_profiles, get_profile
 from linesync_cli.errors import CheckFailed, UsageError
 
 if TYPE_CHECKING:
-    from linesync_cli.api.klaviyo import KlaviyoClient
+    from linesync_cli.api.klaviyo import KlaviyoClient, ProfileField
     from linesync_cli.core.linkage import Resolver
 
 
@@ -29,6 +29,8 @@ def locate_profile(klaviyo: Callable[[], KlaviyoClient], *, profile_id: str | No
         fmt = classify_line_user_id(line_user_id)
         if not fmt.ok:
             raise UsageError(f"--line-user-id {line_user_id!r} is not a LINE user ID: {fmt.hint}")
+        if resolver is None:
+            raise ValueError("locate_profile: a LINE user ID needs a resolver")  # a caller's bug, not a user's
         link = resolver.resolve([line_user_id])[line_user_id]
         if not link.profile_ids:
             raise CheckFailed(f"{line_user_id} is not linked to any profile ({resolver.description})",
@@ -47,6 +49,7 @@ def locate_profile(klaviyo: Callable[[], KlaviyoClient], *, profile_id: str | No
         if found is None:
             raise CheckFailed(f"Klaviyo has no profile with ID {profile_id}")
         return Located(found, "profile ID")
+    field_name: ProfileField
     field_name, value, label = (
         ("email", email.strip(), "email") if email is not None
         else ("phone_number", normalise_phone(phone), "phone number") if phone is not None

@@ -6,7 +6,7 @@ what inspect-profile shows and check-link's last LINE events.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -79,7 +79,7 @@ class Event:
 
 
 def event_pages(client: KlaviyoClient, profile_id: str, *, since: datetime | None = None,
-                until: datetime | None = None, page_size: int = EVENT_PAGE_SIZE) -> Iterator[list[Event]]:
+                until: datetime | None = None, page_size: int = EVENT_PAGE_SIZE) -> Generator[list[Event], None, None]:
     """The profile's events, newest first, one page at a time (fetched as the caller asks)."""
     for page in client.profile_events(profile_id, since=since, until=until, page_size=page_size):
         events = []
