@@ -13,12 +13,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from linesync_cli.errors import ExitCode
-
-if TYPE_CHECKING:
-    from linesync_cli.core.doctor.runner import DoctorContext
 
 
 class Status(str, Enum):
@@ -79,7 +76,8 @@ class SkipCheck(Exception):
 class Check:
     id: str
     title: str
-    run: Callable[[DoctorContext], CheckResult]
+    # Takes the runner's DoctorContext; the model does not import the runner (which imports the model).
+    run: Callable[[Any], CheckResult]
     # The product docs' troubleshooting row this check answers, if any.
     row: str | None = None
 
