@@ -89,7 +89,7 @@ def create(
         _show_dry_run(r, plan, force)
         return
     check_plan(plan, force=force)
-    _show_created(r, plan, create_segment(client, plan), output)
+    _show_created(r, plan, create_segment(client or app.klaviyo(), plan), output)  # not a dry run: a client
 
 
 def _show_dry_run(r, plan, force: bool) -> None:
