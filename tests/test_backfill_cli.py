@@ -172,3 +172,35 @@ def test_since_until_only_and_timezone_from_the_command_line(offline, tmp_path):
     assert result.exit_code == 0, result.stderr
     counts = json.loads(result.stdout)["counts"]
     assert (counts["would_send"], counts["filtered"], counts["read"]) == (1, 3, 4)
+
+
+@pytest.mark.parametrize("output", ["--json", "--format=table"])
+def test_books_that_do_not_add_up_are_said(offline, tmp_path, monkeypatch, output):
+    """A dispatched batch counted twice: the summary says reconciled false and stderr warns."""
+    from linesync_cli.core.backfill import run as run_module
+
+    real = run_module.DryRunOutlet.dispatch
+
+    def counted_twice(self, batch, tick):
+        taken = real(self, batch, tick)
+        self._counts.would_send += 1
+        return taken
+
+    monkeypatch.setattr(run_module.DryRunOutlet, "dispatch", counted_twice)
+    env, link_map = offline
+    actions = write_actions_csv(tmp_path / "a.csv", 30, 5)
+    result = run_cli(["backfill", str(actions), "--link-map", str(link_map), "--dry-run", output], env=env)
+    assert result.exit_code == 0, result.stderr
+    if output == "--json":
+        counts = json.loads(result.stdout)["counts"]
+        assert counts["reconciled"] is False and counts["would_send"] == 31
+    assert "the counts do not add up to the records read" in result.stderr
+
+
+def test_books_that_add_up_say_nothing(offline, tmp_path):
+    env, link_map = offline
+    actions = write_actions_csv(tmp_path / "a.csv", 30, 8)  # users 6 and 7 are unlinked
+    result = run_cli(["backfill", str(actions), "--link-map", str(link_map), "--dry-run", "--json"], env=env)
+    counts = json.loads(result.stdout)["counts"]
+    assert counts["reconciled"] is True and counts["would_send"] + counts["unlinked"] + counts["ambiguous"] == 30
+    assert "do not add up" not in result.stderr

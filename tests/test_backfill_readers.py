@@ -16,7 +16,8 @@ import pytest
 
 from linesync_cli.core.backfill.readers import Source, detect_format, open_source, read_source
 from linesync_cli.core.backfill.records import Action, Reject, Skip
-from linesync_cli.core.backfill.run import BackfillOptions, run_backfill
+from linesync_cli.core.backfill.run import BackfillOptions, TimeWindow, run_backfill
+from linesync_cli.core.backfill.sink import DryRunSink
 from linesync_cli.core.backfill.validate import ActionValidator
 from linesync_cli.core.linkage import Link
 from linesync_cli.errors import InputFileError
@@ -32,6 +33,7 @@ class LinkEveryone:
     """A stand-in linkage: every valid LINE user ID has the profile P<user>."""
 
     description = "test linkage"
+    identity = "test linkage"
 
     def resolve(self, ids):
         return {i: Link.of(i, [f"P{i[-6:]}"]) for i in ids}
@@ -263,9 +265,9 @@ def test_the_summary_reconciles_on_a_mixed_bag_of_inputs(tmp_path):
     hooks = tmp_path / "h.jsonl"
     hooks.write_text(json.dumps(webhook_body(webhook_event("message", U1, 1780000000000, "01K0A"),
                                              webhook_event("follow", U2, 1780000000000, "01K0B"))) + "\n")
-    opts = BackfillOptions(inputs=(str(csv_path), str(hooks)), dry_run=True, only=("sent", "followed"),
-                           since=datetime(2026, 2, 15, tzinfo=UTC), since_text="2026-02-15")
-    result = run_backfill(opts, LinkEveryone(), state_dir=tmp_path / "state", now=NOW)
+    opts = BackfillOptions(inputs=(str(csv_path), str(hooks)), only=("sent", "followed"),
+                           window=TimeWindow(since=datetime(2026, 2, 15, tzinfo=UTC)))
+    result = run_backfill(opts, LinkEveryone(), sink=DryRunSink(), state_dir=tmp_path / "state", now=NOW)
     c = result.counts
     assert (c.read, c.would_send, c.duplicates, c.rejected, c.filtered) == (8, 2, 2, 1, 2)
     assert dict(c.skipped) == {"webhook message": 1}
@@ -275,7 +277,7 @@ def test_the_summary_reconciles_on_a_mixed_bag_of_inputs(tmp_path):
 def test_limit_stops_reading_after_n_actions(tmp_path):
     path = tmp_path / "a.csv"
     path.write_text(HEADER + "".join(f"sent,{U1},2026-03-01T00:00:{i:02d}Z,,m,\n" for i in range(50)))
-    result = run_backfill(BackfillOptions(inputs=(str(path),), dry_run=True, limit=7), LinkEveryone(),
+    result = run_backfill(BackfillOptions(inputs=(str(path),), limit=7), LinkEveryone(), sink=DryRunSink(),
                           state_dir=tmp_path / "state", now=NOW)
     assert (result.counts.read, result.counts.would_send) == (7, 7)
     assert result.counts.to_json()["reconciled"] is True
@@ -283,7 +285,7 @@ def test_limit_stops_reading_after_n_actions(tmp_path):
 
 def test_a_missing_file_stops_before_anything_is_read(tmp_path):
     with pytest.raises(InputFileError, match="does not exist"):
-        run_backfill(BackfillOptions(inputs=(str(tmp_path / "nope.csv"),), dry_run=True), LinkEveryone(),
+        run_backfill(BackfillOptions(inputs=(str(tmp_path / "nope.csv"),)), LinkEveryone(), sink=DryRunSink(),
                      state_dir=tmp_path / "state", now=NOW)
 
 
@@ -295,7 +297,7 @@ def test_progress_is_reported_while_reading(tmp_path, monkeypatch):
     path.write_text(HEADER + "".join(f"sent,{U1},2026-03-01T{i // 3600:02d}:{i // 60 % 60:02d}:{i % 60:02d}Z,,m,\n"
                                      for i in range(6000)))
     seen = []
-    run_backfill(BackfillOptions(inputs=(str(path),), dry_run=True), LinkEveryone(), state_dir=tmp_path / "state",
+    run_backfill(BackfillOptions(inputs=(str(path),)), LinkEveryone(), sink=DryRunSink(), state_dir=tmp_path / "state",
                  now=NOW, progress=seen.append)
     assert len(seen) >= 10
     assert [p.read for p in seen] == sorted(p.read for p in seen)

@@ -42,9 +42,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from linesync_cli.core.backfill.run import BackfillOptions, run_backfill
+from linesync_cli.core.backfill.run import BackfillOptions, TimeWindow, run_backfill
+from linesync_cli.core.backfill.sink import DryRunSink
 from linesync_cli.core.linkage import Link, LinkStatus
 from linesync_cli.errors import LinesyncError
+from linesync_cli.timeutil import parse_zone
 from tests.support.spec import SPECS_PRESENT, validate_klaviyo_request
 from tests.support.standin_cli import KLAVIYO_TEST_KEY, clean_env, run_cli
 from tests.support.standins import KlaviyoStandIn
@@ -77,6 +79,7 @@ KNOWN_USERS = [*LINKED, AMBIGUOUS, "U" + "b" * 32]
 
 class StubResolver:
     description = "fuzz stub"
+    identity = "fuzz stub"
 
     def resolve(self, ids):
         out = {}
@@ -325,10 +328,10 @@ def _run_core(data: bytes, encoding: str, fmt: str | None = None) -> None:
         path = Path(tmp) / "input"
         path.write_bytes(data)
         rejects = Path(tmp) / "rejects.jsonl"
-        opts = BackfillOptions(inputs=(str(path),), input_format=fmt, encoding=encoding, dry_run=True,
+        opts = BackfillOptions(inputs=(str(path),), input_format=fmt, encoding=encoding,
                                rejects=rejects)
         try:
-            result = run_backfill(opts, StubResolver(), state_dir=Path(tmp) / "state", now=NOW)
+            result = run_backfill(opts, StubResolver(), sink=DryRunSink(), state_dir=Path(tmp) / "state", now=NOW)
         except LinesyncError as exc:
             assert exc.exit_code == 2, f"{type(exc).__name__} exit {exc.exit_code}: {exc.message}"
             assert exc.message
@@ -357,10 +360,13 @@ def _filters_property(first: tuple[bytes, str], second: tuple[bytes, str], optio
         paths[0].write_bytes(first[0])
         paths[1].write_bytes(second[0])
         rejects = Path(tmp) / "rejects.jsonl"
-        opts = BackfillOptions(inputs=tuple(map(str, paths)), encoding=first[1], dry_run=True, rejects=rejects,
-                               **options)
+        given = dict(options)
+        window = TimeWindow(since=given.pop("since", None), until=given.pop("until", None))
+        zone = parse_zone(given.pop("timezone", None))
+        opts = BackfillOptions(inputs=tuple(map(str, paths)), encoding=first[1], rejects=rejects, window=window,
+                               timezone=zone, **given)
         try:
-            result = run_backfill(opts, StubResolver(), state_dir=Path(tmp) / "state", now=NOW)
+            result = run_backfill(opts, StubResolver(), sink=DryRunSink(), state_dir=Path(tmp) / "state", now=NOW)
         except LinesyncError as exc:
             assert exc.exit_code == 2, f"{type(exc).__name__} exit {exc.exit_code}: {exc.message}"
             return
@@ -536,8 +542,8 @@ def test_truncated_gzip_keeps_the_records_before_the_break(tmp_path):
     path = tmp_path / "cut.csv.gz"
     path.write_bytes(data[: len(data) * 2 // 3])
     rejects = tmp_path / "rejects.jsonl"
-    opts = BackfillOptions(inputs=(str(path),), dry_run=True, rejects=rejects)
-    result = run_backfill(opts, StubResolver(), state_dir=tmp_path / "state", now=NOW)
+    opts = BackfillOptions(inputs=(str(path),), rejects=rejects)
+    result = run_backfill(opts, StubResolver(), sink=DryRunSink(), state_dir=tmp_path / "state", now=NOW)
     counts = result.counts.to_json()
     _check_counts(counts)
     assert counts["rejected"] == 1 and 0 < counts["would_send"] < 2000
@@ -551,13 +557,13 @@ def test_cp932_read_as_utf8_rejects_only_the_damaged_records(tmp_path):
     path = tmp_path / "sjis.csv"
     path.write_bytes(rows.encode("cp932"))
     rejects = tmp_path / "rejects.jsonl"
-    result = run_backfill(BackfillOptions(inputs=(str(path),), dry_run=True, rejects=rejects), StubResolver(),
-                          state_dir=tmp_path / "state", now=NOW)
+    result = run_backfill(BackfillOptions(inputs=(str(path),), rejects=rejects), StubResolver(),
+                          sink=DryRunSink(), state_dir=tmp_path / "state", now=NOW)
     counts = result.counts.to_json()
     _check_counts(counts)
     assert (counts["read"], counts["rejected"], counts["would_send"]) == (3, 1, 2)
     (reject,) = [json.loads(line) for line in rejects.read_text().splitlines()]
     assert reject["line"] == 3 and "cp932" in reject["reason"]
-    again = run_backfill(BackfillOptions(inputs=(str(path),), dry_run=True, rejects=rejects, encoding="cp932"),
-                         StubResolver(), state_dir=tmp_path / "state", now=NOW)
+    again = run_backfill(BackfillOptions(inputs=(str(path),), rejects=rejects, encoding="cp932"),
+                         StubResolver(), sink=DryRunSink(), state_dir=tmp_path / "state", now=NOW)
     assert again.counts.rejected == 0 and again.counts.would_send == 3

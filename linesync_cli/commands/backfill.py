@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
+from collections.abc import Iterator
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -14,7 +17,9 @@ from linesync_cli.commands.options import FormatOpt, JsonOpt, app_context, resol
 
 if TYPE_CHECKING:
     from linesync_cli.core.backfill.flows import MetricFlows
-    from linesync_cli.core.backfill.run import BackfillResult, Progress
+    from linesync_cli.core.backfill.options import BackfillOptions
+    from linesync_cli.core.backfill.result import BackfillResult, Progress
+    from linesync_cli.core.backfill.sink import KlaviyoSink
     from linesync_cli.render import Renderer
 
 RUN_COMMAND = "run"
@@ -142,8 +147,9 @@ def backfill(
 
       zcat export.csv.gz | linesync backfill - --since 90d --only sent,clicked --unlinked unlinked.csv
     """
-    from linesync_cli.core.backfill.run import BackfillOptions
-    from linesync_cli.timeutil import parse_when, parse_zone
+    from linesync_cli.core.backfill.options import BackfillOptions, TimeWindow
+    from linesync_cli.core.backfill.readers import check_encoding
+    from linesync_cli.timeutil import parse_zone
 
     output, input_text = _split_formats(formats, input_format.value if input_format else None)
     if as_json:
@@ -154,22 +160,20 @@ def backfill(
         raise typer.BadParameter("--out writes the request bodies of a dry run; add --dry-run", param_hint="--out")
     if restart and dry_run:
         raise typer.BadParameter("a dry run records nothing, so there is nothing to restart", param_hint="--restart")
-    from linesync_cli.core.backfill.readers import check_encoding
-
     zone = parse_zone(timezone)
     opts = BackfillOptions(
-        inputs=tuple(files), input_format=input_text, encoding=check_encoding(encoding), timezone=timezone,
-        since=parse_when(since, option="--since", tz=zone), until=parse_when(until, option="--until", tz=zone),
-        since_text=since, until_text=until, only=_only(only), limit=limit, dry_run=dry_run, out_dir=out,
-        rejects=rejects, unlinked=unlinked, trigger_flows=trigger_flows, restart=restart, workers=workers,
-        linkage=f"link map {link_map.resolve()}" if link_map else app_context(ctx).settings.link_key,
+        inputs=tuple(files), input_format=input_text, encoding=check_encoding(encoding), timezone=zone,
+        window=TimeWindow.parse(since, until, zone), only=_only(only), limit=limit, rejects=rejects,
+        unlinked=unlinked, trigger_flows=trigger_flows, restart=restart, workers=workers,
     )
-    _run(ctx, opts, link_map, output or "table", yes)
+    _run(ctx, opts, link_map, out if dry_run else None, dry_run, output or "table", yes)
 
 
-def _run(ctx: typer.Context, opts: Any, link_map: Path | None, output: str, yes: bool) -> None:
-    from linesync_cli.core.backfill.readers import check_input
+def _run(ctx: typer.Context, opts: BackfillOptions, link_map: Path | None, out: Path | None, dry_run: bool,
+         output: str, yes: bool) -> None:
+    from linesync_cli.core.backfill.options import check_inputs
     from linesync_cli.core.backfill.run import run_backfill
+    from linesync_cli.core.backfill.sink import DryRunSink, KlaviyoSink
     from linesync_cli.core.linkage import open_resolver
     from linesync_cli.errors import CheckFailed
 
@@ -178,22 +182,20 @@ def _run(ctx: typer.Context, opts: Any, link_map: Path | None, output: str, yes:
     settings = app.settings
     # Everything that can fail with exit 2 fails before the first API call; a mistyped
     # file name is said before a missing key.
-    for name in opts.inputs:
-        check_input(name)
-    client = None if opts.dry_run else app.klaviyo()
+    inputs = check_inputs(opts.inputs)
+    sink: KlaviyoSink | DryRunSink = DryRunSink(out) if dry_run else KlaviyoSink(app.klaviyo())
     resolver = open_resolver(settings, app.klaviyo, link_map=link_map)
     try:
-        post = None
-        if client is not None:
-            post = client.bulk_create_events_encoded
-            _flow_safety(r, client, opts, yes)
+        if isinstance(sink, KlaviyoSink):
+            _flow_safety(r, sink, opts, yes)
         elif opts.trigger_flows:
             r.warn("--trigger-flows: these request bodies carry backfill: false; the real run lists the Flows "
                    "that would start and asks first")
         _note(r, f"linkage: {_safe(resolver.description)}")
-        with _progress_display(r) as progress:
-            result = run_backfill(opts, resolver, state_dir=settings.state_dir, post=post,
-                                  base_url=settings.klaviyo_base_url, progress=progress)
+        stop = threading.Event()
+        with _progress_display(r) as progress, _ctrl_c_sets(stop):
+            result = run_backfill(opts, resolver, sink=sink, state_dir=settings.state_dir, inputs=inputs,
+                                  progress=progress, stop=stop)
     finally:
         close = getattr(resolver, "close", None)
         if close is not None:
@@ -214,6 +216,27 @@ def _run(ctx: typer.Context, opts: Any, link_map: Path | None, output: str, yes:
         )
 
 
+@contextlib.contextmanager
+def _ctrl_c_sets(stop: threading.Event) -> Iterator[None]:
+    """The first Ctrl-C asks the run to stop where its books are whole (it then waits for the
+    batches in flight); a second one interrupts at once."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def first(signum: int, frame: object) -> None:
+        stop.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    previous = signal.signal(signal.SIGINT, first)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _note(r: Renderer, markup: str) -> None:
     """A status line on stderr, never wrapped (paths in it must stay copyable)."""
     r.err.print(markup, highlight=False, soft_wrap=True)
@@ -225,13 +248,12 @@ def _safe(text: Any) -> str:
     return safe(text)
 
 
-def _flow_safety(r: Renderer, client: Any, opts: Any, yes: bool) -> None:
+def _flow_safety(r: Renderer, sink: KlaviyoSink, opts: BackfillOptions, yes: bool) -> None:
     """Say which live Flows the metrics trigger; with --trigger-flows, ask (or need --yes)."""
-    from linesync_cli.core.backfill.flows import triggered_flows
     from linesync_cli.errors import MissingScope, UsageError
 
     try:
-        found: list[MetricFlows] = triggered_flows(client, opts.only)
+        found: list[MetricFlows] = sink.triggered_flows(opts.only)
     except MissingScope:
         if opts.trigger_flows:
             raise
@@ -358,7 +380,7 @@ def _notes(r: Renderer, result: BackfillResult) -> None:
                f"{c.read:,} records read in {result.elapsed:.1f}s")
         if result.resumed and c.sent_before == c.sent and c.sent and result.stopped_by is None:
             _note(r, "every batch had been accepted before: nothing new was sent (--restart sends everything again)")
-    if not c.to_json()["reconciled"]:
+    if not c.reconciled:
         r.warn("the counts do not add up to the records read; please report this")
     if c.unlinked or c.ambiguous:
         where = f": {_safe(result.unlinked_path)}" if result.unlinked_path else " (--unlinked FILE lists them)"

@@ -76,7 +76,8 @@ class Link:
 
 
 class Resolver(Protocol):
-    description: str  # e.g. 'link index (property "LINE User ID"), synced 2h ago'
+    description: str  # for people, e.g. 'link index (property "LINE User ID"), synced 2h ago'
+    identity: str  # stable (a backfill run's fingerprint), e.g. 'property:LINE User ID'
 
     def resolve(self, line_user_ids: Sequence[str]) -> dict[str, Link]:
         """One batch (callers pass up to ~1000 distinct IDs); every ID asked about is in the answer."""
@@ -130,6 +131,7 @@ class IndexResolver:
     def __init__(self, index: LinkIndex, status: IndexStatus) -> None:
         self._index = index
         self.status = status
+        self.identity = f"property:{status.property_name}"  # the link key, as config spells it
         scope = "" if status.scope == "all" else f", {status.scope.replace(':', ' ')} only"
         self.description = (
             f'link index (property "{status.property_name}"{scope}), synced {humanize_age(status.synced_at)}'
@@ -149,6 +151,7 @@ class ExternalIdResolver:
     """Batched external_id look-ups in Klaviyo (100 IDs per request)."""
 
     description = "external_id look-ups in Klaviyo"
+    identity = "external_id"
 
     def __init__(self, klaviyo: Callable[[], KlaviyoClient]) -> None:
         self._klaviyo = klaviyo
@@ -264,6 +267,7 @@ class LinkMapResolver:
         # (kind, value) -> profile IDs, for emails and phones already looked up.
         self._found: dict[tuple[str, str], tuple[str, ...]] = {}
         self.description = f"link map {path} ({len(self.entries):,} LINE user IDs)"
+        self.identity = f"link map {path.resolve()}"
 
     def _look_up(self, wanted: set[MapEntry]) -> None:
         kinds: tuple[Literal["email", "phone_number"], ...] = ("email", "phone_number")

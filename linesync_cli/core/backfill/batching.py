@@ -196,6 +196,11 @@ class BatchBuilder:
         current.add(profile_id, event_json, action, size, cost)
         return done, True
 
+    @property
+    def held_events(self) -> int:
+        """Events added to the open batch, not yet handed out."""
+        return self._current.events
+
     def flush(self) -> Batch | None:
         current = self._current
         if not current.events:

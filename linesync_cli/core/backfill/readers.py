@@ -127,13 +127,10 @@ class Source:
             binary.close()
 
 
-def check_input(name: str) -> int | None:
-    """Fail early (exit 2) on an input that cannot be read; return its size (None for stdin)."""
-    if name == "-":
-        return None
+def open_input(name: str, buffering: int = -1) -> BinaryIO:
+    """An input file opened for reading bytes; an unreadable one is a usage error (exit 2)."""
     try:
-        with open(name, "rb") as fh:
-            return os.fstat(fh.fileno()).st_size
+        return open(name, "rb", buffering=buffering)  # noqa: SIM115 - the caller closes it
     except FileNotFoundError:
         raise InputFileError(f"input file {name} does not exist", hint="check the path") from None
     except IsADirectoryError:
@@ -145,14 +142,7 @@ def check_input(name: str) -> int | None:
 def open_source(name: str, encoding: str) -> Source:
     if name == "-":
         return Source(name, sys.stdin.buffer, encoding, None)
-    try:
-        fh = open(name, "rb", buffering=1 << 20)  # noqa: SIM115 - closed by Source.close
-    except FileNotFoundError:
-        raise InputFileError(f"input file {name} does not exist", hint="check the path") from None
-    except IsADirectoryError:
-        raise InputFileError(f"{name} is a directory, not an input file") from None
-    except OSError as exc:
-        raise InputFileError(f"cannot open {name}: {exc.strerror or exc}") from None
+    fh = open_input(name, 1 << 20)
     try:
         return Source(name, fh, encoding, os.fstat(fh.fileno()).st_size)
     except OSError as exc:

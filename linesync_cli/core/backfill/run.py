@@ -1,20 +1,26 @@
-"""One backfill run: read, validate, filter, de-duplicate, resolve, batch, send, record.
+"""One backfill run: check the inputs, then read, validate, filter, de-duplicate,
+resolve, batch and hand each batch to the sink, then report.
 
-Every record read lands in exactly one bucket, so the summary reconciles:
+The parts, each with one job:
 
-    read = sent + would_send + unlinked + ambiguous + duplicates + rejected
-           + failed + filtered + skipped (by reason) + pending
+- `check_inputs` (options.py): every input opens; its size and fingerprint.
+- `RecordedRun`: a delivering run's place in the ledger (started, or resumed with
+  the batches already accepted and the window it started with).
+- `Pipeline`: records in, batches out, every record counted in one bucket; what it
+  still holds when it stops is `pending`.
+- an outlet per kind of sink: `DryRunOutlet` writes bodies (or nothing) and counts
+  them as `would_send`; `LedgerOutlet` skips batches accepted before, sends the rest
+  through the `Sender` workers and records each in the ledger as Klaviyo takes it.
+- `BackfillResult` (result.py): the counts and the outcome.
 
 `filtered` holds the records left out by --since/--until/--only; `--limit N` stops
-reading after N records passed the filters, so it needs no bucket. `pending`
-is non-zero only when a run stops early (error, Ctrl-C): read but not yet sent.
-`failed` counts events Klaviyo refused (400); they go to the rejects file too.
+reading after N records passed the filters, so it needs no bucket. `failed` counts
+events Klaviyo refused (400); they go to the rejects file too.
 """
 
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import os
 import threading
@@ -22,23 +28,33 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from linesync_cli.core.backfill.batching import Batch, BatchBuilder, SeenKeys, batch_key
-from linesync_cli.core.backfill.ledger import COMPLETE, INTERRUPTED, STOPPED, Ledger
-from linesync_cli.core.backfill.readers import Source, check_input, open_source, read_source
+from linesync_cli.core.backfill.ledger import COMPLETE, INTERRUPTED, STOPPED, AcceptedBatch, Ledger
+from linesync_cli.core.backfill.options import (
+    BackfillOptions,
+    InputFile,
+    TimeWindow,
+    check_inputs,
+    run_fingerprint,
+)
+from linesync_cli.core.backfill.readers import Source, open_source, read_source
 from linesync_cli.core.backfill.records import Action, Reject, Skip
+from linesync_cli.core.backfill.result import BackfillResult, Counts, Progress
 from linesync_cli.core.backfill.sender import Delivery, Sender
+from linesync_cli.core.backfill.sink import DryRunSink, Sink
 from linesync_cli.core.backfill.validate import ActionValidator
 from linesync_cli.core.linkage import LinkStatus
 from linesync_cli.errors import Interrupted, LinesyncError, UsageError
-from linesync_cli.timeutil import parse_zone
 
 if TYPE_CHECKING:
     from linesync_cli.core.linkage import Resolver
+
+__all__ = ["BackfillOptions", "BackfillResult", "Counts", "Progress", "TimeWindow", "run_backfill"]
 
 # Actions resolved per linkage call (the resolver takes up to ~1,000 distinct IDs).
 CHUNK = 1000
@@ -49,141 +65,12 @@ UNLINKED, AMBIGUOUS = object(), object()
 PROGRESS_EVERY = 0.25  # seconds between progress callbacks
 
 
-@dataclass(frozen=True)
-class BackfillOptions:
-    inputs: tuple[str, ...]
-    input_format: str | None = None  # csv | jsonl | line-webhook; None detects
-    encoding: str = "utf-8"
-    timezone: str | None = None  # for naive timestamps
-    since: datetime | None = None
-    until: datetime | None = None
-    since_text: str | None = None  # as typed: "30d" resolves to a new time on every run
-    until_text: str | None = None
-    only: tuple[str, ...] = ()  # catalogue keys
-    limit: int | None = None
-    dry_run: bool = False
-    out_dir: Path | None = None
-    rejects: Path | None = None
-    unlinked: Path | None = None
-    trigger_flows: bool = False
-    restart: bool = False
-    workers: int = 4
-    # How profiles are found, stably named ("property:LINE User ID", "link map /abs/map.csv"):
-    # not the resolver's description, which says how old the index is.
-    linkage: str = ""
-
-    def identity(self) -> dict[str, Any]:
-        """The options that change what is sent (part of the run's fingerprint)."""
-        return {
-            "format": self.input_format, "encoding": self.encoding, "timezone": self.timezone,
-            "since": self.since_text, "until": self.until_text, "only": sorted(self.only),
-            "limit": self.limit, "trigger_flows": self.trigger_flows, "linkage": self.linkage,
-        }
-
-
-@dataclass
-class Counts:
-    read: int = 0
-    sent: int = 0
-    would_send: int = 0
-    unlinked: int = 0
-    ambiguous: int = 0
-    duplicates: int = 0
-    rejected: int = 0
-    failed: int = 0
-    filtered: int = 0
-    pending: int = 0
-    skipped: Counter = field(default_factory=Counter)
-    # Not buckets: breakdowns and request figures.
-    sent_before: int = 0  # of `sent`, accepted by an earlier invocation of this run
-    batches: int = 0
-    batches_before: int = 0
-    requests: int = 0
-
-    def accounted(self) -> int:
-        return (self.sent + self.would_send + self.unlinked + self.ambiguous + self.duplicates + self.rejected
-                + self.failed + self.filtered + self.pending + sum(self.skipped.values()))
-
-    def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["skipped"] = dict(sorted(self.skipped.items()))
-        data["reconciled"] = self.accounted() == self.read
-        return data
-
-
-@dataclass
-class Progress:
-    read: int
-    sent: int
-    in_flight: int
-    bytes_read: int
-    bytes_total: int | None
-    elapsed: float
-    dry_run: bool
-
-
-@dataclass
-class BackfillResult:
-    counts: Counts
-    dry_run: bool
-    run_id: int | None
-    resumed: bool
-    status: str
-    rejects_path: Path | None
-    unlinked_path: Path | None
-    out_dir: Path | None
-    elapsed: float
-    resolver: str
-    stopped_by: LinesyncError | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "run": self.run_id, "dry_run": self.dry_run, "resumed": self.resumed, "status": self.status,
-            "counts": self.counts.to_json(), "linkage": self.resolver,
-            "rejects_file": str(self.rejects_path) if self.rejects_path else None,
-            "unlinked_file": str(self.unlinked_path) if self.unlinked_path else None,
-            "out_dir": str(self.out_dir) if self.out_dir else None,
-            "elapsed_seconds": round(self.elapsed, 3),
-            "error": self.stopped_by.message if self.stopped_by else None,
-        }
-
-
-def file_fingerprint(name: str) -> dict[str, Any]:
-    """Path, size and a hash of the first and last MiB: cheap, and catches edits and appends."""
-    if name == "-":
-        return {"path": "-"}
-    path = Path(name).resolve()
-    try:
-        size = path.stat().st_size
-        with open(path, "rb") as fh:
-            h = hashlib.blake2b(fh.read(1 << 20), digest_size=16)
-            if size > 2 << 20:
-                fh.seek(-(1 << 20), os.SEEK_END)
-                h.update(fh.read())
-            elif size > 1 << 20:
-                h.update(fh.read())
-    except OSError as exc:
-        raise UsageError(f"cannot read {name}: {exc.strerror or exc}") from None
-    return {"path": str(path), "size": size, "hash": h.hexdigest()}
-
-
-def run_fingerprint(opts: BackfillOptions, base_url: str) -> tuple[str, list[dict]]:
-    """The run's identity: the inputs, the options that shape what is sent, the Klaviyo URL.
-
-    Batches are recognised by the hash of their body, so even a run resumed after
-    the linkage changed sends every event that was not accepted exactly as it is now.
-    """
-    inputs = [file_fingerprint(n) for n in opts.inputs]
-    doc = {"inputs": inputs, "options": opts.identity(), "klaviyo": base_url}
-    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest(), inputs
-
-
 class RejectsFile:
     """JSON Lines, opened on the first reject (a clean run leaves no file behind)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._fh = None
+        self._fh: TextIO | None = None
         self._lock = threading.Lock()
         try:
             path.unlink(missing_ok=True)  # a previous invocation's list is rewritten whole
@@ -221,158 +108,231 @@ def _refused_json(action: Action, reason: str) -> dict[str, Any]:
     return Reject(action.file, action.line, action.record, reason).to_json()
 
 
-class BackfillRun:
-    """The pipeline for one invocation. `run()` returns a result; it raises only usage errors."""
+# -- the ledger --------------------------------------------------------------
 
-    def __init__(self, opts: BackfillOptions, resolver: Resolver, *, state_dir: Path,
-                 post: Callable[[bytes], None] | None, base_url: str = "",
-                 progress: Callable[[Progress], None] | None = None, now: datetime | None = None) -> None:
-        if not opts.dry_run and post is None:
-            raise ValueError("a sending run needs a post function")
-        self.opts = opts
-        self.resolver = resolver
-        self.state_dir = state_dir
-        self.post = post
-        self.base_url = base_url
-        self.progress = progress
-        self.counts = Counts()
-        self.validator = ActionValidator(parse_zone(opts.timezone), now)
-        self.builder = BatchBuilder(backfill=not opts.trigger_flows)
+@dataclass(frozen=True)
+class RecordedRun:
+    """A delivering run in the ledger: new, or resumed with what was accepted before."""
+
+    ledger: Ledger
+    id: int
+    resumed: bool
+    accepted: dict[str, AcceptedBatch]
+    window: TimeWindow  # a resumed run keeps the times it started with
+
+    @classmethod
+    def open(cls, ledger: Ledger, fingerprint: str, inputs: tuple[InputFile, ...], opts: BackfillOptions,
+             linkage: str) -> RecordedRun:
+        if opts.restart:
+            ledger.supersede(fingerprint)
+        previous = ledger.latest_run(fingerprint)
+        if previous is not None:
+            ledger.lock_run(previous.id)
+            ledger.resume_run(previous.id)
+            return cls(ledger, previous.id, True, ledger.accepted_batches(previous.id),
+                       opts.window.pinned(previous.options))
+        stored = opts.identity() | {"linkage": linkage} | opts.window.resolved()
+        run_id = ledger.start_run(fingerprint, [i.fingerprint["path"] for i in inputs], stored)
+        ledger.lock_run(run_id)
+        return cls(ledger, run_id, False, {}, opts.window)
+
+
+# -- outlets: where the pipeline's batches go ----------------------------------
+
+class DryRunOutlet:
+    """A dry run: each body goes to the sink (a directory, or nowhere) and counts as would_send."""
+
+    def __init__(self, sink: Sink, counts: Counts) -> None:
+        self._send = sink.send
+        self._counts = counts
+        self.error: Exception | None = None
+
+    def dispatch(self, batch: Batch, tick: Callable[[], None]) -> bool:
+        self._send(batch.body())
+        self._counts.would_send += batch.events
+        self._counts.batches += 1
+        return True
+
+    @property
+    def sent(self) -> int:
+        return self._counts.would_send
+
+    @property
+    def in_flight_events(self) -> int:
+        return 0
+
+    @property
+    def held_events(self) -> int:
+        return 0
+
+    def drain(self, tick: Callable[[], None]) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class LedgerOutlet:
+    """Batches accepted by an earlier invocation are counted, not sent; the rest go to the
+    workers, and each is recorded in the ledger right after Klaviyo takes it."""
+
+    def __init__(self, sink: Sink, run: RecordedRun, counts: Counts, rejects: RejectsFile, workers: int) -> None:
+        self._run = run
+        self._counts = counts
+        self._rejects = rejects
         self._lock = threading.Lock()
-        self._started = time.monotonic()
+        self._sender = Sender(sink.send, max(1, workers), self._on_delivered)
+
+    @property
+    def error(self) -> Exception | None:
+        return self._sender.error
+
+    @property
+    def sent(self) -> int:
+        return self._counts.sent
+
+    @property
+    def in_flight_events(self) -> int:
+        return self._sender.in_flight_events
+
+    @property
+    def held_events(self) -> int:
+        """Handed over but not accounted: in flight, or in a batch whose delivery failed."""
+        return self._sender.in_flight_events + self._sender.undelivered_events
+
+    def dispatch(self, batch: Batch, tick: Callable[[], None]) -> bool:
+        body = batch.body()
+        key = batch_key(body)
+        before = self._run.accepted.get(key)
+        if before is None:
+            return self._sender.submit(batch, body, key, tick)
+        counts = self._counts
+        with self._lock:
+            counts.sent += before.sent
+            counts.sent_before += before.sent
+            counts.failed += before.refused
+            counts.batches += 1
+            counts.batches_before += 1
+        for reject in self._run.ledger.refused_for(self._run.id, key):
+            self._rejects.write(reject)
+        return True
+
+    def _on_delivered(self, batch: Batch, key: str, delivery: Delivery) -> None:
+        """In a worker thread, right after Klaviyo took the batch: record it, then count it."""
+        refused = [_refused_json(a, reason) for a, reason in delivery.refused]
+        self._run.ledger.record_batch(self._run.id, key, batch.seq, batch.events, delivery.sent, refused)
+        for reject in refused:
+            self._rejects.write(reject)
+        with self._lock:
+            self._counts.sent += delivery.sent
+            self._counts.failed += len(refused)
+            self._counts.batches += 1
+            self._counts.requests += delivery.requests
+
+    def drain(self, tick: Callable[[], None]) -> None:
+        self._sender.drain(tick)
+
+    def close(self) -> None:
+        self._sender.close()
+
+
+Outlet = DryRunOutlet | LedgerOutlet
+
+
+# -- the pipeline --------------------------------------------------------------
+
+class Pipeline:
+    """Records in, batches out. `run()` returns the error that stopped it (None: it finished).
+
+    Every record read is counted in one bucket as it lands; `held()` counts what is
+    still on its way (the pending bucket), from the pipeline's own holders.
+    """
+
+    def __init__(self, opts: BackfillOptions, window: TimeWindow, inputs: tuple[InputFile, ...], resolver: Resolver,
+                 outlet: Outlet, rejects: RejectsFile, counts: Counts, *, seen: SeenKeys, dry_run: bool,
+                 progress: Callable[[Progress], None] | None, now: datetime | None,
+                 stop: threading.Event | None = None) -> None:
+        self.opts = opts
+        self.window = window
+        self.inputs = inputs
+        self.resolver = resolver
+        self.outlet = outlet
+        self.rejects = rejects
+        self.counts = counts
+        self.seen = seen
+        self.dry_run = dry_run
+        self.progress = progress
+        self._stop = stop
+        self.validator = ActionValidator(opts.timezone, now)
+        self.builder = BatchBuilder(backfill=not opts.trigger_flows)
+        self.started = time.monotonic()
+        self.unlinked_ids: Counter = Counter()
+        self.ambiguous_ids: Counter = Counter()
+        self._keep_ids = opts.unlinked is not None
+        self._link_cache: dict[str, Any] = {}
         self._last_tick = 0.0
-        self._sizes: list[int | None] = []  # of each input (None: standard input)
         self._current: Source | None = None  # inputs are opened one at a time, as they are read
         self._bytes_done = 0
-        self._unlinked_ids: Counter | None = Counter() if opts.unlinked else None
-        self._ambiguous_ids: Counter | None = Counter() if opts.unlinked else None
-        self._link_cache: dict[str, Any] = {}
-        self.ledger: Ledger | None = None
-        self.run_id: int | None = None
-        self._accepted: dict = {}
-        self.sender: Sender | None = None
-        self.rejects: RejectsFile | None = None
-
-    # -- setup ---------------------------------------------------------------
-    def _open_run(self, fingerprint: str, inputs: list[dict]) -> bool:
-        """Find the run to continue, or start one. Returns whether it resumes."""
-        assert self.ledger is not None
-        if self.opts.restart:
-            self.ledger.supersede(fingerprint)
-        previous = self.ledger.latest_run(fingerprint)
-        if previous is not None:
-            self.ledger.lock_run(previous.id)
-            self.run_id = previous.id
-            self.ledger.resume_run(previous.id)
-            self._accepted = self.ledger.accepted_batches(previous.id)
-            return True
-        options = self.opts.identity() | {"since_at": self.opts.since.isoformat() if self.opts.since else None,
-                                          "until_at": self.opts.until.isoformat() if self.opts.until else None}
-        self.run_id = self.ledger.start_run(fingerprint, [i["path"] for i in inputs], options)
-        self.ledger.lock_run(self.run_id)
-        return False
-
-    def _resumed_window(self) -> None:
-        """A resumed run keeps the --since/--until times it started with ("30d" does not move)."""
-        assert self.ledger is not None and self.run_id is not None
-        record = self.ledger.run(self.run_id)
-        if record is None:
-            return
-        since, until = record.options.get("since_at"), record.options.get("until_at")
-        self._since = datetime.fromisoformat(since) if since else None
-        self._until = datetime.fromisoformat(until) if until else None
-
-    # -- the pipeline --------------------------------------------------------
-    def run(self) -> BackfillResult:
-        opts = self.opts
-        self._since, self._until = opts.since, opts.until
-        # Every input must be readable before anything is sent (exit 2 otherwise).
-        self._sizes = [check_input(name) for name in opts.inputs]
-        fingerprint, inputs = run_fingerprint(opts, self.base_url)
-        resumed = False
-        if not opts.dry_run:
-            self.ledger = Ledger(self.state_dir)
-            resumed = self._open_run(fingerprint, inputs)
-            if resumed:
-                self._resumed_window()
-        default_rejects = self.state_dir / "rejects" / (
-            f"dry-run-{fingerprint[:12]}.jsonl" if opts.dry_run else f"run-{self.run_id}.jsonl")
-        self.rejects = RejectsFile(opts.rejects or default_rejects)
-        if opts.out_dir is not None:
-            _prepare_out_dir(opts.out_dir)
-        if self.post is not None and not opts.dry_run:
-            self.sender = Sender(self.post, max(1, opts.workers), self._on_delivered)
-        try:
-            seen = SeenKeys(self.state_dir / "tmp")
-        except OSError as exc:
-            raise UsageError(f"cannot write temporary files in {self.state_dir}: {exc.strerror or exc}",
-                             hint="check LINESYNC_STATE_DIR (or --state-dir) points at a writable directory") from None
+        # The holders of records read but not yet in a bucket (see held()).
+        self._reading: list[Action] = []  # passed the filters, waiting for a full chunk
+        self._checking: list[Action] = []  # a chunk being de-duplicated
+        self._unhandled: list[Action] = []  # of the chunk being resolved, not yet batched
+        self._stranded = 0  # events of batches the outlet did not take (the run was stopping)
         self._dedup = ThreadPoolExecutor(max_workers=1, thread_name_prefix="backfill-dedup")
+
+    def held(self) -> int:
+        return (len(self._reading) + len(self._checking) + len(self._unhandled) + self.builder.held_events
+                + self._stranded + self.outlet.held_events)
+
+    def run(self) -> LinesyncError | None:
         stopped: LinesyncError | None = None
         try:
             try:
-                self._pump(seen)
-                self._wait_in_flight()
+                self._pump()
+                self.outlet.drain(self._tick)
             except LinesyncError as exc:  # e.g. the linkage lost its API access
                 stopped = exc
-                self._wait_in_flight()
+                self.outlet.drain(self._tick)
             except KeyboardInterrupt:
-                stopped = Interrupted("interrupted (dry run: nothing was sent)") if opts.dry_run else Interrupted(
+                stopped = Interrupted("interrupted (dry run: nothing was sent)") if self.dry_run else Interrupted(
                     "interrupted; progress is saved", hint="run the same command again to continue where it stopped")
                 try:
-                    self._wait_in_flight()
+                    self.outlet.drain(self._tick)
                 except KeyboardInterrupt:
                     pass
-            if stopped is None and self.sender is not None and self.sender.error is not None:
-                error = self.sender.error
+            error = self.outlet.error
+            if stopped is None and error is not None:
                 if not isinstance(error, LinesyncError):
                     raise error
                 stopped = error
         finally:
             self._dedup.shutdown(wait=True)
-            seen.close()
             if self._current is not None:
                 self._current.close()
-            if self.sender is not None:
-                self.sender.close()
-            self.rejects.close()
-        counts = self.counts
-        counts.pending = counts.read - (counts.accounted() - counts.pending)
-        status = COMPLETE if stopped is None else (INTERRUPTED if isinstance(stopped, Interrupted) else STOPPED)
-        unlinked_path = self._write_unlinked()
-        if self.ledger is not None and self.run_id is not None:
-            self.ledger.finish(self.run_id, status, counts.to_json())
-            self.ledger.close()
-        return BackfillResult(
-            counts=counts, dry_run=opts.dry_run, run_id=self.run_id, resumed=resumed, status=status,
-            rejects_path=self.rejects.path if self.rejects.written else None, unlinked_path=unlinked_path,
-            out_dir=opts.out_dir, elapsed=time.monotonic() - self._started, resolver=self.resolver.description,
-            stopped_by=stopped,
-        )
+            self.outlet.close()
+        return stopped
 
     def _items(self) -> Iterator[Action | Reject | Skip]:
-        for name, size in zip(self.opts.inputs, self._sizes, strict=True):
-            source = self._current = open_source(name, self.opts.encoding)
+        for checked in self.inputs:
+            source = self._current = open_source(checked.name, self.opts.encoding)
             try:
                 yield from read_source(source, self.validator, self.opts.input_format)
             finally:
                 source.close()
-            self._bytes_done += size or 0
+            self._bytes_done += checked.size or 0
 
-    def _pump(self, seen: SeenKeys) -> None:
+    def _pump(self) -> None:
         opts, counts = self.opts, self.counts
-        since, until = self._since, self._until
-        since_s = since.timestamp() if since else None
-        until_s = until.timestamp() if until else None
+        since_s, until_s = self.window.bounds()
         only = set(opts.only)
         limit = opts.limit
         taken = 0
-        chunk: list[Action] = []
+        chunk = self._reading
         rejects = self.rejects
-        assert rejects is not None
+        first_seen = self.seen.first_seen
         # Duplicates are looked up in SQLite on a helper thread (SQLite works without
         # the GIL) while the next chunk is read; chunks are still handled in order.
-        checking: tuple[list[Action], Future] | None = None
+        checking: Future | None = None
         for item in self._items():
             counts.read += 1
             if type(item) is Action:
@@ -383,28 +343,31 @@ class BackfillRun:
                     chunk.append(item)
                     taken += 1
                     if len(chunk) >= CHUNK:
-                        if checking is not None and not self._process(checking[0], checking[1].result()):
+                        if checking is not None and not self._process(self._checking, checking.result()):
                             return
-                        checking = (chunk, self._dedup.submit(seen.first_seen, chunk))
-                        chunk = []
+                        self._checking, chunk = chunk, []
+                        checking = self._dedup.submit(first_seen, self._checking)
+                        self._reading = chunk
                     if limit is not None and taken >= limit:
                         break
             elif type(item) is Reject:
                 counts.rejected += 1
                 rejects.write(item.to_json())
             else:
-                counts.skipped[item.reason] += 1
+                counts.skipped[item.reason] += 1  # type: ignore[union-attr]  # a Skip (no isinstance: per record)
             if not counts.read & 255:
-                self._tick()
-        if checking is not None and not self._process(checking[0], checking[1].result()):
+                self._safe_point()
+        if checking is not None and not self._process(self._checking, checking.result()):
             return
-        if chunk and not self._process(chunk, seen.first_seen(chunk)):
-            return
+        if chunk:
+            self._checking, self._reading = chunk, []
+            if not self._process(chunk, first_seen(chunk)):
+                return
         last = self.builder.flush()
         if last is not None:
             self._dispatch(last)
 
-    def _links(self, users: set[str]) -> dict[str, str]:
+    def _links(self, users: set[str]) -> dict[str, Any]:
         """LINE user ID -> profile ID, or UNLINKED / AMBIGUOUS, asking the resolver only about new IDs.
 
         The answers are kept for the run, up to LINK_CACHE IDs (then forgotten and asked
@@ -428,69 +391,53 @@ class BackfillRun:
         """Resolve a de-duplicated chunk and batch its linked events. False: stop."""
         counts = self.counts
         fresh = [a for a, first in zip(chunk, first_seen, strict=True) if first]
+        # From here the chunk's records are either duplicates or held as unhandled.
+        self._unhandled, self._checking = fresh, []
         counts.duplicates += len(chunk) - len(fresh)
         links = self._links({a.line_user_id for a in fresh})
         add = self.builder.add
-        for action in fresh:
-            target = links[action.line_user_id]
-            if target is UNLINKED:
-                counts.unlinked += 1
-                if self._unlinked_ids is not None:
-                    self._unlinked_ids[action.line_user_id] += 1
-            elif target is AMBIGUOUS:
-                counts.ambiguous += 1
-                if self._ambiguous_ids is not None:
-                    self._ambiguous_ids[action.line_user_id] += 1
-            else:
-                done, added = add(target, action)
-                if not added:
-                    counts.duplicates += 1
-                if done is not None and not self._dispatch(done):
-                    return False
+        keep_ids = self._keep_ids
+        action: Action | None = None
+        try:
+            for action in fresh:
+                target = links[action.line_user_id]
+                if target is UNLINKED:
+                    counts.unlinked += 1
+                    if keep_ids:
+                        self.unlinked_ids[action.line_user_id] += 1
+                elif target is AMBIGUOUS:
+                    counts.ambiguous += 1
+                    if keep_ids:
+                        self.ambiguous_ids[action.line_user_id] += 1
+                else:
+                    done, added = add(target, action)
+                    if not added:
+                        counts.duplicates += 1
+                    if done is not None and not self._dispatch(done):
+                        self._unhandled = _after(fresh, action)
+                        return False
+        except BaseException:
+            self._unhandled = _after(fresh, action) if action is not None else fresh
+            raise
+        self._unhandled = []
         return True
 
     def _dispatch(self, batch: Batch) -> bool:
-        """Send (or, in a dry run, write) one batch. False when the run must stop."""
-        counts = self.counts
-        body = batch.body()
-        if self.opts.dry_run:
-            counts.would_send += batch.events
-            counts.batches += 1
-            if self.opts.out_dir is not None:
-                (self.opts.out_dir / f"batch-{batch.seq:06d}.json").write_bytes(body)
-            return True
-        key = batch_key(body)
-        before = self._accepted.get(key)
-        if before is not None:
-            assert self.ledger is not None and self.run_id is not None and self.rejects is not None
-            with self._lock:
-                counts.sent += before.sent
-                counts.sent_before += before.sent
-                counts.failed += before.refused
-                counts.batches += 1
-                counts.batches_before += 1
-            for reject in self.ledger.refused_for(self.run_id, key):
-                self.rejects.write(reject)
-            return True
-        assert self.sender is not None
-        return self.sender.submit(batch, body, key, self._tick)
+        """Hand one batch to the outlet. False when the run must stop (the batch stays pending)."""
+        try:
+            taken = self.outlet.dispatch(batch, self._safe_point)
+        except BaseException:
+            self._stranded += batch.events
+            raise
+        if not taken:
+            self._stranded += batch.events
+        return taken
 
-    def _on_delivered(self, batch: Batch, key: str, delivery: Delivery) -> None:
-        """In a worker thread, right after Klaviyo took the batch: record it, then count it."""
-        assert self.ledger is not None and self.run_id is not None and self.rejects is not None
-        refused = [_refused_json(a, reason) for a, reason in delivery.refused]
-        self.ledger.record_batch(self.run_id, key, batch.seq, batch.events, delivery.sent, refused)
-        for reject in refused:
-            self.rejects.write(reject)
-        with self._lock:
-            self.counts.sent += delivery.sent
-            self.counts.failed += len(refused)
-            self.counts.batches += 1
-            self.counts.requests += delivery.requests
-
-    def _wait_in_flight(self) -> None:
-        if self.sender is not None:
-            self.sender.drain(self._tick)
+    def _safe_point(self) -> None:
+        """Where every record is in a bucket or a holder: a requested stop takes effect here."""
+        if self._stop is not None and self._stop.is_set():
+            raise KeyboardInterrupt
+        self._tick()
 
     def _tick(self) -> None:
         if self.progress is None:
@@ -502,47 +449,101 @@ class BackfillRun:
         self.progress(self.snapshot())
 
     def snapshot(self) -> Progress:
-        sizes = self._sizes
+        sizes = [i.size for i in self.inputs]
         total = None if None in sizes else sum(s or 0 for s in sizes)
         current = self._current.position() if self._current is not None else 0
         return Progress(
-            read=self.counts.read,
-            sent=self.counts.would_send if self.opts.dry_run else self.counts.sent,
-            in_flight=self.sender.in_flight_events if self.sender else 0,
+            read=self.counts.read, sent=self.outlet.sent, in_flight=self.outlet.in_flight_events,
             bytes_read=self._bytes_done + current, bytes_total=total,
-            elapsed=time.monotonic() - self._started, dry_run=self.opts.dry_run,
+            elapsed=time.monotonic() - self.started, dry_run=self.dry_run,
         )
 
-    def _write_unlinked(self) -> Path | None:
-        path = self.opts.unlinked
-        if path is None or self._unlinked_ids is None or self._ambiguous_ids is None:
-            return None
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(path, "w", encoding="utf-8", newline="") as fh:
-                writer = csv.writer(fh, lineterminator="\n")
-                writer.writerow(["line_user_id", "status", "actions"])
-                for status, ids in (("unlinked", self._unlinked_ids), ("ambiguous", self._ambiguous_ids)):
-                    for user, n in sorted(ids.items(), key=lambda kv: (-kv[1], kv[0])):
-                        writer.writerow([user, status, n])
-        except OSError as exc:
-            raise UsageError(f"cannot write --unlinked {path}: {exc.strerror or exc}") from None
-        return path
+
+def _after(actions: list[Action], action: Action) -> list[Action]:
+    """The actions after `action` (by identity): those the loop had not reached."""
+    for i, a in enumerate(actions):
+        if a is action:
+            return actions[i + 1:]
+    return actions
 
 
-def _prepare_out_dir(out_dir: Path) -> None:
-    """--out DIR: created if needed; batch files from an earlier dry run are replaced."""
+def write_unlinked(path: Path, unlinked: Counter, ambiguous: Counter) -> Path:
+    """--unlinked FILE: each LINE user ID not sent, with its status and number of actions."""
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        for old in out_dir.glob("batch-*.json"):
-            old.unlink()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "w", encoding="utf-8", newline="") as fh:
+            writer = csv.writer(fh, lineterminator="\n")
+            writer.writerow(["line_user_id", "status", "actions"])
+            for status, ids in (("unlinked", unlinked), ("ambiguous", ambiguous)):
+                for user, n in sorted(ids.items(), key=lambda kv: (-kv[1], kv[0])):
+                    writer.writerow([user, status, n])
     except OSError as exc:
-        raise UsageError(f"cannot write request bodies to {out_dir}: {exc.strerror or exc}") from None
+        raise UsageError(f"cannot write --unlinked {path}: {exc.strerror or exc}") from None
+    return path
 
 
-def run_backfill(opts: BackfillOptions, resolver: Resolver, *, state_dir: Path,
-                 post: Callable[[bytes], None] | None = None, base_url: str = "",
-                 progress: Callable[[Progress], None] | None = None, now: datetime | None = None) -> BackfillResult:
-    """Run (or resume) a backfill. Stopping errors come back in `result.stopped_by`."""
-    return BackfillRun(opts, resolver, state_dir=state_dir, post=post, base_url=base_url,
-                       progress=progress, now=now).run()
+def _seen_keys(state_dir: Path) -> SeenKeys:
+    try:
+        return SeenKeys(state_dir / "tmp")
+    except OSError as exc:
+        raise UsageError(f"cannot write temporary files in {state_dir}: {exc.strerror or exc}",
+                         hint="check LINESYNC_STATE_DIR (or --state-dir) points at a writable directory") from None
+
+
+def run_backfill(opts: BackfillOptions, resolver: Resolver, *, sink: Sink, state_dir: Path,
+                 inputs: tuple[InputFile, ...] | None = None, progress: Callable[[Progress], None] | None = None,
+                 stop: threading.Event | None = None, now: datetime | None = None) -> BackfillResult:
+    """Run (or resume) a backfill into `sink`. Stopping errors come back in `result.stopped_by`.
+
+    `inputs` are the checked inputs when the caller checked them already (check_inputs
+    of `opts.inputs`, to fail before anything else); otherwise they are checked here.
+    Setting `stop` interrupts the run at the next point where the books are whole
+    (the command sets it on Ctrl-C); a KeyboardInterrupt also stops it, wherever it
+    lands, so `pending` may then be off by the record in hand.
+    Raises only usage errors (exit 2), before anything is sent.
+    """
+    inputs = check_inputs(opts.inputs) if inputs is None else inputs
+    started = time.monotonic()
+    fingerprint = run_fingerprint(opts, inputs, resolver.identity, sink.identity)
+    counts = Counts()
+    recorded: RecordedRun | None = None
+    if sink.delivers:
+        recorded = RecordedRun.open(Ledger(state_dir), fingerprint, inputs, opts, resolver.identity)
+        default_rejects = state_dir / "rejects" / f"run-{recorded.id}.jsonl"
+    else:
+        default_rejects = state_dir / "rejects" / f"dry-run-{fingerprint[:12]}.jsonl"
+    try:
+        rejects = RejectsFile(opts.rejects or default_rejects)
+        sink.open()
+        seen = _seen_keys(state_dir)
+    except BaseException:
+        if recorded is not None:
+            recorded.ledger.close()
+        raise
+    try:
+        outlet: Outlet = (LedgerOutlet(sink, recorded, counts, rejects, opts.workers) if recorded is not None
+                          else DryRunOutlet(sink, counts))
+        pipeline = Pipeline(opts, recorded.window if recorded else opts.window, inputs, resolver, outlet, rejects,
+                            counts, seen=seen, dry_run=not sink.delivers, progress=progress, now=now, stop=stop)
+        stopped = pipeline.run()
+    except BaseException:
+        if recorded is not None:
+            recorded.ledger.close()
+        raise
+    finally:
+        seen.close()
+        rejects.close()
+    counts.pending = pipeline.held()
+    status = COMPLETE if stopped is None else (INTERRUPTED if isinstance(stopped, Interrupted) else STOPPED)
+    unlinked_path = (write_unlinked(opts.unlinked, pipeline.unlinked_ids, pipeline.ambiguous_ids)
+                     if opts.unlinked is not None else None)
+    if recorded is not None:
+        recorded.ledger.finish(recorded.id, status, counts.to_json())
+        recorded.ledger.close()
+    return BackfillResult(
+        counts=counts, dry_run=not sink.delivers, run_id=recorded.id if recorded else None,
+        resumed=recorded.resumed if recorded else False, status=status,
+        rejects_path=rejects.path if rejects.written else None, unlinked_path=unlinked_path,
+        out_dir=sink.out_dir if isinstance(sink, DryRunSink) else None, elapsed=time.monotonic() - started,
+        resolver=resolver.description, stopped_by=stopped,
+    )

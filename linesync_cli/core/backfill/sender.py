@@ -126,6 +126,8 @@ class Sender:
         # The first error a worker met (typed LinesyncError, or a bug): the run stops on it.
         self.error: Exception | None = None
         self.in_flight_events = 0
+        # Events of batches whose delivery raised: neither sent nor refused (pending).
+        self.undelivered_events = 0
 
     def submit(self, batch: Batch, body: bytes, key: str, wait_tick: Callable[[], None]) -> bool:
         """Queue a batch once a slot is free; False when a worker already hit a stopping error."""
@@ -147,6 +149,7 @@ class Sender:
             self._on_done(batch, key, delivery)
         except Exception as exc:  # noqa: BLE001 - handed to the main thread, which stops the run
             with self._lock:
+                self.undelivered_events += batch.events
                 if self.error is None:
                     self.error = exc
         finally:

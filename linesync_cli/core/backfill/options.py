@@ -1,0 +1,152 @@
+"""What a backfill run is asked to do, and what identifies it.
+
+A run is recognised in the ledger by its fingerprint: the inputs (path, size, a hash
+of their ends), the options that change what is sent, the linkage's identity and
+the sink's (the Klaviyo account the events go to). Running the same command again
+finds the same fingerprint and resumes.
+
+The time window is one value, `TimeWindow`. Its identity is the window *as typed*
+when there is text (`--since 30d` names the same run tomorrow, and a resumed run
+keeps the times it started with, stored in the ledger), and the resolved times
+otherwise: a library caller that passes only datetimes gets a run of its own for
+each window, never an old run with another window.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, replace
+from datetime import datetime, tzinfo
+from pathlib import Path
+from typing import Any
+
+from linesync_cli.core.backfill.readers import open_input
+from linesync_cli.errors import InputFileError
+
+# Bytes hashed at each end of an input for its fingerprint.
+_END = 1 << 20
+
+
+@dataclass(frozen=True)
+class TimeWindow:
+    """--since/--until: the resolved times decide what is sent; the text is how they were asked for."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    since_text: str | None = None  # as typed ("30d" resolves to a new time on every run)
+    until_text: str | None = None
+
+    @classmethod
+    def parse(cls, since: str | None, until: str | None, tz: tzinfo | None = None,
+              now: datetime | None = None) -> TimeWindow:
+        from linesync_cli.timeutil import parse_when
+
+        return cls(parse_when(since, option="--since", tz=tz, now=now),
+                   parse_when(until, option="--until", tz=tz, now=now), since or None, until or None)
+
+    def identity(self) -> dict[str, str | None]:
+        """Part of the run's fingerprint (the keys and text form are those of earlier versions)."""
+        return {"since": _end_identity(self.since_text, self.since),
+                "until": _end_identity(self.until_text, self.until)}
+
+    def resolved(self) -> dict[str, str | None]:
+        """The times themselves, stored with the run so that a resumed run keeps them."""
+        return {"since_at": self.since.isoformat() if self.since else None,
+                "until_at": self.until.isoformat() if self.until else None}
+
+    def pinned(self, stored: dict[str, Any]) -> TimeWindow:
+        """This window with the times a resumed run started with ("30d" does not move)."""
+        since, until = stored.get("since_at"), stored.get("until_at")
+        return replace(self, since=datetime.fromisoformat(since) if since else None,
+                       until=datetime.fromisoformat(until) if until else None)
+
+    def bounds(self) -> tuple[float | None, float | None]:
+        """Epoch seconds, [since, until)."""
+        return (self.since.timestamp() if self.since else None, self.until.timestamp() if self.until else None)
+
+
+def _end_identity(text: str | None, at: datetime | None) -> str | None:
+    if text is not None:
+        return text
+    return at.isoformat() if at is not None else None
+
+
+def zone_name(tz: tzinfo | None) -> str | None:
+    """The name a zone was given by (ZoneInfo keeps it; the UTC singleton is "UTC")."""
+    if tz is None:
+        return None
+    return getattr(tz, "key", None) or str(tz)
+
+
+@dataclass(frozen=True)
+class BackfillOptions:
+    """Everything but where events go (the sink) and how profiles are found (the resolver)."""
+
+    inputs: tuple[str, ...]
+    input_format: str | None = None  # csv | jsonl | line-webhook; None detects
+    encoding: str = "utf-8"
+    timezone: tzinfo | None = None  # for naive timestamps in the input
+    window: TimeWindow = TimeWindow()
+    only: tuple[str, ...] = ()  # catalogue keys
+    limit: int | None = None
+    rejects: Path | None = None
+    unlinked: Path | None = None
+    trigger_flows: bool = False
+    restart: bool = False
+    workers: int = 4
+
+    def identity(self) -> dict[str, Any]:
+        """The options that change what is sent (part of the run's fingerprint)."""
+        return {"format": self.input_format, "encoding": self.encoding, "timezone": zone_name(self.timezone),
+                **self.window.identity(), "only": sorted(self.only), "limit": self.limit,
+                "trigger_flows": self.trigger_flows}
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """One input, checked: it opens, and this is its size and fingerprint (None for standard input)."""
+
+    name: str
+    size: int | None
+    fingerprint: dict[str, Any]
+
+
+def check_input(name: str) -> InputFile:
+    """Open the input once: fail early (exit 2) if it cannot be read, else take its size and fingerprint.
+
+    The fingerprint is the path, the size and a hash of the first and last MiB:
+    cheap, and it catches edits and appends.
+    """
+    if name == "-":
+        return InputFile(name, None, {"path": "-"})
+    try:
+        with open_input(name) as fh:
+            size = os.fstat(fh.fileno()).st_size
+            h = hashlib.blake2b(fh.read(_END), digest_size=16)
+            if size > 2 * _END:
+                fh.seek(-_END, os.SEEK_END)
+                h.update(fh.read())
+            elif size > _END:
+                h.update(fh.read())
+    except OSError as exc:
+        raise InputFileError(f"cannot read {name}: {exc.strerror or exc}") from None
+    return InputFile(name, size, {"path": str(Path(name).resolve()), "size": size, "hash": h.hexdigest()})
+
+
+def check_inputs(names: tuple[str, ...] | list[str]) -> tuple[InputFile, ...]:
+    """Every input must be readable before anything is sent or recorded."""
+    return tuple(check_input(name) for name in names)
+
+
+def run_fingerprint(opts: BackfillOptions, inputs: tuple[InputFile, ...], linkage: str, destination: str) -> str:
+    """The run's identity: inputs, options, the linkage's identity and the sink's.
+
+    The document is the one earlier versions hashed, so a run they started resumes.
+    Batches are recognised by the hash of their body, so even a run resumed after
+    the linkage changed sends every event that was not accepted exactly as it is now.
+    """
+    doc = {"inputs": [i.fingerprint for i in inputs], "options": opts.identity() | {"linkage": linkage},
+           "klaviyo": destination}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
