@@ -354,7 +354,7 @@ class Pipeline:
                 counts.rejected += 1
                 rejects.write(item.to_json())
             else:
-                counts.skipped[item.reason] += 1  # type: ignore[union-attr]  # a Skip (no isinstance: per record)
+                counts.skipped[item.reason] += 1
             if not counts.read & 255:
                 self._safe_point()
         if checking is not None and not self._process(self._checking, checking.result()):
