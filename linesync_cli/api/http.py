@@ -107,7 +107,7 @@ class HttpService:
     def close(self) -> None:
         self._client.close()
 
-    def __enter__(self):
+    def __enter__(self) -> HttpService:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -45,12 +45,12 @@ class BackfillGroup(TyperGroup):
     called `runs` can still be backfilled.
     """
 
-    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
         if not (args and args[0] == "runs" and not os.path.exists("runs")):
             args = [RUN_COMMAND, *args]
         return super().parse_args(ctx, args)
 
-    def resolve_command(self, ctx: typer.Context, args: list[str]):
+    def resolve_command(self, ctx: typer.Context, args: list[str]):  # type: ignore[override]
         name, command, rest = super().resolve_command(ctx, args)
         # Usage and errors read `linesync backfill FILE...`, not `... backfill run FILE...`.
         return (None if name == RUN_COMMAND else name), command, rest

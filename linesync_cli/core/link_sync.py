@@ -94,13 +94,16 @@ def sync_links(
     notes: list[str] = []
     try:
         row = index.key_row(property_name)
-        pending = row["run_kind"] if row else None
-        resumable = bool(pending and row["run_scope"] == scope and not (options.full and pending == "incremental"))
-        if resumable:
-            kind = pending
-            generation = row["run_generation"]
-            cursor = row["run_cursor"]
-            run_started = parse_utc(row["run_started_at"]) or now()
+        pending: str | None = row["run_kind"] if row else None
+        # The interrupted run this one continues, if any.
+        resumed = row if row is not None and pending and row["run_scope"] == scope \
+            and not (options.full and pending == "incremental") else None
+        resumable = resumed is not None
+        if resumed is not None:
+            kind = resumed["run_kind"]
+            generation = resumed["run_generation"]
+            cursor = resumed["run_cursor"]
+            run_started = parse_utc(resumed["run_started_at"]) or now()
         else:
             # Segment members cannot be filtered on `updated`: every segment run is a full pass.
             incremental_ok = bool(row and row["built_at"] and row["high_water"] and row["scope"] == scope
@@ -117,8 +120,8 @@ def sync_links(
             assert key_row is not None
             since = (parse_utc(key_row["high_water"]) or run_started) - OVERLAP
 
-        read = row["run_profiles_read"] if resumable else 0
-        pages = row["run_pages"] if resumable else 0
+        read = resumed["run_profiles_read"] if resumed is not None else 0
+        pages = resumed["run_pages"] if resumed is not None else 0
 
         def read_pass(start: str | None) -> None:
             nonlocal read, pages

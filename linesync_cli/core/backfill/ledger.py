@@ -20,7 +20,7 @@ import threading
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from linesync_cli.errors import UsageError
 
@@ -113,7 +113,7 @@ class Ledger:
             raise UsageError(f"cannot open the backfill ledger in {state_dir}: {exc}",
                              hint="check LINESYNC_STATE_DIR (or --state-dir) points at a writable directory") from None
         self._lock = threading.Lock()
-        self._lock_file = None
+        self._lock_file: TextIO | None = None
 
     def close(self) -> None:
         with self._lock:

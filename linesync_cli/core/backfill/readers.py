@@ -52,7 +52,8 @@ _decode_errors = [0]  # how often the handler below ran; readers compare before/
 
 def _note_and_escape(exc: UnicodeError) -> tuple[str, int]:
     _decode_errors[0] += 1
-    return codecs.lookup_error("surrogateescape")(exc)  # type: ignore[arg-type]
+    # Only ever called while decoding, where surrogateescape returns text.
+    return codecs.lookup_error("surrogateescape")(exc)  # type: ignore[return-value]
 
 
 codecs.register_error("linesync-note", _note_and_escape)
@@ -82,7 +83,7 @@ class Source:
         self.name = name  # as given on the command line ("-" for standard input)
         self.encoding = encoding
         self.size = size  # bytes on disk, None for standard input
-        self.raw: Any = raw if hasattr(raw, "peek") else io.BufferedReader(raw)  # type: ignore[arg-type]
+        self.raw: Any = raw if hasattr(raw, "peek") else io.BufferedReader(raw)
         self.compressed = self.raw.peek(2)[:2] == _GZIP_MAGIC
         binary = io.BufferedReader(gzip.GzipFile(fileobj=self.raw), 1 << 20) if self.compressed else self.raw
         # utf-8-sig drops a byte order mark; newline="" keeps CRLF for csv to handle.

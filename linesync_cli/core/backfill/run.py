@@ -353,7 +353,7 @@ class Pipeline:
             elif type(item) is Reject:
                 counts.rejected += 1
                 rejects.write(item.to_json())
-            else:
+            elif type(item) is Skip:
                 counts.skipped[item.reason] += 1
             if not counts.read & 255:
                 self._safe_point()

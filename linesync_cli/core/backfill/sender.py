@@ -76,7 +76,9 @@ def deliver(post: Callable[[bytes], None], batch: Batch, body: bytes | None = No
             located = current.located()
             hit: dict[int, str] = {}
             for err in exc.errors:
-                source = err.get("source") if isinstance(err.get("source"), dict) else {}
+                source = err.get("source")
+                if not isinstance(source, dict):
+                    source = {}
                 m = POINTER.match(str(source.get("pointer") or ""))
                 if not m:
                     continue

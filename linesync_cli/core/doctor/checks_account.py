@@ -7,7 +7,7 @@ import tempfile
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from linesync_cli.api.klaviyo import Listing
 from linesync_cli.api.klaviyo_records import Account
@@ -24,10 +24,13 @@ from linesync_cli.errors import (
     Unavailable,
 )
 
+if TYPE_CHECKING:
+    from linesync_cli.config import Settings
+
 KEY_HINT = "set LINESYNC_KLAVIYO_API_KEY=pk_... (environment, .env or the config file); `linesync config show` shows what is in effect"
 
 
-def settings_or_skip(ctx: DoctorContext):
+def settings_or_skip(ctx: DoctorContext) -> Settings:
     """The settings; when they cannot be loaded the caller is skipped (the config check reports why)."""
     try:
         return ctx.settings
@@ -177,7 +180,7 @@ def check_klaviyo_scopes(ctx: DoctorContext) -> CheckResult:
     details += [f"MISSING: {s}: blocks {SCOPE_USERS[s]}" for s in missing]
     details += [f"not checked: {s}: {why}" for s, why in unknown.items()]
     details += [f"not checked: {s}: needed by {SCOPE_USERS[s]}" for s in WRITE_SCOPES]
-    data = {"granted": granted, "missing": missing, "unknown": unknown, "not_checked": list(WRITE_SCOPES),
+    data: dict[str, Any] = {"granted": granted, "missing": missing, "unknown": unknown, "not_checked": list(WRITE_SCOPES),
             "blocks": {s: SCOPE_USERS[s] for s in missing}}
     total = len(granted) + len(missing) + len(unknown)
     if missing:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from linesync_cli.core.doctor.model import CheckResult, Status, failed, passed, warned
 from linesync_cli.core.doctor.runner import DoctorContext
 from linesync_cli.errors import BadRequest
@@ -17,7 +19,7 @@ def check_line_metrics(ctx: DoctorContext) -> CheckResult:
     missing = [st for st in statuses if not st.present]
     details = [f"present: {st.action.metric_name} ({st.metric.id})" for st in present]
     details += [f"missing: {st.action.metric_name}: {NOT_ARRIVED}" for st in missing]
-    data = {"metrics": [st.to_json() for st in statuses]}
+    data: dict[str, Any] = {"metrics": [st.to_json() for st in statuses]}
     if not present:
         return failed(
             f"none of the {len(statuses)} LINE metrics exists under integration API: no LINE event has reached Klaviyo",

@@ -74,10 +74,12 @@ def resolve_user(ctx: DoctorContext) -> tuple[Any, str]:
     """The Link for --line-user-id and how it was resolved; shared by linkage and segment-processing."""
     from linesync_cli.core.linkage import open_resolver
 
-    def compute():
+    def compute() -> tuple[Any, str]:
         resolver = open_resolver(ctx.settings, ctx.klaviyo, link_map=ctx.options.link_map)
         try:
             uid = ctx.options.line_user_id
+            if uid is None:
+                raise ValueError("resolve_user needs --line-user-id (its callers check first)")
             return resolver.resolve([uid])[uid], resolver.description
         finally:
             close = getattr(resolver, "close", None)

@@ -8,7 +8,7 @@ with `--details`) and optional machine-readable `data` (JSON only).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
@@ -43,24 +43,24 @@ class CheckResult:
     exit_code: ExitCode | None = None
 
 
-def passed(detail: str, hint: str | None = None, details=(), **data: Any) -> CheckResult:
+def passed(detail: str, hint: str | None = None, details: Iterable[str] = (), **data: Any) -> CheckResult:
     return CheckResult(Status.PASS, detail, hint, tuple(details), data)
 
 
-def warned(detail: str, hint: str | None = None, details=(), **data: Any) -> CheckResult:
+def warned(detail: str, hint: str | None = None, details: Iterable[str] = (), **data: Any) -> CheckResult:
     return CheckResult(Status.WARN, detail, hint, tuple(details), data)
 
 
-def failed(detail: str, hint: str | None = None, details=(), exit_code: ExitCode | None = None,
+def failed(detail: str, hint: str | None = None, details: Iterable[str] = (), exit_code: ExitCode | None = None,
            **data: Any) -> CheckResult:
     return CheckResult(Status.FAIL, detail, hint, tuple(details), data, exit_code)
 
 
-def skipped(detail: str, hint: str | None = None, details=(), **data: Any) -> CheckResult:
+def skipped(detail: str, hint: str | None = None, details: Iterable[str] = (), **data: Any) -> CheckResult:
     return CheckResult(Status.SKIP, detail, hint, tuple(details), data)
 
 
-def informed(detail: str, hint: str | None = None, details=(), **data: Any) -> CheckResult:
+def informed(detail: str, hint: str | None = None, details: Iterable[str] = (), **data: Any) -> CheckResult:
     return CheckResult(Status.INFO, detail, hint, tuple(details), data)
 
 

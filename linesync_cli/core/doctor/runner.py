@@ -99,7 +99,7 @@ class DoctorContext:
         """The nine LINE metrics (core.metrics), from the two shared listings."""
         from linesync_cli.core.metrics import line_metric_status, list_metrics
 
-        def compute():
+        def compute() -> list:
             all_metrics = list_metrics(self.klaviyo(), api_only=False)
             return line_metric_status(self.api_metrics(), all_metrics)
 
