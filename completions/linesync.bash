@@ -4,13 +4,14 @@
 # Subcommands of a command path ("" is the root).
 _linesync_subcommands() {
     case "$1" in
-        "") REPLY="backfill links check-link inspect-profile doctor metrics report segments config" ;;
+        "") REPLY="backfill links check-link inspect-profile doctor metrics report segments config sandbox" ;;
         "backfill") REPLY="runs" ;;
         "links") REPLY="sync status" ;;
         "metrics") REPLY="show" ;;
         "report") REPLY="funnel" ;;
         "segments") REPLY="presets create" ;;
         "config") REPLY="show" ;;
+        "sandbox") REPLY="start stop env status" ;;
         *) return 1 ;;
     esac
 }
@@ -36,6 +37,11 @@ _linesync_options() {
         "segments create") REPLY="--days --name --dry-run --force --format -f --json --help" ;;
         "config") REPLY="--help" ;;
         "config show") REPLY="--format -f --json --help" ;;
+        "sandbox") REPLY="--help" ;;
+        "sandbox start") REPLY="--port --seed --faults --latency-ms --host --detach -d --help" ;;
+        "sandbox stop") REPLY="--help" ;;
+        "sandbox env") REPLY="--help" ;;
+        "sandbox status") REPLY="--format -f --json --help" ;;
         *) return 1 ;;
     esac
 }
@@ -108,6 +114,12 @@ _linesync_option_value() {
         "segments create|--name") REPLY="@any" ;;
         "segments create|--format"|"segments create|-f") REPLY="table json csv" ;;
         "config show|--format"|"config show|-f") REPLY="table json csv" ;;
+        "sandbox start|--port") REPLY="@any" ;;
+        "sandbox start|--seed") REPLY="@any" ;;
+        "sandbox start|--faults") REPLY="@any" ;;
+        "sandbox start|--latency-ms") REPLY="@any" ;;
+        "sandbox start|--host") REPLY="@any" ;;
+        "sandbox status|--format"|"sandbox status|-f") REPLY="table json csv" ;;
         *) return 1 ;;
     esac
 }

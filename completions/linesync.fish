@@ -5,7 +5,7 @@
 function __linesync_subcommands
     switch $argv[1]
         case ''
-            echo backfill links check-link inspect-profile doctor metrics report segments config
+            echo backfill links check-link inspect-profile doctor metrics report segments config sandbox
         case 'backfill'
             echo runs
         case 'links'
@@ -18,6 +18,8 @@ function __linesync_subcommands
             echo presets create
         case 'config'
             echo show
+        case 'sandbox'
+            echo start stop env status
     end
 end
 
@@ -51,6 +53,10 @@ function __linesync_takes_value
         case 'segments create'
             contains -- $argv[2] --days --name --format -f
         case 'config show'
+            contains -- $argv[2] --format -f
+        case 'sandbox start'
+            contains -- $argv[2] --port --seed --faults --latency-ms --host
+        case 'sandbox status'
             contains -- $argv[2] --format -f
         case '*'
             return 1
@@ -97,6 +103,7 @@ complete -c linesync -n "__linesync_at ''" -a metrics -d 'LINE metrics in Klaviy
 complete -c linesync -n "__linesync_at ''" -a report -d 'Reports from Klaviyo\'s metric aggregates: the LINE funnel, with email beside it'
 complete -c linesync -n "__linesync_at ''" -a segments -d 'Klaviyo Segments from LINE reactions (not the messaging platform\'s recipient segments)'
 complete -c linesync -n "__linesync_at ''" -a config -d 'Show the effective configuration'
+complete -c linesync -n "__linesync_at ''" -a sandbox -d 'A local Klaviyo and LINE on loopback, seeded with a demo account: try every command offline'
 complete -c linesync -n "__linesync_at ''" -l config -r -F -d 'Config file (TOML)'
 complete -c linesync -n "__linesync_at ''" -l state-dir -x -a '(__fish_complete_directories)' -d 'Local state: link index, backfill ledger, rejects'
 complete -c linesync -n "__linesync_at ''" -l link-key -x -d 'How profiles are linked: "property:<name>" or "external_id"'
@@ -224,3 +231,20 @@ complete -c linesync -n "__linesync_at 'config'" -l help -d 'Show this message a
 complete -c linesync -n "__linesync_at 'config show'" -l format -s f -x -a 'table json csv' -d 'Output format: table (default), json or csv'
 complete -c linesync -n "__linesync_at 'config show'" -l json -d 'Short for --format json'
 complete -c linesync -n "__linesync_at 'config show'" -l help -d 'Show this message and exit'
+complete -c linesync -n "__linesync_at 'sandbox'" -a start -d 'Serve a local Klaviyo and LINE on loopback, and print the exports that point linesync at them'
+complete -c linesync -n "__linesync_at 'sandbox'" -a stop -d 'Stop the sandbox started with --detach (or in another terminal)'
+complete -c linesync -n "__linesync_at 'sandbox'" -a env -d 'Print the export lines of the running sandbox (for eval, or to paste)'
+complete -c linesync -n "__linesync_at 'sandbox'" -a status -d 'Is a sandbox running: its pid, URLs, seed, faults and whether both ports answer'
+complete -c linesync -n "__linesync_at 'sandbox'" -l help -d 'Show this message and exit'
+complete -c linesync -n "__linesync_at 'sandbox start'" -l port -x -d 'Klaviyo\'s port; LINE gets the next one'
+complete -c linesync -n "__linesync_at 'sandbox start'" -l seed -x -d 'demo (a shop with 300 profiles and four weeks of LINE and email events), empty, or a JSON Lines FILE'
+complete -c linesync -n "__linesync_at 'sandbox start'" -l faults -x -d 'Probability (0-1) that a request gets a 5xx, a 429 or a dropped connection'
+complete -c linesync -n "__linesync_at 'sandbox start'" -l latency-ms -x -d 'Delay every answer by N milliseconds'
+complete -c linesync -n "__linesync_at 'sandbox start'" -l host -x -d 'Loopback address to listen on (127.x.x.x only)'
+complete -c linesync -n "__linesync_at 'sandbox start'" -l detach -s d -d 'Run in the background; `linesync sandbox stop` stops it'
+complete -c linesync -n "__linesync_at 'sandbox start'" -l help -d 'Show this message and exit'
+complete -c linesync -n "__linesync_at 'sandbox stop'" -l help -d 'Show this message and exit'
+complete -c linesync -n "__linesync_at 'sandbox env'" -l help -d 'Show this message and exit'
+complete -c linesync -n "__linesync_at 'sandbox status'" -l format -s f -x -a 'table json csv' -d 'Output format: table (default), json or csv'
+complete -c linesync -n "__linesync_at 'sandbox status'" -l json -d 'Short for --format json'
+complete -c linesync -n "__linesync_at 'sandbox status'" -l help -d 'Show this message and exit'

@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "report",
     "segments",
     "config_cmd",
+    "sandbox",
 )
 
 

@@ -56,7 +56,11 @@ class AppContext:
             from linesync_cli.api.klaviyo import KlaviyoClient
 
             s = self.settings
-            self._klaviyo = KlaviyoClient(s.require_klaviyo_key(), s.klaviyo_base_url, s.klaviyo_revision)
+            key = s.require_klaviyo_key()
+            self._klaviyo = KlaviyoClient(key, s.klaviyo_base_url, s.klaviyo_revision)
+            if key.get_secret_value().startswith("pk_sandbox_"):
+                # One line, so nobody mistakes the sandbox's answers for their account's.
+                self.renderer.note(f"note: talking to the linesync sandbox at {s.klaviyo_base_url}, not Klaviyo")
         return self._klaviyo
 
     def line(self) -> LineClient | None:

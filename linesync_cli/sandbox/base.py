@@ -9,6 +9,7 @@ stand-in's own routes.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import random
 import socket
@@ -115,6 +116,13 @@ class _Server(ThreadingHTTPServer):
     standin: StandInServer
 
 
+def is_loopback_ipv4(host: str) -> bool:
+    try:
+        return ipaddress.IPv4Address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class StandInServer:
     """Start/stop, recording, contract checks and scripted faults shared by both stand-ins."""
 
@@ -129,6 +137,7 @@ class StandInServer:
         self.validate_every = max(1, validate_every)
         self._seen_per_op: Counter[str] = Counter()
         self.record_bodies = record_bodies
+        self.record_requests = True  # False: keep no per-request log (a long-running sandbox)
         self.requests: list[RecordedRequest] = []
         self.contract_violations: list[str] = []
         self.served: Counter[str] = Counter()  # answered per operation
@@ -145,8 +154,11 @@ class StandInServer:
         self._thread: threading.Thread | None = None
 
     # -- lifecycle ------------------------------------------------------------------
-    def start(self) -> StandInServer:
-        server = _Server(("127.0.0.1", 0), _Handler)
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> StandInServer:
+        """Listen on host:port (port 0: any free port). Loopback only: this is no API to expose."""
+        if not is_loopback_ipv4(host):
+            raise ValueError(f"the stand-in listens on IPv4 loopback only (127.0.0.0/8), not {host}")
+        server = _Server((host, port), _Handler)
         server.standin = self
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01},
@@ -172,8 +184,13 @@ class StandInServer:
         return self._server.server_address[1]
 
     @property
+    def host(self) -> str:
+        assert self._server is not None, "stand-in not started"
+        return self._server.server_address[0]
+
+    @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     # -- scripted faults ----------------------------------------------------------------
     def fail_next(self, n: int = 1, status: int = 503, path_prefix: str | None = None) -> None:
@@ -279,7 +296,7 @@ class StandInServer:
         raw = handler.rfile.read(length) if length else b""
         parts = urlsplit(handler.path)
         headers = httpx.Headers(list(handler.headers.items()))
-        host = headers.get("host", f"127.0.0.1:{self.port}")
+        host = headers.get("host", f"{self.host}:{self.port}")
         req = Incoming(
             method=handler.command,
             path=parts.path,
@@ -291,8 +308,9 @@ class StandInServer:
         op = self.operation_for(req)
         record = RecordedRequest(req.method, req.path, req.query, headers,
                                  self._parse_body(req) if self.record_bodies else None, op=op)
-        with self.lock:
-            self.requests.append(record)
+        if self.record_requests:
+            with self.lock:
+                self.requests.append(record)
         if len(raw) < length:
             # The client went away mid-upload (e.g. a process killed with SIGKILL): no whole
             # request reached the API, so there is nothing to check against the spec or act on.

@@ -454,6 +454,8 @@ class KlaviyoStandIn(StandInServer):
         return route[0] if route else None
 
     def fault_reply(self, status: int) -> Reply:
+        if status == 429:
+            return Reply.json(429, throttled_body(1), JSONAPI)
         titles = {500: "Internal server error.", 502: "Bad gateway.", 503: "Service unavailable.",
                   504: "Gateway timeout."}
         return Reply.json(status, {"errors": [api_error(status, "error", titles.get(status, "Server error."),

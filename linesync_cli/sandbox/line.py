@@ -59,6 +59,8 @@ class LineStandIn(StandInServer):
         return None
 
     def fault_reply(self, status: int) -> Reply:
+        if status == 429:
+            return Reply.json(429, {"message": "The API rate limit has been exceeded. Try again later."})
         return Reply.json(status, {"message": "Internal server error" if status == 500 else "Service unavailable"})
 
     def _headers(self) -> dict[str, str]:
