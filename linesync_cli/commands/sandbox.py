@@ -63,12 +63,11 @@ def start(
     try:
         info = sandbox.start()
         _print_started(app, info, detached=False)
-        try:
-            sandbox.serve_forever()
-        except KeyboardInterrupt:
-            # Ctrl-C is how a foreground server is meant to end, as for `python -m http.server`
-            # or a cloud emulator: a normal stop (exit 0), not an interrupted job (130).
-            pass
+        sandbox.serve_forever()
+    except KeyboardInterrupt:
+        # Ctrl-C is how a foreground server is meant to end, as for `python -m http.server`
+        # or a cloud emulator: a normal stop (exit 0), not an interrupted job (130).
+        pass
     finally:
         sandbox.close()
     app.renderer.note("sandbox stopped")
@@ -88,6 +87,8 @@ def _print_started(app, info, *, detached: bool) -> None:
          + (f"; latency {info.latency_ms} ms" if info.latency_ms else ""))
     for kind, user_id in (summary.get("samples") or {}).items():
         note(f"  {kind} LINE user: {render.safe(user_id)}")
+    if summary.get("processing_segment"):
+        note(f"  segment still processing: {render.safe(summary['processing_segment'])}")
     if detached:
         app.renderer.note(f"running in the background (pid {info.pid}); `linesync sandbox stop` stops it")
     else:

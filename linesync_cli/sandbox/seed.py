@@ -2,8 +2,8 @@
 
 The demo account is built from a fixed random seed, so its profiles, LINE user IDs
 and event counts are the same on every start; event times are placed relative to
-the start (the last four weeks), so "recent events" checks and 30-day reports see
-all of them.
+the day of the start (the last four weeks), so "recent events" checks and 30-day
+reports see all of them.
 
 A seed file is JSON Lines, one object per line with one key naming its kind:
 
@@ -63,11 +63,13 @@ class SeedSummary:
     # Klaviyo holds none of them.
     line_daily: dict[date, Counter[str]] = field(default_factory=dict)
     gap_days: tuple[date, ...] = ()
+    processing_segment: str | None = None  # a segment Klaviyo never finishes recalculating
+
 
     def to_json(self) -> dict[str, Any]:
         return {"seed": self.name, "profiles": self.profiles, "line_users": self.line_users, "metrics": self.metrics,
                 "events": self.events, "samples": dict(self.samples),
-                "gap_days": [d.isoformat() for d in self.gap_days]}
+                "gap_days": [d.isoformat() for d in self.gap_days], "processing_segment": self.processing_segment}
 
 
 # A seed is a function that fills both stand-ins (not yet started) and says what it put there.
@@ -112,9 +114,11 @@ def _line_id(rng: random.Random) -> str:
 class _Demo:
     def __init__(self, klaviyo: KlaviyoStandIn, line: LineStandIn, now: datetime) -> None:
         self.k, self.line, self.rng = klaviyo, line, random.Random(DEMO_RANDOM_SEED)
-        self.now = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-        self.start = self.now - timedelta(weeks=DEMO_WEEKS)
-        self.gap = {(self.now - timedelta(days=d)).date() for d in DEMO_GAP_DAYS}
+        self.now = now.astimezone(UTC).replace(microsecond=0)
+        # Anchored on today's midnight (UTC), so the counts are the same at any hour of the day.
+        today = self.now.replace(hour=0, minute=0, second=0)
+        self.start = today - timedelta(weeks=DEMO_WEEKS)
+        self.gap = {(today - timedelta(days=d)).date() for d in DEMO_GAP_DAYS}
         self.summary = SeedSummary("demo", gap_days=tuple(sorted(self.gap)))
         self.metric_ids: dict[str, str] = {}
         self.serial = 0
@@ -233,7 +237,8 @@ class _Demo:
                    trigger_metric_id=self.metric_ids["Blocked LINE Account"])
         k.add_segment("LINE friends", members=[pid for pid, _ in linked])
         clickers = sorted({e["profile_id"] for e in k.events_for("Clicked LINE Message")})
-        k.add_segment("Clicked a LINE message (30 days)", is_processing=True, members=clickers)
+        self.summary.processing_segment = k.add_segment("Clicked a LINE message (30 days)", is_processing=True,
+                                                        members=clickers)
 
         seed_line_insight(self.line, self.summary)
         self.summary.profiles = len(k.profiles)

@@ -132,6 +132,7 @@ class Sandbox:
         self.summary: SeedSummary | None = None
         self.info: SandboxInfo | None = None
         self._stop = threading.Event()
+        self._previous_sigterm: Any = None
 
     def start(self) -> SandboxInfo:
         running = read_running(self.control)
@@ -152,6 +153,9 @@ class Sandbox:
                 server.inject_fault_rate(opts.faults, seed=0, statuses=FAULT_STATUSES, drop_share=1 / 3)
             if opts.latency_ms:
                 server.set_delay(opts.latency_ms / 1000)
+        if threading.current_thread() is threading.main_thread():
+            # From before the control files exist: `linesync sandbox stop` may come at once.
+            self._previous_sigterm = signal.signal(signal.SIGTERM, lambda *_: self._stop.set())
         self.workspace.mkdir(parents=True, exist_ok=True)
         (self.workspace / WORKSPACE_MARKER).write_text("linesync sandbox workspace: control files are in ..\n")
         self.info = SandboxInfo(
@@ -176,14 +180,13 @@ class Sandbox:
 
     def serve_forever(self) -> None:
         """Until Ctrl-C (KeyboardInterrupt, re-raised) or SIGTERM (`linesync sandbox stop`)."""
-        previous = signal.signal(signal.SIGTERM, lambda *_: self._stop.set())
-        try:
-            while not self._stop.wait(0.2):
-                pass
-        finally:
-            signal.signal(signal.SIGTERM, previous)
+        while not self._stop.wait(0.2):
+            pass
 
     def close(self) -> None:
+        if self._previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, self._previous_sigterm)
+            self._previous_sigterm = None
         self.klaviyo.stop()
         self.line.stop()
         info = _read_info(self.control)
