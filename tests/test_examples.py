@@ -36,6 +36,8 @@ USES = [
     ("linesync.cron", "test_examples.py", "test_cron_entry_runs_the_nightly_script_with_the_env_file"),
     ("systemd/*", "test_examples.py", "test_systemd_units_run_the_nightly_script"),
     ("github-actions-smoke.yml", "test_doctor_examples.py", "test_workflow_commands_run_against_the_stand_in"),
+    ("github-actions-smoke.yml", "test_doctor_examples.py", "test_sandbox_job_runs_its_commands_against_a_sandbox"),
+    ("sandbox-actions.csv", "test_sandbox.py", "test_the_sandbox_enforces_klaviyo_rules"),
     ("actions.csv", "test_backfill_e2e.py", "test_examples_dry_run_needs_no_key_and_sends_nothing"),
     ("actions.jsonl", "test_backfill_e2e.py", "test_examples_dry_run_needs_no_key_and_sends_nothing"),
     ("webhooks.jsonl", "test_backfill_e2e.py", "test_examples_dry_run_needs_no_key_and_sends_nothing"),

@@ -1,7 +1,8 @@
-"""The README's two newcomer commands stay true.
+"""The README's two newcomer commands and its offline tour stay true.
 
 The first runs a dry-run backfill on the shipped examples; the second is the test
-command, which .ci/run must run verbatim.
+command, which .ci/run must run verbatim. The "Try it offline" tour runs against a
+real `linesync sandbox`, and its shown output is checked where it is stable.
 """
 
 from __future__ import annotations
@@ -64,3 +65,62 @@ def test_the_first_command_is_a_credential_free_dry_run_on_the_examples(tmp_path
         assert re.search(rf"^{label}\s+{counts[key]}\b", README, flags=re.M), (
             f"README's sample summary says something else for {label!r}: the run gives {counts[key]}"
         )
+
+
+# -- the "Try it offline" tour -------------------------------------------------------------
+
+# Output that changes from run to run: ports, the sandbox's key and token, times, ages,
+# durations, paths under the home directory, pids, and month-dependent unique bounds.
+VOLATILE = re.compile(r"127\.0\.0\.1:\d+|pk_sandbox_|sandbox_line_|\d{4}-\d{2}-\d{2}T|\d+(\.\d+)?[smhd] ago"
+                      r"|in \d+\.\d+s|~/|~|pid\s+\d+|\bpid \d+|–")
+
+
+def _tour() -> list[tuple[str, list[str]]]:
+    """(command line, output lines shown under it) for every `$ ` line of the section."""
+    section = README.split("## Try it offline", 1)[1].split("\n## ", 1)[0]
+    steps: list[tuple[str, list[str]]] = []
+    for block in re.findall(r"```sh\n(.*?)\n```", section, flags=re.S):
+        for line in block.splitlines():
+            if line.startswith("$ "):
+                steps.append((line[2:], []))
+            elif steps:
+                steps[-1][1].append(line)
+    return steps
+
+
+def _squash(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_the_offline_tour_runs_against_a_sandbox_as_shown(tmp_path, monkeypatch) -> None:
+    steps = _tour()
+    assert [cmd for cmd, _ in steps][:2] == ["linesync sandbox start --detach", 'eval "$(linesync sandbox env)"']
+    monkeypatch.chdir(ROOT)
+    (tmp_path / "none.toml").write_text("")
+    base = clean_env(LINESYNC_STATE_DIR=str(tmp_path / "state"), LINESYNC_CONFIG=str(tmp_path / "none.toml"))
+    env = dict(base)
+    checked = 0
+    try:
+        for command, shown in steps:
+            if command.startswith("eval "):
+                result = run_cli(["sandbox", "env"], env=env)
+                for line in result.stdout.splitlines():
+                    env.update(word.split("=", 1) for word in shlex.split(line)[1:])
+                continue
+            args = shlex.split(command)[1:]
+            if args[:3] == ["sandbox", "start", "--detach"]:
+                args += ["--port", "0"]  # the README's default port may be taken on this machine
+            result = run_cli(args, env=env)
+            # The README shows an `error:` line exactly for the commands that fail (exit 1).
+            fails = any(line.startswith("error: ") for line in shown)
+            assert result.exit_code == (1 if fails else 0), f"{command}: {result.stderr}"
+            assert "Traceback" not in result.stderr
+            actual = _squash(result.stdout + "\n" + result.stderr)
+            for line in shown:
+                if line.strip() and not VOLATILE.search(line):
+                    assert _squash(line) in actual, f"`{command}` no longer prints {line!r}:\n{actual}"
+                    checked += 1
+    finally:
+        run_cli(["sandbox", "stop"], env=base)
+    assert checked >= 60, f"only {checked} README output lines were checked"
+    assert not (tmp_path / "state" / "sandbox" / "sandbox.json").exists()

@@ -166,7 +166,11 @@ class _Demo:
             uid = None
             if i < 240:
                 uid = _line_id(rng)
-                properties[LINK_PROPERTY] = uid
+                # What the messaging platform writes beside the ID (values are the sandbox's choice).
+                properties.update({LINK_PROPERTY: uid, "LINE Display Name": f"{first} {last[0]}.",
+                                   "LINE Follow Status": "following", "LINE Consent": "granted",
+                                   "LINE Consent Updated At": (created + timedelta(days=1)).isoformat(),
+                                   "LINE Consent Source": "LINE Login"})
             elif i == 240:
                 properties[LINK_PROPERTY] = linked[7][1]  # the same person signed up twice
                 self.summary.samples["ambiguous"] = linked[7][1]
@@ -184,7 +188,7 @@ class _Demo:
         for uid in unlinked:
             self.line.add_user(uid, rng.choice(FIRST_NAMES), language="ja")
         ambiguous = self.summary.samples["ambiguous"]
-        self.summary.samples = {"linked": linked[0][1], "unlinked": unlinked[0], "ambiguous": ambiguous,
+        self.summary.samples = {"linked": linked[-2][1], "unlinked": unlinked[0], "ambiguous": ambiguous,
                                 "malformed": self.summary.samples["malformed"]}
 
         # Follows, linkings, QR scans and blocks over the weeks (on linked profiles only:
@@ -209,6 +213,7 @@ class _Demo:
         for n, (pid, uid) in enumerate(rng.sample(linked[:180], 8)):
             blocked_at[uid] = self.now - timedelta(hours=3) if n == 0 else self.moment(rng.uniform(0, 20))
             self.event("Blocked LINE Account", pid, blocked_at[uid], {}, uid)
+            k.profiles[pid]["properties"]["LINE Follow Status"] = "blocked"
 
         # A broadcast a week to every linked friend who had followed and not blocked by then.
         for week in range(DEMO_WEEKS):
