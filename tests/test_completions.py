@@ -23,7 +23,9 @@ COMPLETIONS = PROJECT / "completions"
 # (words on the command line, the last one being completed) -> words offered.
 CASES = [
     (["linesync", ""], {"backfill", "links", "check-link", "inspect-profile", "doctor", "metrics", "report", "segments",
-                          "config"}),
+                          "config", "sandbox"}),
+    (["linesync", "sandbox", ""], {"start", "stop", "env", "status"}),
+    (["linesync", "sandbox", "start", "--l"], {"--latency-ms"}),
     (["linesync", "li"], {"links"}),
     (["linesync", "links", ""], {"sync", "status"}),
     (["linesync", "links", "sync", "--f"], {"--full", "--format"}),
