@@ -29,6 +29,7 @@ class AppContext:
     _loaded: LoadedSettings | None = None
     _klaviyo: KlaviyoClient | None = None
     _line: LineClient | None = None
+    _sandbox_noted: bool = False
 
     def __post_init__(self) -> None:
         if self.renderer is None:
@@ -53,15 +54,21 @@ class AppContext:
     def klaviyo(self) -> KlaviyoClient:
         """The Klaviyo client; stops with exit 2 and a hint when no key is configured."""
         if self._klaviyo is None:
+            from linesync_cli import sandbox
             from linesync_cli.api.klaviyo import KlaviyoClient
 
             s = self.settings
             key = s.require_klaviyo_key()
             self._klaviyo = KlaviyoClient(key, s.klaviyo_base_url, s.klaviyo_revision)
-            if key.get_secret_value().startswith("pk_sandbox_"):
-                # One line, so nobody mistakes the sandbox's answers for their account's.
-                self.renderer.note(f"note: talking to the linesync sandbox at {s.klaviyo_base_url}, not Klaviyo")
+            if key.get_secret_value().startswith(sandbox.KEY_PREFIX):
+                self._note_sandbox(s.klaviyo_base_url, "Klaviyo")
         return self._klaviyo
+
+    def _note_sandbox(self, url: str, service: str) -> None:
+        # One line per run, so nobody mistakes the sandbox's answers for their account's.
+        if not self._sandbox_noted:
+            self._sandbox_noted = True
+            self.renderer.note(f"note: talking to the linesync sandbox at {url}, not {service}")
 
     def line(self) -> LineClient | None:
         """The LINE client, or None when no channel access token is configured."""
@@ -69,9 +76,12 @@ class AppContext:
             s = self.settings
             if s.line_channel_access_token is None:
                 return None
+            from linesync_cli import sandbox
             from linesync_cli.api.line import LineClient
 
             self._line = LineClient(s.line_channel_access_token, s.line_base_url)
+            if s.line_channel_access_token.get_secret_value().startswith(sandbox.TOKEN_PREFIX):
+                self._note_sandbox(s.line_base_url, "LINE")
         return self._line
 
     def close(self) -> None:

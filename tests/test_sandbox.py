@@ -185,6 +185,9 @@ def test_check_link_of_the_seeded_users(demo) -> None:
     expected = {"linked": 0, "unlinked": 1, "ambiguous": 1, "malformed": 1}
     codes = {kind: run_cli(["check-link", samples[kind], "--json"], env=env) for kind in expected}
     assert {kind: r.exit_code for kind, r in codes.items()} == expected
+    # Each run says once that it talks to a sandbox (the unlinked one only to its LINE).
+    assert all(r.stderr.count("talking to the linesync sandbox") == 1 for r in codes.values())
+    assert "not LINE" in codes["unlinked"].stderr
     statuses = {kind: json.loads(r.stdout)["results"][0]["status"] for kind, r in codes.items()}
     assert statuses["linked"] == "linked" and statuses["unlinked"] == "unlinked"
     assert statuses["ambiguous"] == "ambiguous" and statuses["malformed"] != "linked"

@@ -116,6 +116,11 @@ def command_runs(tmp: Path) -> dict[str, list[list[str]]]:
         "segments create": [["segments", "create", "clicked-recently", "--dry-run"],
                             ["segments", "create", "clicked-recently", "--json"]],
         "config show": [["config", "show"], ["config", "show", "--json"]],
+        # The sandbox uses its own credentials; these runs check its errors carry none of the user's.
+        "sandbox start": [["sandbox", "start", "--faults", "2"], ["sandbox", "start", "--seed", str(tmp / "no.jsonl")]],
+        "sandbox stop": [["sandbox", "stop"]],
+        "sandbox env": [["sandbox", "env"]],
+        "sandbox status": [["sandbox", "status", "--json"]],
     }
 
 

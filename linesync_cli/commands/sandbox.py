@@ -28,7 +28,7 @@ def start(
     seed: Annotated[str, typer.Option("--seed", help="demo (a shop with 300 profiles and four weeks of LINE and email events), empty, or a JSON Lines FILE.", metavar="demo|empty|FILE")] = "demo",
     faults: Annotated[float, typer.Option("--faults", help="Probability (0-1) that a request gets a 5xx, a 429 or a dropped connection.", metavar="P")] = 0.0,
     latency_ms: Annotated[int, typer.Option("--latency-ms", help="Delay every answer by N milliseconds.", metavar="N")] = 0,
-    host: Annotated[str, typer.Option("--host", help="Loopback address to listen on (127.x.x.x only).", metavar="ADDR")] = "127.0.0.1",
+    host: Annotated[str, typer.Option("--host", help="Loopback address to listen on (127.x.x.x or localhost only).", metavar="ADDR")] = "127.0.0.1",
     detach: Annotated[bool, typer.Option("--detach", "-d", help="Run in the background; `linesync sandbox stop` stops it.")] = False,
 ) -> None:
     """Serve a local Klaviyo and LINE on loopback, and print the exports that point linesync at them.
@@ -50,6 +50,7 @@ def start(
     from linesync_cli.sandbox.seed import resolve_seed
 
     app = app_context(ctx)
+    host = "127.0.0.1" if host == "localhost" else host
     options = service.SandboxOptions(host=host, port=port, seed_name=seed, faults=faults, latency_ms=latency_ms)
     seed_fn = resolve_seed(seed)  # a bad seed file stops here, before anything listens
     state_dir = _state_dir(ctx)

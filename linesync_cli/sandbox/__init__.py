@@ -4,3 +4,8 @@
 `line`: the LINE Messaging API endpoints linesync uses; `base`: the HTTP server, recording,
 the optional request validator hook and fault injection under both.
 """
+
+# A sandbox's credentials say what they are (real Klaviyo refuses the key anyway); commands
+# note on stderr when they use them. Here, so that noticing needs no server code.
+KEY_PREFIX = "pk_sandbox_"
+TOKEN_PREFIX = "sandbox_line_"

@@ -25,27 +25,18 @@ from pathlib import Path
 from typing import Any
 
 from linesync_cli.errors import CheckFailed, LinesyncError, UsageError
+from linesync_cli.sandbox import KEY_PREFIX, TOKEN_PREFIX
 from linesync_cli.sandbox.base import is_loopback_ipv4
 from linesync_cli.sandbox.klaviyo import KlaviyoStandIn
 from linesync_cli.sandbox.line import LineStandIn
 from linesync_cli.sandbox.seed import Seed, SeedSummary
 
-KEY_PREFIX = "pk_sandbox_"  # a sandbox key says what it is; real Klaviyo refuses it anyway
-TOKEN_PREFIX = "sandbox_line_"
 DEFAULT_PORT = 8765  # Klaviyo; LINE on the next port
 # A marker in the sandbox's working state dir: control files are one level up.
 WORKSPACE_MARKER = ".linesync-sandbox-workspace"
 READY_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
 FAULT_STATUSES = (429, 500, 502, 503, 504)
-
-
-def is_sandbox_key(key: str) -> bool:
-    return key.startswith(KEY_PREFIX)
-
-
-def is_sandbox_token(token: str) -> bool:
-    return token.startswith(TOKEN_PREFIX)
 
 
 def control_dir(state_dir: Path) -> Path:
