@@ -186,7 +186,7 @@ class StandInServer:
     @property
     def host(self) -> str:
         assert self._server is not None, "stand-in not started"
-        return self._server.server_address[0]
+        return str(self._server.server_address[0])
 
     @property
     def base_url(self) -> str:

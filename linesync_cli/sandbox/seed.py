@@ -125,8 +125,9 @@ class _Demo:
 
     def metric(self, name: str, klaviyo_own: bool = False) -> str:
         if name not in self.metric_ids:
-            self.metric_ids[name] = self.k.add_metric(
-                name, *(("Klaviyo", "Internal") if klaviyo_own else ()), created=self.start - timedelta(days=200))
+            integration, category = ("Klaviyo", "Internal") if klaviyo_own else ("API", "API")
+            self.metric_ids[name] = self.k.add_metric(name, integration, category,
+                                                      created=self.start - timedelta(days=200))
         return self.metric_ids[name]
 
     def event(self, name: str, profile_id: str, when: datetime, properties: dict[str, Any],
@@ -397,7 +398,7 @@ def _apply_records(records: list[_Record], klaviyo: KlaviyoStandIn, line: LineSt
     def metric_id(metric_name: str, integration: str = "API") -> str:
         if metric_name not in metric_ids:
             own = integration.casefold() == "klaviyo"
-            metric_ids[metric_name] = klaviyo.add_metric(metric_name, *(("Klaviyo", "Internal") if own else ()))
+            metric_ids[metric_name] = klaviyo.add_metric(metric_name, *(("Klaviyo", "Internal") if own else ("API", "API")))
         return metric_ids[metric_name]
 
     for record in records:
