@@ -123,7 +123,7 @@ class Sandbox:
         self.summary: SeedSummary | None = None
         self.info: SandboxInfo | None = None
         self._stop = threading.Event()
-        self._previous_sigterm: Any = None
+        self._previous_signals: dict[signal.Signals, Any] = {}
 
     def start(self) -> SandboxInfo:
         running = read_running(self.control)
@@ -146,7 +146,9 @@ class Sandbox:
                 server.set_delay(opts.latency_ms / 1000)
         if threading.current_thread() is threading.main_thread():
             # From before the control files exist: `linesync sandbox stop` may come at once.
-            self._previous_sigterm = signal.signal(signal.SIGTERM, lambda *_: self._stop.set())
+            # SIGHUP (the terminal closed) stops it the same way, so no stale files are left.
+            self._previous_signals = {sig: signal.signal(sig, lambda *_: self._stop.set())
+                                      for sig in (signal.SIGTERM, signal.SIGHUP)}
         self.workspace.mkdir(parents=True, exist_ok=True)
         (self.workspace / WORKSPACE_MARKER).write_text("linesync sandbox workspace: control files are in ..\n")
         self.info = SandboxInfo(
@@ -175,9 +177,9 @@ class Sandbox:
             pass
 
     def close(self) -> None:
-        if self._previous_sigterm is not None:
-            signal.signal(signal.SIGTERM, self._previous_sigterm)
-            self._previous_sigterm = None
+        for sig, handler in self._previous_signals.items():
+            signal.signal(sig, handler)
+        self._previous_signals = {}
         self.klaviyo.stop()
         self.line.stop()
         info = _read_info(self.control)
