@@ -54,10 +54,18 @@ def _linesync(args: list[str], env: dict[str, str | None], timeout: float = 60) 
                           capture_output=True, text=True, timeout=timeout, cwd=ROOT)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _free_port_pair() -> int:
+    """A port N with N + 1 free too (the sandbox's Klaviyo and LINE)."""
+    for _ in range(50):
+        with socket.socket() as first, socket.socket() as second:
+            first.bind(("127.0.0.1", 0))
+            port = first.getsockname()[1]
+            try:
+                second.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+            return port
+    raise AssertionError("no two adjacent free ports")
 
 
 def _one_error_line(stderr: str) -> str:
@@ -85,7 +93,7 @@ def demo(tmp_path):
 
 def test_detach_env_status_stop(tmp_path) -> None:
     env = _env(tmp_path)
-    port = _free_port()
+    port = _free_port_pair()
     started = _linesync(["sandbox", "start", "--detach", "--port", str(port), "--seed", "empty"], env)
     try:
         assert started.returncode == 0, started.stderr
