@@ -195,7 +195,7 @@ def parse_segment(resource: Any) -> Segment:
     )
 
 
-def _measurement_value(value: Any) -> float:
+def measurement_number(value: Any) -> float:
     """A measurement as a number: an int when whole, 0 for what is not a number."""
     try:
         n = float(value)
@@ -232,7 +232,7 @@ def parse_aggregate_page(doc: dict[str, Any]) -> AggregatePage:
         if not isinstance(row, dict):
             continue
         measurements = row.get("measurements")
-        values = {str(name): tuple(_measurement_value(v) for v in series)
+        values = {str(name): tuple(measurement_number(v) for v in series)
                   for name, series in (measurements.items() if isinstance(measurements, dict) else ())
                   if isinstance(series, list)}
         dimensions = row.get("dimensions")

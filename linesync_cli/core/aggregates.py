@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from linesync_cli.api.klaviyo_records import measurement_number
 from linesync_cli.errors import UsageError
 from linesync_cli.timeutil import parse_zone
 
@@ -104,7 +105,7 @@ class AggregateSeries:
         """The exact range total of an additive measurement (`count`, `sum_value`)."""
         if measurement == "unique":
             raise ValueError("per-bucket unique counts do not add up; use range_unique()")
-        return _number(sum(self.values(measurement)))
+        return measurement_number(sum(self.values(measurement)))
 
     def range_unique(self) -> RangeUnique:
         per_bucket = [int(v) for v in self.values("unique")]
@@ -151,14 +152,6 @@ def local_zone_name() -> str:
 
 
 # -- response ------------------------------------------------------------------
-
-def _number(value: Any) -> float:
-    try:
-        n = float(value)
-    except (TypeError, ValueError):
-        return 0
-    return int(n) if n.is_integer() else n
-
 
 def bucket_starts(since: datetime, until: datetime, interval: str, zone: tzinfo,
                   week_anchor: date | None = None) -> list[datetime]:
@@ -212,7 +205,7 @@ def series_from_pages(query: AggregateQuery, pages: Iterable[AggregatePage]) -> 
                 for d, v in zip(page.dates, row.measurements.get(name, ()), strict=False):
                     if d is not None:
                         slot = totals.setdefault(d, {})
-                        slot[name] = _number(slot.get(name, 0) + v)
+                        slot[name] = measurement_number(slot.get(name, 0) + v)
     returned = sorted(totals)
     anchor = returned[0].astimezone(zone).date() if returned and query.interval == "week" else None
     grid = bucket_starts(query.since, query.until, query.interval, zone, anchor)
