@@ -1,4 +1,4 @@
-"""core/aggregates.py: request bodies (validated against the spec), paging, zero-filled series."""
+"""Metric aggregates: the client's request bytes and paging (validated against the spec), core's zero-filled series."""
 
 from __future__ import annotations
 
@@ -11,13 +11,14 @@ from pydantic import SecretStr
 
 from linesync_cli.api.http import RetryPolicy
 from linesync_cli.api.klaviyo import KlaviyoClient
+from linesync_cli.api.klaviyo_records import parse_aggregate_page
 from linesync_cli.core.aggregates import (
     AggregateQuery,
+    AggregateSeries,
     bucket_starts,
-    build_body,
     klaviyo_zone_name,
-    parse_pages,
     query_aggregates,
+    series_from_pages,
 )
 from linesync_cli.errors import UsageError
 from tests.support.spec import check_contract
@@ -56,18 +57,20 @@ def tokyo_query(**kw) -> AggregateQuery:
     return AggregateQuery(**(defaults | kw))
 
 
-def test_body_has_local_bounds_with_offset_and_no_quotes() -> None:
-    body = build_body(tokyo_query(), page_cursor=None)
-    attrs = body["data"]["attributes"]
-    assert body["data"]["type"] == "metric-aggregate"
-    assert attrs["filter"] == [
-        "greater-or-equal(datetime,2026-11-01T00:00:00+09:00)",
-        "less-than(datetime,2026-11-04T00:00:00+09:00)",
-    ]
-    assert attrs["measurements"] == ["count", "unique"]
-    assert attrs["interval"] == "day" and attrs["timezone"] == "Asia/Tokyo"
-    assert "page_cursor" not in attrs
-    assert build_body(tokyo_query(), page_cursor="abc")["data"]["attributes"]["page_cursor"] == "abc"
+def parse_pages(query: AggregateQuery, docs: list[dict]) -> AggregateSeries:
+    return series_from_pages(query, [parse_aggregate_page(doc) for doc in docs])
+
+
+def test_body_has_local_bounds_with_offset_and_no_quotes(httpx_mock) -> None:
+    # The exact bytes: bounds in the query's zone with their offset, unquoted; no page_cursor on page one.
+    httpx_mock.add_response(method="POST", url=f"{BASE}/api/metric-aggregates", json=response([]))
+    with client() as c:
+        query_aggregates(c, tokyo_query())
+    assert httpx_mock.get_requests()[0].content == (
+        b'{"data":{"type":"metric-aggregate","attributes":{"metric_id":"SENT01","measurements":["count","unique"],'
+        b'"interval":"day","filter":["greater-or-equal(datetime,2026-11-01T00:00:00+09:00)",'
+        b'"less-than(datetime,2026-11-04T00:00:00+09:00)"],"timezone":"Asia/Tokyo"}}}'
+    )
 
 
 def test_gaps_are_zero_filled_on_the_zone_calendar() -> None:
@@ -138,4 +141,5 @@ def test_query_follows_page_cursor_and_every_body_matches_the_spec(httpx_mock) -
     requests = httpx_mock.get_requests()
     assert len(requests) == 2
     assert json.loads(requests[1].content)["data"]["attributes"]["page_cursor"] == "CUR2"
+    assert "page_cursor" not in json.loads(requests[0].content)["data"]["attributes"]
     check_contract(requests, operations=["query_metric_aggregates"] * 2)

@@ -43,15 +43,27 @@ def test_an_unknown_operation_cannot_be_sent():
         client().limiter_for("get_metricz")
 
 
+# Filter syntax, JSON:API envelopes, cursors and sparse fields: the client writes them.
+# `(?<![.\w])fields\[` leaves Rich's `task.fields[...]` alone.
+HTTP_DETAIL = r'greater-or-equal|less-than|equals\(|"data":|page_cursor|(?<![.\w])fields\['
+# The bulk-create encoder writes the event bodies byte by byte in core: backfill sizes each
+# batch against the 5 MB cap as it grows, hashes and records exactly those bytes.
+BYTE_EXACT_ENCODER = {"linesync_cli/core/backfill/batching.py", "linesync_cli/core/backfill/records.py"}
+
+
 def test_core_never_opens_the_raw_transport():
-    """The typed methods are the only door: no paths, operation IDs or untyped clients in core or commands."""
+    """The typed methods are the only door: no paths, operation IDs, HTTP detail or untyped clients in core or
+    commands."""
     offenders = []
     for folder in ("core", "commands"):
         for path in sorted((ROOT / "linesync_cli" / folder).rglob("*.py")):
             text = path.read_text()
-            for pattern in (r'"/api/', r"\bop=", r"\b(client|klaviyo|line): Any\b", r"\._(get|post|pages|iterate)\("):
+            for pattern in (r'"/api/', r"\bop=", r"\b(client|klaviyo|line): Any\b", r"\._(get|post|pages|iterate)\(",
+                            HTTP_DETAIL):
                 if folder == "commands" and "Any" in pattern:
                     continue  # commands are not core; the rule is for core
+                if pattern == HTTP_DETAIL and str(path.relative_to(ROOT)) in BYTE_EXACT_ENCODER:
+                    continue
                 for m in re.finditer(pattern, text):
                     offenders.append(f"{path.relative_to(ROOT)}:{text[:m.start()].count(chr(10)) + 1}: {m.group()}")
     assert offenders == []
@@ -59,8 +71,6 @@ def test_core_never_opens_the_raw_transport():
 
 @requires_specs
 def test_every_typed_method_sends_what_the_spec_accepts(httpx_mock):
-    from linesync_cli.core.aggregates import AggregateQuery, build_body
-
     httpx_mock.add_response(json={"data": [], "links": {"next": None}}, is_reusable=True)
     c = client()
     when = datetime(2026, 10, 1, tzinfo=UTC)
@@ -70,8 +80,10 @@ def test_every_typed_method_sends_what_the_spec_accepts(httpx_mock):
     c.list_metrics(api_only=True)
     c.list_metrics(api_only=False)
     c.get_flows_triggered_by_metric("AbC123")
-    c.query_metric_aggregates(build_body(AggregateQuery("AbC123", when, when.replace(day=8), "day",
-                                                        ("count", "unique"), "Asia/Tokyo")))
+    c.metric_aggregates("AbC123", measurements=("count", "unique"), interval="day", since=when,
+                        until=when.replace(day=8), timezone="Asia/Tokyo")
+    c.metric_aggregates("AbC123", measurements=("sum_value",), interval="hour", since=when,
+                        until=when.replace(day=2), timezone="UTC", by=("$message",))
     list(c.profile_events("01PROFILE", since=when, until=when.replace(day=2), page_size=50))
     list(c.metric_events("AbC123", until=when, page_size=20))
     c.latest_event_time("AbC123")
@@ -85,6 +97,9 @@ def test_every_typed_method_sends_what_the_spec_accepts(httpx_mock):
     c.get_segment("Seg123")
     c.is_segment_member("Seg123", "01PROFILE")
     c.segments_named('say "hi"')
+    c.create_segment("LINE clickers", {"condition_groups": [{"conditions": [{
+        "type": "profile-property", "property": "properties['LINE User ID']",
+        "filter": {"type": "existence", "operator": "is-set"}}]}]})
     assert_all_valid(httpx_mock.get_requests())
 
 

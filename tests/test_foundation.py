@@ -232,10 +232,10 @@ def test_non_idempotent_post_is_not_retried_after_5xx_or_timeout(httpx_mock):
     url = f"{BASE}/api/segments"
     httpx_mock.add_response(url=url, method="POST", status_code=503)
     with pytest.raises(Unavailable):
-        klaviyo(t).create_segment({"data": {"type": "segment", "attributes": {}}})
+        klaviyo(t).create_segment("Seg", {"condition_groups": []})
     httpx_mock.add_exception(httpx.ReadTimeout("timed out"), url=url, method="POST")
     with pytest.raises(Unavailable):
-        klaviyo(t).create_segment({"data": {"type": "segment", "attributes": {}}})
+        klaviyo(t).create_segment("Seg", {"condition_groups": []})
     assert len(httpx_mock.get_requests()) == 2
 
 
@@ -244,7 +244,7 @@ def test_refused_connection_is_retried_even_for_posts(httpx_mock):
     url = f"{BASE}/api/segments"
     httpx_mock.add_exception(httpx.ConnectError("refused"), url=url, method="POST")
     httpx_mock.add_response(url=url, method="POST", status_code=201, json={"data": {"id": "Seg123"}})
-    assert klaviyo(t).create_segment({"data": {}}).id == "Seg123"
+    assert klaviyo(t).create_segment("Seg", {"condition_groups": []}).id == "Seg123"
 
 
 def test_timeouts_and_drops_retried_for_idempotent_requests(httpx_mock):

@@ -126,6 +126,10 @@ def test_create_sends_a_valid_body_and_says_what_happens_next(httpx_mock, tmp_pa
     requests = httpx_mock.get_requests()
     name_check = next(r for r in requests if r.method == "GET" and "/api/segments" in str(r.url))
     assert name_check.url.params["filter"] == 'equals(name,"LINE opened, not clicked (14d)")'
+    create = next(r for r in requests if r.method == "POST")
+    assert create.content.startswith(b'{"data":{"type":"segment","attributes":{"name":"LINE opened, not clicked '
+                                     b'(14d)","definition":{"condition_groups":[{"conditions":[{"type":')
+    assert json.loads(create.content)["data"]["attributes"]["definition"] == doc["definition"]
     check_contract(requests)
 
 

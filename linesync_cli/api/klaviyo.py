@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from enum import StrEnum
 from typing import Any, Literal
-from urllib.parse import parse_qs, urlsplit, urlunsplit
+from urllib.parse import parse_qs, parse_qsl, urlsplit, urlunsplit
+from zoneinfo import ZoneInfo
 
 import httpx
 from pydantic import SecretStr
@@ -22,6 +23,7 @@ from linesync_cli import __version__
 from linesync_cli.api.http import HttpService, RetryPolicy
 from linesync_cli.api.klaviyo_records import (
     Account,
+    AggregatePage,
     EventPage,
     FlowTrigger,
     Metric,
@@ -29,6 +31,7 @@ from linesync_cli.api.klaviyo_records import (
     ProfileRecord,
     Segment,
     parse_account,
+    parse_aggregate_page,
     parse_event_page,
     parse_flow,
     parse_metric,
@@ -99,6 +102,7 @@ PROFILE_PAGE = 100  # get_profiles / get_profiles_for_segment maximum
 LOOKUP_BATCH = 100  # `any` lists are batched at the page-size cap (the list's own maximum is not documented)
 EVENT_PAGE = 200  # get_events: "a maximum of 200 events per page" (page[size] allows 1000)
 SEGMENT_FIELDS = "name,created,is_active,is_processing"
+AGGREGATE_MAX_PAGES = 100  # a guard against a cursor that never ends (the spec does not say how pages end)
 ProfileField = Literal["id", "email", "phone_number", "external_id"]
 
 
@@ -136,6 +140,30 @@ def cursor_of(next_url: str | None) -> str | None:
         return None
     values = parse_qs(urlsplit(next_url).query).get("page[cursor]")
     return values[0] if values else None
+
+
+def _aggregate_bound(dt: datetime, zone: tzinfo) -> str:
+    """A metric-aggregates filter bound: local time in the query's zone with its offset, unquoted, to the second."""
+    return dt.astimezone(zone).replace(microsecond=0).isoformat()
+
+
+def _aggregate_cursor(doc: dict[str, Any]) -> str | None:
+    """The `page_cursor` of the next metric-aggregates page, if the answer names one.
+
+    The spec's response has no next link, yet the request takes `page_cursor`;
+    accept `links.next` (top level or on `data`) as a URL carrying the cursor or
+    as the bare cursor. Pages only arise with many dimension rows.
+    """
+    data = doc.get("data")
+    for links in (doc.get("links") or {}, (data.get("links") if isinstance(data, dict) else None) or {}):
+        nxt = links.get("next") if isinstance(links, dict) else None
+        if not nxt:
+            continue
+        if "://" in nxt or nxt.startswith("/"):
+            query = dict(parse_qsl(urlsplit(nxt).query))
+            return query.get("page_cursor") or query.get("page[cursor]")
+        return str(nxt)
+    return None
 
 
 def jsonapi_errors(response: httpx.Response) -> list[dict]:
@@ -315,9 +343,42 @@ class KlaviyoClient(HttpService):
         )
         return [parse_flow(r) for r in doc.get("data") or [] if isinstance(r, dict)]
 
-    def query_metric_aggregates(self, body: dict[str, Any]) -> dict[str, Any]:
-        """`POST /api/metric-aggregates` with a `MetricAggregateQuery` body (core.aggregates builds it)."""
-        return self._post("/api/metric-aggregates", body, op=Op.QUERY_METRIC_AGGREGATES)
+    def metric_aggregates(self, metric_id: str, *, measurements: Sequence[str], interval: str,
+                          since: datetime, until: datetime, timezone: str,
+                          by: Sequence[str] = ()) -> list[AggregatePage]:
+        """A metric's measurements per `interval` over [since, until) on `timezone`'s calendar, every page.
+
+        The bounds are written in `timezone` with their UTC offset, so they mean the
+        same instant whether Klaviyo honours the offset or reads them in `timezone`.
+        3/s, 60/min; a deleted metric ID is a BadRequest or NotFound.
+        """
+        zone = UTC if timezone.upper() == "UTC" else ZoneInfo(timezone)
+        attributes: dict[str, Any] = {
+            "metric_id": metric_id,
+            "measurements": list(measurements),
+            "interval": interval,
+            "filter": [
+                f"greater-or-equal(datetime,{_aggregate_bound(since, zone)})",
+                f"less-than(datetime,{_aggregate_bound(until, zone)})",
+            ],
+            "timezone": timezone,
+        }
+        if by:
+            attributes["by"] = list(by)
+        pages: list[AggregatePage] = []
+        cursor: str | None = None
+        seen: set[str] = set()
+        for _ in range(AGGREGATE_MAX_PAGES):
+            page_attributes = (attributes | {"page_cursor": cursor}) if cursor else attributes
+            doc = self._post("/api/metric-aggregates", {"data": {"type": "metric-aggregate",
+                                                                 "attributes": page_attributes}},
+                             op=Op.QUERY_METRIC_AGGREGATES)
+            pages.append(parse_aggregate_page(doc))
+            cursor = _aggregate_cursor(doc)
+            if not cursor or cursor in seen:
+                break
+            seen.add(cursor)
+        return pages
 
     # events
     def bulk_create_events_encoded(self, content: bytes) -> None:
@@ -453,10 +514,16 @@ class KlaviyoClient(HttpService):
         params = {"filter": segment_name_filter(name), "fields[segment]": SEGMENT_FIELDS}
         return [parse_segment(r) for r in self._iterate("/api/segments", params, op=Op.GET_SEGMENTS)]
 
-    def create_segment(self, body: dict[str, Any]) -> Segment:
-        """`POST /api/segments` with a `SegmentCreateQuery` body (core.segment_presets builds it)."""
+    def create_segment(self, name: str, definition: dict[str, Any]) -> Segment:
+        """A segment of `definition` (the spec's `condition_groups`), as `segment_create_body` writes it."""
         # Not idempotent: a retried create after a timeout could make two segments.
+        body = segment_create_body(name, definition)
         return parse_segment(self._post("/api/segments", body, op=Op.CREATE_SEGMENT, idempotent=False).get("data"))
+
+
+def segment_create_body(name: str, definition: dict[str, Any]) -> dict[str, Any]:
+    """The body of `POST /api/segments` (spec `SegmentCreateQuery`): what create sends and a dry run shows."""
+    return {"data": {"type": "segment", "attributes": {"name": name, "definition": definition}}}
 
 
 def segment_name_filter(name: str) -> str:

@@ -193,3 +193,51 @@ def parse_segment(resource: Any) -> Segment:
         is_active=attrs.get("is_active") if isinstance(attrs.get("is_active"), bool) else None,
         is_processing=attrs.get("is_processing") if isinstance(attrs.get("is_processing"), bool) else None,
     )
+
+
+def measurement_number(value: Any) -> float:
+    """A measurement as a number: an int when whole, 0 for what is not a number."""
+    try:
+        n = float(value)
+    except (TypeError, ValueError):
+        return 0
+    return int(n) if n.is_integer() else n
+
+
+@dataclass(frozen=True)
+class AggregateRow:
+    """One row of a metric-aggregates answer: a dimension tuple (empty without `by`) and its values."""
+
+    dimensions: tuple[str, ...]
+    measurements: dict[str, tuple[float, ...]]  # measurement -> one value per date, lined up with `dates`
+
+
+@dataclass(frozen=True)
+class AggregatePage:
+    """One page of `POST /api/metric-aggregates`: bucket starts, and the rows lined up with them.
+
+    A date Klaviyo wrote unreadably is None, so the values after it stay in line.
+    """
+
+    dates: tuple[datetime | None, ...]
+    rows: tuple[AggregateRow, ...]
+
+
+def parse_aggregate_page(doc: dict[str, Any]) -> AggregatePage:
+    data = doc.get("data")
+    attrs = _attrs(data)
+    dates = attrs.get("dates")
+    rows = []
+    for row in attrs.get("data") or []:
+        if not isinstance(row, dict):
+            continue
+        measurements = row.get("measurements")
+        values = {str(name): tuple(measurement_number(v) for v in series)
+                  for name, series in (measurements.items() if isinstance(measurements, dict) else ())
+                  if isinstance(series, list)}
+        dimensions = row.get("dimensions")
+        rows.append(AggregateRow(tuple(str(d) for d in dimensions) if isinstance(dimensions, list) else (), values))
+    return AggregatePage(
+        tuple(parse_api_time(d) if isinstance(d, str) else None for d in dates) if isinstance(dates, list) else (),
+        tuple(rows),
+    )

@@ -18,7 +18,7 @@ from linesync_cli.commands.options import FormatOpt, JsonOpt, app_context, resol
 if TYPE_CHECKING:
     from linesync_cli.core.backfill.flows import MetricFlows
     from linesync_cli.core.backfill.options import BackfillOptions
-    from linesync_cli.core.backfill.result import BackfillResult, Progress
+    from linesync_cli.core.backfill.result import BackfillProgress, BackfillResult
     from linesync_cli.core.backfill.sink import KlaviyoSink
     from linesync_cli.render import Renderer
 
@@ -176,6 +176,7 @@ def _run(ctx: typer.Context, opts: BackfillOptions, link_map: Path | None, out: 
     from linesync_cli.core.backfill.sink import DryRunSink, KlaviyoSink
     from linesync_cli.core.linkage import open_resolver
     from linesync_cli.errors import CheckFailed
+    from linesync_cli.progress import ProgressLine
 
     app = app_context(ctx)
     r = app.renderer
@@ -193,9 +194,12 @@ def _run(ctx: typer.Context, opts: BackfillOptions, link_map: Path | None, out: 
                    "that would start and asks first")
         _note(r, f"linkage: {_safe(resolver.description)}")
         stop = threading.Event()
-        with _progress_display(r) as progress, _ctrl_c_sets(stop):
+        with ProgressLine(r.err, "backfill", with_bar=True) as line, _ctrl_c_sets(stop):
+            def on_progress(p: BackfillProgress) -> None:
+                line.update(_progress_text(p), completed=p.bytes_read, total=p.bytes_total)
+
             result = run_backfill(opts, resolver, sink=sink, state_dir=settings.state_dir, inputs=inputs,
-                                  progress=progress, stop=stop)
+                                  progress=on_progress, stop=stop)
     finally:
         close = getattr(resolver, "close", None)
         if close is not None:
@@ -284,46 +288,15 @@ def _flow_safety(r: Renderer, sink: KlaviyoSink, opts: BackfillOptions, yes: boo
         raise UsageError("not confirmed; nothing was sent", hint="leave out --trigger-flows to backfill safely")
 
 
-class _progress_display:
-    """A Rich progress bar on a terminal; a plain line every 10 s otherwise (stderr both)."""
-
-    PLAIN_EVERY = 10.0
-
-    def __init__(self, r: Renderer) -> None:
-        self.r = r
-        self.bar: Any = None
-        self.task: Any = None
-        self.last_plain = 0.0
-
-    def __enter__(self):
-        if self.r.err.is_terminal:
-            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
-                                TimeElapsedColumn(), console=self.r.err, transient=True)
-            self.bar.start()
-            self.task = self.bar.add_task("backfill", total=None, info="")
-        return self
-
-    def __call__(self, p: Progress) -> None:
-        rate = p.sent / p.elapsed if p.elapsed > 0 else 0.0
-        verb = "to send" if p.dry_run else "sent"
-        info = f"{p.read:,} records read · {p.sent:,} events {verb} · {rate:,.0f} events/s"
-        left = _time_left(p)
-        if left is not None:
-            info += f" · about {left} left"
-        if self.bar is not None:
-            self.bar.update(self.task, completed=p.bytes_read, total=p.bytes_total, info=info)
-        elif p.elapsed - self.last_plain >= self.PLAIN_EVERY:
-            self.last_plain = p.elapsed
-            _note(self.r, f"backfill: {info}")
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.stop()
+def _progress_text(p: BackfillProgress) -> str:
+    rate = p.sent / p.elapsed if p.elapsed > 0 else 0.0
+    verb = "to send" if p.dry_run else "sent"
+    info = f"{p.read:,} records read · {p.sent:,} events {verb} · {rate:,.0f} events/s"
+    left = _time_left(p)
+    return info if left is None else f"{info} · about {left} left"
 
 
-def _time_left(p: Progress) -> str | None:
+def _time_left(p: BackfillProgress) -> str | None:
     """Events still to come (scaled from the bytes read) at the rate limit's ceiling."""
     if not p.bytes_total or not p.bytes_read or p.dry_run:
         return None

@@ -111,7 +111,7 @@ def _show_created(r, plan, created, output) -> None:
 
     if output is OutputFormat.json:
         r.json({"created": created.to_json(), "preset": plan.preset.key, "days": plan.days,
-                "definition": plan.body["data"]["attributes"]["definition"]})
+                "definition": plan.definition})
     else:
         rows = [{"field": k, "value": v} for k, v in (
             ("ID", created.id), ("Name", created.name), ("Preset", plan.preset.key),

@@ -1,20 +1,18 @@
-"""Metric aggregates (`POST /api/metric-aggregates`) as zero-filled series.
+"""Metric aggregates as zero-filled series.
 
 Shared by `report funnel` and `metrics show`. Interface:
 
     query = AggregateQuery(metric_id, since, until, interval="day",
                            measurements=("count", "unique"), timezone="Asia/Tokyo")
-    series = query_aggregates(klaviyo_client, query)   # pages `page_cursor`, zero-fills
+    series = query_aggregates(klaviyo_client, query)   # every page, zero-filled
     series.buckets            # [Bucket(start=<aware datetime in the zone>, values={"count": 3, "unique": 2}), ...]
     series.values("count")    # [3, 0, 5, ...] one per bucket, oldest first
     series.sum("count")       # exact range total (counts and sum_value add up)
     series.range_unique()     # RangeUnique(value, exact, lower_bound): see below
 
 Facts this relies on (klaviyo-api.md section 8):
-- One query per metric; `filter` must hold `greater-or-equal(datetime,…)` and
-  `less-than(datetime,…)` with unquoted datetimes. The bounds are written in the
-  query's time zone with their UTC offset, so they mean the same instant whether
-  Klaviyo honours the offset or reads them in `timezone`.
+- One query per metric over [since, until); the client writes the bounds in the
+  query's time zone with their UTC offset (`KlaviyoClient.metric_aggregates`).
 - Buckets follow the calendar of `timezone` (days start at local midnight, months
   on the 1st); the first and last bucket can be partly outside the range, and the
   filter, not the bucket, decides which events count. Dates are event times.
@@ -31,22 +29,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo
 
+from linesync_cli.api.klaviyo_records import measurement_number
 from linesync_cli.errors import UsageError
-from linesync_cli.timeutil import parse_api_time, parse_zone
+from linesync_cli.timeutil import parse_zone
 
 if TYPE_CHECKING:
     from linesync_cli.api.klaviyo import KlaviyoClient
+    from linesync_cli.api.klaviyo_records import AggregatePage
 
 INTERVALS = ("hour", "day", "week", "month")
 MEASUREMENTS = ("count", "unique", "sum_value")
 # Zones Klaviyo's validator does not know (spec, `timezone`), and the older names it does.
 _KLAVIYO_ZONE_ALIASES = {"Europe/Kyiv": "Europe/Kiev", "Pacific/Kanton": "Pacific/Enderbury"}
 _UNSUPPORTED_ZONES = frozenset({"Factory"})
-# A guard against a cursor that never ends (the spec does not say how pages end).
-_MAX_PAGES = 100
 
 
 @dataclass(frozen=True)
@@ -108,7 +105,7 @@ class AggregateSeries:
         """The exact range total of an additive measurement (`count`, `sum_value`)."""
         if measurement == "unique":
             raise ValueError("per-bucket unique counts do not add up; use range_unique()")
-        return _number(sum(self.values(measurement)))
+        return measurement_number(sum(self.values(measurement)))
 
     def range_unique(self) -> RangeUnique:
         per_bucket = [int(v) for v in self.values("unique")]
@@ -154,58 +151,7 @@ def local_zone_name() -> str:
     return "UTC"
 
 
-# -- request -------------------------------------------------------------------
-
-def filter_datetime(dt: datetime, zone: tzinfo) -> str:
-    """A filter bound: local time in the query's zone with its offset, unquoted, to the second."""
-    return dt.astimezone(zone).replace(microsecond=0).isoformat()
-
-
-def build_body(query: AggregateQuery, page_cursor: str | None = None) -> dict[str, Any]:
-    """The JSON:API body of `POST /api/metric-aggregates` (spec `MetricAggregateQuery`)."""
-    zone = query.zone
-    attributes: dict[str, Any] = {
-        "metric_id": query.metric_id,
-        "measurements": list(query.measurements),
-        "interval": query.interval,
-        "filter": [
-            f"greater-or-equal(datetime,{filter_datetime(query.since, zone)})",
-            f"less-than(datetime,{filter_datetime(query.until, zone)})",
-        ],
-        "timezone": query.timezone,
-    }
-    if page_cursor:
-        attributes["page_cursor"] = page_cursor
-    return {"data": {"type": "metric-aggregate", "attributes": attributes}}
-
-
-def _next_cursor(doc: dict) -> str | None:
-    """The cursor of the next page, if the response names one.
-
-    The spec's response has no next link, yet the request takes `page_cursor`;
-    accept `links.next` (top level or on `data`) as a URL carrying the cursor or
-    as the bare cursor. Pages only arise with many dimension rows.
-    """
-    for links in ((doc.get("links") or {}), ((doc.get("data") or {}).get("links") or {})):
-        nxt = links.get("next") if isinstance(links, dict) else None
-        if not nxt:
-            continue
-        if "://" in nxt or nxt.startswith("/"):
-            query = dict(parse_qsl(urlsplit(nxt).query))
-            return query.get("page_cursor") or query.get("page[cursor]")
-        return str(nxt)
-    return None
-
-
 # -- response ------------------------------------------------------------------
-
-def _number(value: Any) -> float:
-    try:
-        n = float(value)
-    except (TypeError, ValueError):
-        return 0
-    return int(n) if n.is_integer() else n
-
 
 def bucket_starts(since: datetime, until: datetime, interval: str, zone: tzinfo,
                   week_anchor: date | None = None) -> list[datetime]:
@@ -242,27 +188,24 @@ def bucket_starts(since: datetime, until: datetime, interval: str, zone: tzinfo,
             day = date(day.year + day.month // 12, day.month % 12 + 1, 1)
 
 
-def parse_pages(query: AggregateQuery, docs: Iterable[dict]) -> AggregateSeries:
-    """Turn response documents into one zero-filled series (rows of all pages added up).
+def series_from_pages(query: AggregateQuery, pages: Iterable[AggregatePage]) -> AggregateSeries:
+    """One zero-filled series from the answer's pages (rows of all pages added up).
 
-    Without `by`, Klaviyo returns one row of measurements lined up with `dates[]`;
+    Without `by`, Klaviyo returns one row of measurements lined up with `dates`;
     a metric with no events in the range may return no row at all: zeros.
     """
     zone = query.zone
     totals: dict[datetime, dict[str, float]] = {}
-    for doc in docs:
-        attrs = ((doc.get("data") or {}).get("attributes")) or {}
-        dates = [parse_api_time(d) for d in attrs.get("dates") or []]
-        for d in dates:
+    for page in pages:
+        for d in page.dates:
             if d is not None:
                 totals.setdefault(d, {})
-        for row in attrs.get("data") or []:
-            measurements = (row or {}).get("measurements") or {}
+        for row in page.rows:
             for name in query.measurements:
-                for d, v in zip(dates, measurements.get(name) or [], strict=False):
+                for d, v in zip(page.dates, row.measurements.get(name, ()), strict=False):
                     if d is not None:
                         slot = totals.setdefault(d, {})
-                        slot[name] = _number(slot.get(name, 0) + _number(v))
+                        slot[name] = measurement_number(slot.get(name, 0) + v)
     returned = sorted(totals)
     anchor = returned[0].astimezone(zone).date() if returned and query.interval == "week" else None
     grid = bucket_starts(query.since, query.until, query.interval, zone, anchor)
@@ -277,17 +220,10 @@ def parse_pages(query: AggregateQuery, docs: Iterable[dict]) -> AggregateSeries:
 
 
 def query_aggregates(client: KlaviyoClient, query: AggregateQuery) -> AggregateSeries:
-    """Run one aggregate query (following `page_cursor` pages) and parse it.
+    """Run one aggregate query (every page) and zero-fill it.
 
-    `client` is a KlaviyoClient (its `query_metric_aggregates` paces at 3/s, 60/min).
     Errors are the client's typed errors (a deleted metric ID is a 4xx BadRequest/NotFound).
     """
-    docs, cursor, seen = [], None, set()
-    for _ in range(_MAX_PAGES):
-        doc = client.query_metric_aggregates(build_body(query, cursor))
-        docs.append(doc)
-        cursor = _next_cursor(doc)
-        if not cursor or cursor in seen:
-            break
-        seen.add(cursor)
-    return parse_pages(query, docs)
+    pages = client.metric_aggregates(query.metric_id, measurements=query.measurements, interval=query.interval,
+                                     since=query.since, until=query.until, timezone=query.timezone)
+    return series_from_pages(query, pages)

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from linesync_cli.api.klaviyo import segment_create_body
 from linesync_cli.catalogue import ACTIONS
 from linesync_cli.config import LinkKey
 from linesync_cli.core.funnel import EMAIL_STEPS, KnownMetrics
@@ -140,12 +141,9 @@ def placeholder_id(metric_key: str) -> str:
     return f"<ID of {METRIC_NAMES[metric_key]}>"
 
 
-def segment_body(name: str, groups: Groups) -> dict[str, Any]:
-    """The JSON:API body of `POST /api/segments` (spec `SegmentCreateQuery`)."""
-    return {"data": {"type": "segment", "attributes": {
-        "name": name,
-        "definition": {"condition_groups": [{"conditions": conditions} for conditions in groups]},
-    }}}
+def segment_definition(groups: Groups) -> dict[str, Any]:
+    """A segment definition (spec `SegmentDefinition`): the groups, each a list of conditions."""
+    return {"condition_groups": [{"conditions": conditions} for conditions in groups]}
 
 
 @dataclass
@@ -153,10 +151,15 @@ class SegmentPlan:
     preset: Preset
     name: str
     days: int | None
-    body: dict[str, Any]
+    definition: dict[str, Any]
     missing: list[str]  # metric names with no events yet
     placeholders: bool  # metric IDs are placeholders (not resolved)
     existing: list[dict[str, Any]] = field(default_factory=list)  # segments already named so
+
+    @property
+    def body(self) -> dict[str, Any]:
+        """Exactly what create would send (a dry run shows it)."""
+        return segment_create_body(self.name, self.definition)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -182,7 +185,7 @@ def plan_segment(preset: Preset, *, link: LinkKey, days: int | None = None, name
     groups = preset.build(ids, used_days or DEFAULT_DAYS, link)
     label = name.strip() if name and name.strip() else preset.default_name.format(
         days=used_days, property=link.property_name or "external_id")
-    return SegmentPlan(preset, label, used_days, segment_body(label, groups), missing,
+    return SegmentPlan(preset, label, used_days, segment_definition(groups), missing,
                        placeholders=metrics is None and bool(preset.metrics))
 
 
@@ -221,7 +224,7 @@ class CreatedSegment:
 def create_segment(client: KlaviyoClient, plan: SegmentPlan) -> CreatedSegment:
     """Send the create. It is not retried after a 5xx or a dropped connection (not idempotent)."""
     try:
-        doc = client.create_segment(plan.body)
+        doc = client.create_segment(plan.name, plan.definition)
     except RateLimited as exc:
         raise RateLimited(
             "Klaviyo refused the create with 429: an account may create or update at most 100 segments a day "

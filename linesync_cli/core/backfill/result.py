@@ -54,7 +54,7 @@ class Counts:
 
 
 @dataclass
-class Progress:
+class BackfillProgress:
     read: int
     sent: int
     in_flight: int

@@ -44,7 +44,7 @@ from linesync_cli.core.backfill.options import (
 )
 from linesync_cli.core.backfill.readers import Source, open_source, read_source
 from linesync_cli.core.backfill.records import Action, Reject, Skip
-from linesync_cli.core.backfill.result import BackfillResult, Counts, Progress
+from linesync_cli.core.backfill.result import BackfillProgress, BackfillResult, Counts
 from linesync_cli.core.backfill.sender import Delivery, Sender
 from linesync_cli.core.backfill.sink import DryRunSink, Sink
 from linesync_cli.core.backfill.validate import ActionValidator
@@ -54,7 +54,7 @@ from linesync_cli.errors import Interrupted, LinesyncError, UsageError
 if TYPE_CHECKING:
     from linesync_cli.core.linkage import Resolver
 
-__all__ = ["BackfillOptions", "BackfillResult", "Counts", "Progress", "TimeWindow", "run_backfill"]
+__all__ = ["BackfillOptions", "BackfillProgress", "BackfillResult", "Counts", "TimeWindow", "run_backfill"]
 
 # Actions resolved per linkage call (the resolver takes up to ~1,000 distinct IDs).
 CHUNK = 1000
@@ -250,7 +250,7 @@ class Pipeline:
 
     def __init__(self, opts: BackfillOptions, window: TimeWindow, inputs: tuple[InputFile, ...], resolver: Resolver,
                  outlet: Outlet, rejects: RejectsFile, counts: Counts, *, seen: SeenKeys, dry_run: bool,
-                 progress: Callable[[Progress], None] | None, now: datetime | None,
+                 progress: Callable[[BackfillProgress], None] | None, now: datetime | None,
                  stop: threading.Event | None = None) -> None:
         self.opts = opts
         self.window = window
@@ -448,11 +448,11 @@ class Pipeline:
         self._last_tick = now
         self.progress(self.snapshot())
 
-    def snapshot(self) -> Progress:
+    def snapshot(self) -> BackfillProgress:
         sizes = [i.size for i in self.inputs]
         total = None if None in sizes else sum(s or 0 for s in sizes)
         current = self._current.position() if self._current is not None else 0
-        return Progress(
+        return BackfillProgress(
             read=self.counts.read, sent=self.outlet.sent, in_flight=self.outlet.in_flight_events,
             bytes_read=self._bytes_done + current, bytes_total=total,
             elapsed=time.monotonic() - self.started, dry_run=self.dry_run,
@@ -491,7 +491,7 @@ def _seen_keys(state_dir: Path) -> SeenKeys:
 
 
 def run_backfill(opts: BackfillOptions, resolver: Resolver, *, sink: Sink, state_dir: Path,
-                 inputs: tuple[InputFile, ...] | None = None, progress: Callable[[Progress], None] | None = None,
+                 inputs: tuple[InputFile, ...] | None = None, progress: Callable[[BackfillProgress], None] | None = None,
                  stop: threading.Event | None = None, now: datetime | None = None) -> BackfillResult:
     """Run (or resume) a backfill into `sink`. Stopping errors come back in `result.stopped_by`.
 
