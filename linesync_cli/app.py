@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "inspect_profile",
     "doctor",
     "metrics",
+    "events",
     "report",
     "segments",
     "config_cmd",

@@ -87,6 +87,12 @@ class BadRequest(ApiError):
     code = "bad-request"
 
 
+class CursorRefused(BadRequest):
+    """A saved page cursor that Klaviyo no longer accepts (expired, or from another query)."""
+
+    code = "cursor-refused"
+
+
 class NotFound(ApiError):
     code = "not-found"
 

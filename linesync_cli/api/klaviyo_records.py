@@ -241,3 +241,47 @@ def parse_aggregate_page(doc: dict[str, Any]) -> AggregatePage:
         tuple(parse_api_time(d) if isinstance(d, str) else None for d in dates) if isinstance(dates, list) else (),
         tuple(rows),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class ReadEvent:
+    """One event as Klaviyo holds it."""
+
+    id: str
+    metric_id: str
+    profile_id: str | None
+    datetime: str  # ISO 8601 as Klaviyo gave it (parsed in bulk by the mirror)
+    properties: dict[str, Any]
+
+    @property
+    def unique_id(self) -> str | None:
+        value = self.properties.get("$event_id")
+        return None if value is None else str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class ReadPage:
+    """One page of a metric's events read back (events pull, backfill verify), with its cursor."""
+
+    events: list[ReadEvent]
+    next_cursor: str | None  # None: the last page
+    page_size: int  # the size that was asked for (Klaviyo may give fewer)
+
+
+def _read_event(resource: dict[str, Any], metric_id: str) -> ReadEvent:
+    attrs = resource.get("attributes") or {}
+    rel = resource.get("relationships") or {}
+    profile = ((rel.get("profile") or {}).get("data") or {}).get("id")
+    metric = ((rel.get("metric") or {}).get("data") or {}).get("id") or metric_id
+    props = attrs.get("event_properties")
+    return ReadEvent(str(resource.get("id", "")), str(metric), str(profile) if profile else None,
+                     str(attrs.get("datetime") or ""), props if isinstance(props, dict) else {})
+
+
+def parse_read_page(doc: dict[str, Any], metric_id: str, page_size: int) -> ReadPage:
+    from urllib.parse import parse_qs, urlsplit
+
+    events = [_read_event(res, metric_id) for res in doc.get("data") or [] if isinstance(res, dict)]
+    nxt = (doc.get("links") or {}).get("next")
+    values = parse_qs(urlsplit(nxt).query).get("page[cursor]") if nxt else None
+    return ReadPage(events, values[0] if values else None, page_size)

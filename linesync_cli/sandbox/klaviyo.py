@@ -25,6 +25,7 @@ import string
 import time
 import uuid as uuidlib
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -344,6 +345,12 @@ class KlaviyoStandIn(StandInServer):
         self.profiles_changed = 0  # by bulk create, from non-empty profile attributes
         self.flow_triggers: list[tuple[str, str]] = []  # (flow id, event id) a live flow would have fired on
         self.bulk_jobs = 0  # accepted bulk-create requests
+        # Read-back: seconds before a stored event shows in Get Events (Klaviyo takes minutes),
+        # the largest page[size] accepted, and events accepted (202) but never stored.
+        self.events_visible_after = 0.0
+        self.events_page_max = EVENTS_PAGE_MAX
+        self.drop_events: Callable[[dict], bool] | None = None
+        self.dropped_events: list[dict] = []
 
     # -- ids ----------------------------------------------------------------------------
     def _short_id(self) -> str:
@@ -544,6 +551,9 @@ class KlaviyoStandIn(StandInServer):
 
     def _event_doc(self, event: dict, req: Incoming) -> dict:
         properties = dict(event["properties"])
+        # The unique_id sent comes back as $event_id; without one, the time in seconds.
+        properties["$event_id"] = event["unique_id"] if event["unique_id"] is not None \
+            else str(int(event["datetime"].timestamp()))
         if event.get("value") is not None:
             properties["$value"] = event["value"]
         attributes = {"timestamp": int(event["datetime"].timestamp()), "event_properties": properties,
@@ -726,7 +736,9 @@ class KlaviyoStandIn(StandInServer):
                    # has(metric) drops events whose metric cannot be resolved (revision 2026-07-15).
                    "metric": lambda e: e["metric_id"] in self.metrics,
                    "profile": lambda e: e["profile_id"] in self.profiles}
-        items = apply_filter(list(self.events), req.arg("filter"), getters, "event")
+        visible_before = time.time() - self.events_visible_after
+        items = apply_filter([e for e in self.events if e["stored_at"] <= visible_before], req.arg("filter"),
+                             getters, "event")
         order = req.arg("sort") or "datetime"
         items.sort(key=lambda e: (e["datetime"], e["seq"]), reverse=order.startswith("-"))
         include = set((req.arg("include") or "").split(",")) - {""}
@@ -741,7 +753,7 @@ class KlaviyoStandIn(StandInServer):
 
         # Stand-in choice: page[size] above 200 is refused (the op description's maximum),
         # although the parameter's schema says 1000; the fact sheet says to use 200.
-        doc = self._page(req, items, default=200, maximum=EVENTS_PAGE_MAX, render=render)
+        doc = self._page(req, items, default=200, maximum=self.events_page_max, render=render)
         if include:
             doc["included"] = list(included.values())
         return 200, doc
@@ -749,7 +761,7 @@ class KlaviyoStandIn(StandInServer):
     # -- bulk create ---------------------------------------------------------------------------
     def _store_event(self, metric_id: str, profile_id: str, when: datetime, properties: dict,
                      unique_id: str | None, value: Any, *, backfill_event: bool | None,
-                     backfill_entry: bool | None) -> str:
+                     backfill_entry: bool | None, bulk: bool = False) -> str:
         # Without unique_id Klaviyo dedups on the event time to the second.
         key = (profile_id, metric_id, unique_id if unique_id is not None else f"time:{int(when.timestamp())}")
         if key in self._dedup:
@@ -760,7 +772,11 @@ class KlaviyoStandIn(StandInServer):
         event = {"id": eid, "seq": len(self.events), "metric_id": metric_id, "profile_id": profile_id,
                  "datetime": when.replace(microsecond=0), "properties": properties, "unique_id": unique_id,
                  "uuid": str(uuidlib.UUID(int=self._rng.getrandbits(128), version=4)), "value": value,
-                 "backfill_event": backfill_event, "backfill_entry": backfill_entry}
+                 "backfill_event": backfill_event, "backfill_entry": backfill_entry, "stored_at": time.time()}
+        if bulk and self.drop_events is not None and self.drop_events(event):
+            # Accepted with 202, then lost in processing: only reading back shows it.
+            self.dropped_events.append(event)
+            return eid
         self.events.append(event)
         metric = self.metrics.get(metric_id)
         if metric is not None:
@@ -885,7 +901,8 @@ class KlaviyoStandIn(StandInServer):
                 when = parse_time(str(eattrs["time"])) if eattrs.get("time") is not None else now
                 self._store_event(metric["id"], pid, when, dict(eattrs.get("properties") or {}),
                                   eattrs.get("unique_id"), eattrs.get("value"),
-                                  backfill_event=eattrs.get("backfill"), backfill_entry=attrs.get("backfill"))
+                                  backfill_event=eattrs.get("backfill"), backfill_entry=attrs.get("backfill"),
+                                  bulk=True)
         self.bulk_jobs += 1
         record.processed = True
         return 202, None

@@ -1,0 +1,298 @@
+"""The event mirror: Klaviyo's events as read back, in `<state dir>/events.duckdb`.
+
+DuckDB, not SQLite: every question asked of the mirror is a scan and a group-by over
+millions of rows (per-broadcast totals and unique people, per-metric coverage, exports
+to Parquet), which a columnar, vectorised engine answers many times faster
+(docs/benchmarks.md), and `COPY ... PARTITION_BY` writes warehouse partitions itself.
+
+The mirror is a cache: deleting the file loses nothing that a pull cannot read again.
+Every page read is written in one transaction together with the resume point of the
+slice it belongs to, so an interrupted pull (Ctrl-C, kill, a 5xx that outlasted the
+retries) keeps every page it stored and continues from there. Rows are keyed on
+Klaviyo's event id, so reading a range twice stores each event once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from linesync_cli.errors import UsageError
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from linesync_cli.api.klaviyo_records import ReadEvent
+
+MIRROR_FILE = "events.duckdb"
+SCHEMA_VERSION = "1"
+
+# The event properties the reports group by, kept as columns (design.md section 6 names).
+ID_PROPERTIES = {"message_id": "Message ID", "broadcast_id": "Broadcast ID", "flow_id": "Flow ID",
+                 "workflow_id": "Workflow ID"}
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
+CREATE TABLE IF NOT EXISTS events (
+    id VARCHAR PRIMARY KEY,
+    metric_id VARCHAR NOT NULL,
+    metric VARCHAR NOT NULL,          -- stable key: sent, delivered, ..., email_opened
+    profile_id VARCHAR,
+    time TIMESTAMPTZ NOT NULL,
+    unique_id VARCHAR,                -- event_properties.$event_id: the unique_id it was sent with
+    message_id VARCHAR,
+    broadcast_id VARCHAR,
+    flow_id VARCHAR,
+    workflow_id VARCHAR,
+    properties JSON,
+    read_by BIGINT                    -- the slice that last read it (--full drops the rest)
+);
+CREATE TABLE IF NOT EXISTS coverage (
+    metric_id VARCHAR NOT NULL,
+    metric VARCHAR NOT NULL,
+    since TIMESTAMPTZ NOT NULL,
+    until TIMESTAMPTZ NOT NULL,
+    pulled_at TIMESTAMPTZ NOT NULL
+);
+CREATE SEQUENCE IF NOT EXISTS slice_ids;
+CREATE TABLE IF NOT EXISTS slices (
+    id BIGINT PRIMARY KEY DEFAULT nextval('slice_ids'),
+    metric_id VARCHAR NOT NULL,
+    metric VARCHAR NOT NULL,
+    since TIMESTAMPTZ NOT NULL,
+    until TIMESTAMPTZ NOT NULL,
+    cursor VARCHAR,                   -- Klaviyo's page cursor for the next page
+    read_from TIMESTAMPTZ,            -- the start of the query the cursor belongs to (NULL: since)
+    last_time TIMESTAMPTZ,            -- time of the newest event stored: the resume point if the cursor is refused
+    events BIGINT NOT NULL DEFAULT 0,
+    full_rebuild BOOLEAN NOT NULL DEFAULT false
+);
+"""
+
+_INSERT = """
+INSERT INTO events
+SELECT * FROM (SELECT unnest($1::VARCHAR[]) AS id, $2::VARCHAR AS metric_id, $3::VARCHAR AS metric,
+       unnest($4::VARCHAR[]) AS profile_id, unnest($5::VARCHAR[])::TIMESTAMPTZ AS time,
+       unnest($6::VARCHAR[]) AS unique_id, unnest($7::VARCHAR[]) AS message_id,
+       unnest($8::VARCHAR[]) AS broadcast_id, unnest($9::VARCHAR[]) AS flow_id,
+       unnest($10::VARCHAR[]) AS workflow_id, unnest($11::VARCHAR[])::JSON AS properties, $12::BIGINT AS read_by)
+"""
+_INSERT_NEW = _INSERT + " ON CONFLICT DO NOTHING"
+_INSERT_REBUILD = _INSERT + " ON CONFLICT DO UPDATE SET read_by = excluded.read_by"
+
+
+class MirrorError(UsageError):
+    code = "mirror"
+
+
+@dataclass(frozen=True)
+class Slice:
+    """A piece of one metric's time range that a pull reads page by page."""
+
+    id: int
+    metric_id: str
+    metric: str
+    since: datetime
+    until: datetime
+    cursor: str | None = None
+    read_from: datetime | None = None
+    last_time: datetime | None = None
+    events: int = 0
+    full_rebuild: bool = False
+
+
+@dataclass(frozen=True)
+class Covered:
+    metric_id: str
+    metric: str
+    since: datetime
+    until: datetime
+    pulled_at: datetime
+
+
+def _text(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    return value if isinstance(value, str) else str(value)
+
+
+def mirror_path(state_dir: Path) -> Path:
+    return state_dir / MIRROR_FILE
+
+
+def _open_error(path: Path, exc: Exception) -> MirrorError:
+    text = str(exc)
+    if "lock" in text.lower():
+        return MirrorError(f"the event mirror {path} is in use by another linesync process",
+                           hint="wait for the other `linesync events pull` (or report) to finish, then run this again")
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return MirrorError(f"the event mirror {path} cannot be read ({first[:160]})",
+                       hint=f"the mirror is a cache: delete {path} and run `linesync events pull` to rebuild it")
+
+
+class Mirror:
+    """One open mirror file. Writers are one process at a time (DuckDB locks the file)."""
+
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
+        import duckdb
+
+        self.path = path
+        self.read_only = read_only
+        try:
+            if not read_only:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            self.db: duckdb.DuckDBPyConnection = duckdb.connect(str(path), read_only=read_only)
+            self.db.execute("SET TimeZone = 'UTC'")
+            if not read_only:
+                self.db.execute(_SCHEMA)
+                self.db.execute("INSERT INTO meta VALUES ('schema', ?) ON CONFLICT DO NOTHING", [SCHEMA_VERSION])
+            version = self.db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        except (duckdb.Error, OSError) as exc:
+            raise _open_error(path, exc) from None
+        if version is None or version[0] != SCHEMA_VERSION:
+            self.db.close()
+            raise MirrorError(f"the event mirror {path} was written by another linesync version",
+                              hint=f"the mirror is a cache: delete {path} and run `linesync events pull`")
+
+    @classmethod
+    def open_existing(cls, state_dir: Path) -> Mirror | None:
+        """The mirror for reading, or None when no pull has made one yet."""
+        path = mirror_path(state_dir)
+        return cls(path, read_only=True) if path.exists() else None
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Mirror:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        self.db.execute("BEGIN TRANSACTION")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # -- coverage and slices -------------------------------------------------
+    def coverage(self, metric_id: str | None = None) -> list[Covered]:
+        sql = "SELECT metric_id, metric, since, until, pulled_at FROM coverage"
+        rows = self.db.execute(sql + (" WHERE metric_id = ?" if metric_id else "") + " ORDER BY metric, since",
+                               [metric_id] if metric_id else []).fetchall()
+        return [Covered(*r) for r in rows]
+
+    def pending_slices(self) -> list[Slice]:
+        rows = self.db.execute("SELECT id, metric_id, metric, since, until, cursor, read_from, last_time, events, full_rebuild "
+                               "FROM slices ORDER BY id").fetchall()
+        return [Slice(*r) for r in rows]
+
+    def add_slices(self, planned: Sequence[tuple[str, str, datetime, datetime, bool]]) -> list[Slice]:
+        with self.transaction() as db:
+            for metric_id, metric, since, until, full in planned:
+                db.execute("INSERT INTO slices (metric_id, metric, since, until, full_rebuild) VALUES (?,?,?,?,?)",
+                           [metric_id, metric, since, until, full])
+        return self.pending_slices()
+
+    def drop_slices(self, ids: Sequence[int]) -> None:
+        if ids:
+            with self.transaction() as db:
+                db.execute("DELETE FROM slices WHERE list_contains(?, id)", [list(ids)])
+
+    def forget_coverage(self, metric_id: str, since: datetime, until: datetime) -> None:
+        """--full: the range counts as unread until its slices complete again."""
+        with self.transaction() as db:
+            _cut_coverage(db, metric_id, since, until)
+
+    def store_page(self, s: Slice, events: Sequence[ReadEvent], next_cursor: str | None,
+                   read_from: datetime | None = None) -> None:
+        """One page and the slice's new resume point, in one transaction; the last page closes the slice."""
+        with self.transaction() as db:
+            if events:
+                cols: list[list[str | None]] = [[] for _ in range(9)]
+                ids, profiles, times, uniques, msg, bcast, flow, wf, props = cols
+                for e in events:
+                    p = e.properties
+                    ids.append(e.id)
+                    profiles.append(e.profile_id)
+                    times.append(e.datetime)
+                    uniques.append(_text(p.get("$event_id")))
+                    msg.append(_text(p.get("Message ID")))
+                    bcast.append(_text(p.get("Broadcast ID")))
+                    flow.append(_text(p.get("Flow ID")))
+                    wf.append(_text(p.get("Workflow ID")))
+                    props.append(json.dumps(p, ensure_ascii=False, separators=(",", ":")))
+                db.execute(_INSERT_REBUILD if s.full_rebuild else _INSERT_NEW,
+                           [ids, s.metric_id, s.metric, profiles, times, uniques, msg, bcast, flow, wf, props, s.id])
+                last = times[-1]  # pages come oldest first
+                db.execute("UPDATE slices SET cursor = ?, read_from = ?, last_time = greatest(coalesce(last_time, "
+                           "?::TIMESTAMPTZ), ?::TIMESTAMPTZ), events = events + ? WHERE id = ?",
+                           [next_cursor, read_from, last, last, len(events), s.id])
+            else:
+                db.execute("UPDATE slices SET cursor = ?, read_from = ? WHERE id = ?", [next_cursor, read_from, s.id])
+            if next_cursor is None:
+                if s.full_rebuild:
+                    # Events Klaviyo no longer holds in this range go too.
+                    db.execute("DELETE FROM events WHERE metric_id = ? AND time >= ? AND time < ? "
+                               "AND read_by IS DISTINCT FROM ?", [s.metric_id, s.since, s.until, s.id])
+                _add_coverage(db, s.metric_id, s.metric, s.since, s.until)
+                db.execute("DELETE FROM slices WHERE id = ?", [s.id])
+
+    # -- questions -----------------------------------------------------------
+    def counts_by_metric(self) -> dict[str, tuple[int, datetime | None, datetime | None]]:
+        rows = self.db.execute("SELECT metric, count(*), min(time), max(time) FROM events GROUP BY metric").fetchall()
+        return {m: (n, lo, hi) for m, n, lo, hi in rows}
+
+    def last_pulled(self) -> datetime | None:
+        row = self.db.execute("SELECT max(pulled_at) FROM coverage").fetchone()
+        return row[0] if row else None
+
+    def unique_profiles(self, metric: str, since: datetime, until: datetime, *,
+                        property_name: str | None = None, value: str | None = None) -> int:
+        """People with at least one `metric` event in [since, until), optionally whose event
+        property `property_name` equals `value` (e.g. Opened for one Broadcast ID)."""
+        sql = "SELECT count(DISTINCT profile_id) FROM events WHERE metric = ? AND time >= ? AND time < ?"
+        params: list[Any] = [metric, since, until]
+        if property_name is not None:
+            column = next((c for c, p in ID_PROPERTIES.items() if p == property_name), None)
+            if column is not None:
+                sql += f" AND {column} = ?"
+            else:
+                sql += " AND json_extract_string(properties, ?) = ?"
+                params.append("$." + json.dumps(property_name))
+            params.append(value)
+        row = self.db.execute(sql, params).fetchone()
+        return int(row[0]) if row else 0
+
+
+def _cut_coverage(db: Any, metric_id: str, since: datetime, until: datetime) -> None:
+    rows = db.execute("SELECT since, until, pulled_at, metric FROM coverage WHERE metric_id = ? AND until > ? "
+                      "AND since < ?", [metric_id, since, until]).fetchall()
+    db.execute("DELETE FROM coverage WHERE metric_id = ? AND until > ? AND since < ?", [metric_id, since, until])
+    for lo, hi, pulled, metric in rows:
+        if lo < since:
+            db.execute("INSERT INTO coverage VALUES (?,?,?,?,?)", [metric_id, metric, lo, since, pulled])
+        if hi > until:
+            db.execute("INSERT INTO coverage VALUES (?,?,?,?,?)", [metric_id, metric, until, hi, pulled])
+
+
+def _add_coverage(db: Any, metric_id: str, metric: str, since: datetime, until: datetime) -> None:
+    """Record [since, until) as read now, merged with the ranges it touches."""
+    now = datetime.now(UTC)
+    rows = db.execute("SELECT since, until FROM coverage WHERE metric_id = ? AND until >= ? AND since <= ?",
+                      [metric_id, since, until]).fetchall()
+    lo = min([since] + [r[0] for r in rows])
+    hi = max([until] + [r[1] for r in rows])
+    # Said as "pulled at": when the range was last read up to its end (its newest part).
+    pulled = now
+    db.execute("DELETE FROM coverage WHERE metric_id = ? AND until >= ? AND since <= ?", [metric_id, since, until])
+    db.execute("INSERT INTO coverage VALUES (?,?,?,?,?)", [metric_id, metric, lo, hi, pulled])

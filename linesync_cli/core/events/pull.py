@@ -1,0 +1,356 @@
+"""`events pull`: read the metrics' events from Klaviyo into the mirror.
+
+A pull works out, per metric, what the mirror lacks in the asked range (never read,
+or interrupted), plus a trailing window it re-reads (`overlap`, default 3 days)
+because events arrive with old times (a backfill writes last year's events today).
+The ranges are cut into slices that several readers page through at once, so the
+pull is bound by Get Events' steady limit (3,500 requests a minute) rather than by
+one request's latency. One writer (the calling thread) stores each page with its
+slice's resume point in one transaction.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from linesync_cli.core.events.mirror import Mirror, Slice
+from linesync_cli.errors import CursorRefused, Interrupted, LinesyncError, UsageError
+
+DEFAULT_OVERLAP = timedelta(days=3)
+DEFAULT_READERS = 8
+# Slices shorter than this are not cut further: each costs at least one request.
+MIN_SLICE = timedelta(hours=1)
+# Klaviyo accepts event times from 2000 on (fact sheet section 7), up to a year ahead.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST_AHEAD = timedelta(days=366)
+
+
+@dataclass(frozen=True)
+class MetricRef:
+    key: str  # stable name in the mirror: sent, delivered, ..., email_opened
+    id: str  # Klaviyo metric id
+    name: str  # Klaviyo event name
+
+
+@dataclass(frozen=True)
+class PullOptions:
+    since: datetime
+    until: datetime
+    metrics: tuple[MetricRef, ...]
+    overlap: timedelta = DEFAULT_OVERLAP
+    full: bool = False
+    readers: int = DEFAULT_READERS
+
+    def __post_init__(self) -> None:
+        check_range(self.since, self.until)
+        if self.overlap < timedelta(0):
+            raise UsageError("--overlap cannot be negative", hint="e.g. --overlap 3d, or --overlap 0d for none")
+
+
+def check_range(since: datetime, until: datetime) -> None:
+    if since >= until:
+        raise UsageError("--since must be before --until", hint="e.g. --since 30d, or --since 2026-10-01 --until 2026-11-01")
+    if since < EARLIEST:
+        raise UsageError(f"--since {since.date().isoformat()} is before 2000-01-01; Klaviyo holds no events before "
+                         "that", hint="use --since 2000-01-01 or later")
+    if until > datetime.now(UTC) + LATEST_AHEAD:
+        raise UsageError(f"--until {until.date().isoformat()} is more than a year ahead; Klaviyo holds no events "
+                         "that far in the future", hint="leave --until out to read up to now")
+
+
+@dataclass
+class PullProgress:
+    events: int
+    pages: int
+    slices_done: int
+    slices_total: int
+    elapsed: float
+
+
+@dataclass
+class MetricPulled:
+    metric: MetricRef
+    ranges: list[tuple[datetime, datetime]] = field(default_factory=list)  # read this time
+    events: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"metric": self.metric.key, "event": self.metric.name, "metric_id": self.metric.id,
+                "events_read": self.events,
+                "ranges": [{"since": lo.isoformat(), "until": hi.isoformat()} for lo, hi in self.ranges]}
+
+
+@dataclass
+class PullResult:
+    since: datetime
+    until: datetime
+    metrics: list[MetricPulled]
+    events_read: int
+    events_new: int
+    requests: int
+    elapsed: float
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"since": self.since.isoformat(), "until": self.until.isoformat(), "events_read": self.events_read,
+                "events_new": self.events_new, "requests": self.requests, "elapsed_seconds": round(self.elapsed, 3),
+                "metrics": [m.to_json() for m in self.metrics], "notes": self.notes}
+
+
+Range = tuple[datetime, datetime]
+
+
+def _merge(ranges: Sequence[Range]) -> list[Range]:
+    out: list[Range] = []
+    for lo, hi in sorted(r for r in ranges if r[0] < r[1]):
+        if out and lo <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+    return out
+
+
+def _subtract(ranges: Sequence[Range], cuts: Sequence[Range]) -> list[Range]:
+    out = list(_merge(ranges))
+    for clo, chi in _merge(cuts):
+        nxt: list[Range] = []
+        for lo, hi in out:
+            if chi <= lo or clo >= hi:
+                nxt.append((lo, hi))
+                continue
+            if lo < clo:
+                nxt.append((lo, clo))
+            if chi < hi:
+                nxt.append((chi, hi))
+        out = nxt
+    return out
+
+
+def plan_ranges(opts: PullOptions, metric: MetricRef, covered: Sequence[Range], pending: Sequence[Range]) -> list[Range]:
+    """What to read of one metric: the asked range less what is stored or under way, plus the overlap."""
+    wanted = [(opts.since, opts.until)]
+    if opts.full:
+        return wanted
+    gaps = _subtract(wanted, list(covered) + list(pending))
+    if covered and opts.overlap > timedelta(0):
+        frontier = max(hi for _, hi in covered)
+        tail = (max(opts.since, frontier - opts.overlap), min(opts.until, frontier))
+        gaps += _subtract([tail], pending)
+    return _merge(gaps)
+
+
+def cut_slices(ranges: Sequence[Range], pieces: int) -> list[Range]:
+    """About `pieces` slices of equal length over the ranges, none shorter than MIN_SLICE."""
+    total = sum(((hi - lo) for lo, hi in ranges), timedelta(0))
+    if not ranges or total <= timedelta(0):
+        return []
+    step = max(MIN_SLICE, total / max(1, pieces))
+    out: list[Range] = []
+    for lo, hi in ranges:
+        at = lo
+        while at < hi:
+            end = min(hi, at + step)
+            if hi - end < step / 4:  # no sliver at the end
+                end = hi
+            out.append((at, end))
+            at = end
+    return out
+
+
+class _Stop(Exception):
+    pass
+
+
+def run_pull(client: Any, mirror: Mirror, opts: PullOptions,
+             progress: Callable[[PullProgress], None] | None = None) -> PullResult:
+    """Read what the mirror lacks; stored pages stay stored whatever stops the pull."""
+    started = time.monotonic()
+    by_id = {m.id: m for m in opts.metrics}
+    pulled = {m.id: MetricPulled(m) for m in opts.metrics}
+    pending = [s for s in mirror.pending_slices() if s.metric_id in by_id]
+    if opts.full:
+        # A rebuild starts its ranges over; slices of an earlier pull inside them go.
+        mirror.drop_slices([s.id for s in pending])
+        pending = []
+    planned: list[tuple[str, str, datetime, datetime, bool]] = []
+    for metric in opts.metrics:
+        covered = [(c.since, c.until) for c in mirror.coverage(metric.id)]
+        mine = [(s.since, s.until) for s in pending if s.metric_id == metric.id]
+        ranges = plan_ranges(opts, metric, covered, mine)
+        if opts.full:
+            mirror.forget_coverage(metric.id, opts.since, opts.until)
+        pulled[metric.id].ranges = _merge(ranges + mine)
+        planned += [(metric.id, metric.key, lo, hi, opts.full) for lo, hi in cut_slices(ranges, opts.readers)]
+    if planned:
+        mirror.add_slices(planned)
+    slices = [s for s in mirror.pending_slices() if s.metric_id in by_id]
+    before = mirror.db.execute("SELECT count(*) FROM events").fetchone()[0]
+    requests_before = client.stats["requests"]
+    result = PullResult(opts.since, opts.until, list(pulled.values()), 0, 0, 0, 0.0)
+    reader = _Readers(client, slices, max(1, opts.readers))
+    done = pages = 0
+    last_tick = 0.0
+    stopped: BaseException | None = None
+    try:
+        for kind, s, payload, read_from in reader.results():
+            if kind == "page":
+                mirror.store_page(s, payload.events, payload.next_cursor, read_from)
+                pulled[s.metric_id].events += len(payload.events)
+                result.events_read += len(payload.events)
+                pages += 1
+                if payload.next_cursor is None:
+                    done += 1
+            elif kind == "note":
+                result.notes.append(payload)
+            now = time.monotonic()
+            if progress is not None and now - last_tick >= 0.2:
+                last_tick = now
+                progress(PullProgress(result.events_read, pages, done, len(slices), now - started))
+    except KeyboardInterrupt as exc:
+        stopped = exc
+    finally:
+        reader.stop()
+    result.events_new = mirror.db.execute("SELECT count(*) FROM events").fetchone()[0] - before
+    result.requests = client.stats["requests"] - requests_before
+    result.elapsed = time.monotonic() - started
+    if progress is not None:
+        progress(PullProgress(result.events_read, pages, done, len(slices), result.elapsed))
+    if stopped is not None:
+        raise Interrupted(f"interrupted; the {result.events_read:,} events read so far are kept",
+                          hint="run `linesync events pull` again to continue where it stopped")
+    if reader.error is not None:
+        error = reader.error
+        if isinstance(error, LinesyncError):
+            error.message = f"{error.message} (the {result.events_read:,} events read before are kept)"
+            if not error.hint:
+                error.hint = "run `linesync events pull` again to continue where it stopped"
+        raise error
+    return result
+
+
+class _Readers:
+    """Reader threads paging through slices; pages come back in a bounded queue (flat memory)."""
+
+    def __init__(self, client: Any, slices: Sequence[Slice], count: int) -> None:
+        self.client = client
+        self.error: BaseException | None = None
+        self._todo: queue.SimpleQueue[Slice] = queue.SimpleQueue()
+        for s in slices:
+            self._todo.put(s)
+        self._out: queue.Queue = queue.Queue(maxsize=count * 2)
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._work, name=f"events-reader-{i}", daemon=True)
+                         for i in range(min(count, len(slices)))]
+        self._alive = len(self._threads)
+        self._lock = threading.Lock()
+        for t in self._threads:
+            t.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _put(self, item: tuple) -> None:
+        while not self._stop.is_set():
+            try:
+                self._out.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+        raise _Stop
+
+    def _work(self) -> None:
+        try:
+            while not self._stop.is_set():
+                try:
+                    s = self._todo.get_nowait()
+                except queue.Empty:
+                    return
+                self._read(s)
+        except _Stop:
+            pass
+        except BaseException as exc:  # noqa: BLE001 - handed to the writer thread
+            if not self._stop.is_set():
+                self.error = exc
+            self._stop.set()
+        finally:
+            with self._lock:
+                self._alive -= 1
+            try:
+                self._out.put_nowait(("exit", None, None, None))
+            except queue.Full:
+                pass
+
+    def _read(self, s: Slice) -> None:
+        cursor = s.cursor
+        # A slice resumed without a cursor starts at its newest stored event (same-second
+        # events are read again; the mirror keeps one row per event id).
+        read_from = s.read_from or (s.last_time if cursor is None and s.last_time else None)
+        last_seen = s.last_time
+        while not self._stop.is_set():
+            try:
+                page = self.client.get_events_page(s.metric_id, read_from or s.since, s.until, cursor=cursor)
+            except CursorRefused as exc:
+                cursor = None
+                read_from = last_seen or s.since
+                self._put(("note", s, f"{exc.message}; reading {s.metric} again from "
+                                      f"{read_from.isoformat()} (nothing is stored twice)", None))
+                continue
+            if page.events:
+                from linesync_cli.timeutil import parse_api_time
+
+                last_seen = parse_api_time(page.events[-1].datetime) or last_seen
+            self._put(("page", s, page, read_from))
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    def results(self):
+        while True:
+            with self._lock:
+                finished = self._alive == 0
+            try:
+                item = self._out.get(timeout=0.2)
+            except queue.Empty:
+                if finished:
+                    return
+                continue
+            if item[0] == "exit":
+                with self._lock:
+                    if self._alive == 0 and self._out.empty():
+                        return
+                continue
+            if self.error is not None:
+                return
+            yield item
+
+
+EMAIL_KEYS = ("email_received", "email_opened", "email_clicked")
+
+
+def mirror_metrics(client: Any, names: Sequence[str] = (), *, compare_email: bool = False
+                   ) -> tuple[tuple[MetricRef, ...], list[str]]:
+    """The metrics a pull reads (the nine LINE ones, or those named; email ones with compare_email)
+    and the names of the asked ones Klaviyo does not have yet."""
+    from linesync_cli.catalogue import ACTIONS
+    from linesync_cli.core.funnel import EMAIL_STEPS, known_metrics
+    from linesync_cli.core.metrics import line_action
+
+    keys = [line_action(n).key for n in names] if names else [a.key for a in ACTIONS]
+    keys = list(dict.fromkeys(keys))
+    if compare_email:
+        keys += list(EMAIL_KEYS)
+    known = known_metrics(client)
+    names_by_key = {a.key: a.metric_name for a in ACTIONS} | {s.key: s.metric_name for s in EMAIL_STEPS}
+    refs, missing = [], []
+    for key in keys:
+        metric = known.get(key)
+        if metric is None:
+            missing.append(names_by_key[key])
+        else:
+            refs.append(MetricRef(key, metric.id, metric.name))
+    return tuple(refs), missing

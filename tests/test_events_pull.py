@@ -1,0 +1,112 @@
+"""`events pull|status|export`: the mirror against the stand-in's Get Events."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import duckdb
+
+from tests.support.standin_cli import run_cli
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+def _mirror_rows(cli_env, sql: str) -> list[tuple]:
+    con = duckdb.connect(cli_env["LINESYNC_STATE_DIR"] + "/events.duckdb", read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def _seed(standin, n: int, metric: str = "Sent LINE Message", start: datetime | None = None,
+          step: timedelta = timedelta(minutes=5), broadcast: str = "B1") -> list[str]:
+    mid = (standin.metric_by_name(metric) or {}).get("id") or standin.add_metric(metric)
+    profile = standin.add_profile(external_id="U" + "a" * 32)
+    start = start or NOW - timedelta(days=2)
+    return [standin.add_event(mid, profile, start + i * step, {"Broadcast ID": broadcast, "Message ID": f"m{i}"},
+                              unique_id=f"u{i}") for i in range(n)]
+
+
+def test_pull_stores_every_event_once_with_its_unique_id(klaviyo_standin, cli_env):
+    ids = _seed(klaviyo_standin, 450)
+    result = run_cli(["events", "pull", "--json"], env=cli_env)
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["events_read"] == 450 and doc["events_new"] == 450
+    rows = _mirror_rows(cli_env, "SELECT id, unique_id, broadcast_id, metric FROM events ORDER BY time")
+    assert sorted(r[0] for r in rows) == sorted(ids)
+    assert rows[0][1:] == ("u0", "B1", "sent")
+    # Every Get Events request asked for only the fields needed, paged.
+    gets = klaviyo_standin.requests_for("get_events")
+    assert gets and all(r.query["fields[event]"] == ["datetime,event_properties"] for r in gets)
+
+
+def test_page_size_steps_down_to_200_when_1000_is_refused(klaviyo_standin, cli_env):
+    _seed(klaviyo_standin, 450)
+    result = run_cli(["events", "pull", "--readers", "1", "--json"], env=cli_env)
+    assert result.exit_code == 0, result.stderr
+    sizes = [r.query["page[size]"][0] for r in klaviyo_standin.requests_for("get_events")]
+    assert sizes[0] == "1000" and set(sizes[1:]) == {"200"}
+    klaviyo_standin.events_page_max = 1000
+    result = run_cli(["events", "pull", "--full", "--readers", "1", "--json"], env=cli_env)
+    later = [r.query["page[size]"][0] for r in klaviyo_standin.requests_for("get_events")][len(sizes):]
+    assert later and set(later) == {"1000"}
+
+
+def test_second_pull_reads_only_the_overlap_and_catches_late_events(klaviyo_standin, cli_env):
+    _seed(klaviyo_standin, 10, start=NOW - timedelta(days=20), step=timedelta(days=1))
+    assert run_cli(["events", "pull", "--since", "30d"], env=cli_env).exit_code == 0
+    # A late event with an old time (inside the overlap) and one older than the overlap.
+    mid = klaviyo_standin.metric_by_name("Sent LINE Message")["id"]
+    profile = next(iter(klaviyo_standin.profiles))
+    klaviyo_standin.add_event(mid, profile, NOW - timedelta(days=1), {}, unique_id="late-recent")
+    klaviyo_standin.add_event(mid, profile, NOW - timedelta(days=15), {}, unique_id="late-old")
+    before = len(klaviyo_standin.requests_for("get_events"))
+    result = run_cli(["events", "pull", "--since", "30d", "--json"], env=cli_env)
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["events_new"] == 1
+    uniques = {r[0] for r in _mirror_rows(cli_env, "SELECT unique_id FROM events")}
+    assert "late-recent" in uniques and "late-old" not in uniques
+    # Only the trailing window was asked for: every request starts no earlier than 3 days back (+ a minute).
+    for r in klaviyo_standin.requests_for("get_events")[before:]:
+        since = r.query["filter"][0].split("greater-or-equal(datetime,")[1].split(")")[0]
+        assert datetime.fromisoformat(since.replace("Z", "+00:00")) >= NOW - timedelta(days=3, minutes=1)
+    # --full reads the range again and catches the old late event too.
+    result = run_cli(["events", "pull", "--since", "30d", "--full", "--json"], env=cli_env)
+    assert json.loads(result.stdout)["events_new"] == 1
+    assert _mirror_rows(cli_env, "SELECT count(*) FROM events")[0][0] == 12
+
+
+def test_interrupted_pull_keeps_pages_and_resumes_from_its_cursor(klaviyo_standin, cli_env, fast_retries):
+    _seed(klaviyo_standin, 1000, step=timedelta(seconds=30))
+    # Pages of 200 (the 1000 asked first is refused); from the third page on, 503 past every retry.
+    calls = {"n": 0}
+    original = klaviyo_standin.answer
+
+    def flaky(req, record):
+        if req.route_path == "/api/events":
+            calls["n"] += 1
+            if calls["n"] >= 4:
+                from tests.support.standin_base import Reply
+                return Reply.json(503, {"errors": [{"status": "503", "title": "Service unavailable."}]})
+        return original(req, record)
+
+    klaviyo_standin.answer = flaky
+    result = run_cli(["events", "pull", "--readers", "1", "--since", "3d"], env=cli_env)
+    assert result.exit_code == 4, result.stderr
+    assert "kept" in result.stderr
+    stored = _mirror_rows(cli_env, "SELECT count(*) FROM events")[0][0]
+    assert 0 < stored < 1000
+    cursor = _mirror_rows(cli_env, "SELECT cursor FROM slices")[0][0]
+    assert cursor
+    klaviyo_standin.answer = original
+    before = len(klaviyo_standin.requests_for("get_events"))
+    result = run_cli(["events", "pull", "--readers", "1", "--since", "3d", "--json"], env=cli_env)
+    assert result.exit_code == 0, result.stderr
+    first = klaviyo_standin.requests_for("get_events")[before]
+    assert first.query["page[cursor]"] == [cursor]
+    assert _mirror_rows(cli_env, "SELECT count(*), count(DISTINCT id) FROM events")[0] == (1000, 1000)
+    assert _mirror_rows(cli_env, "SELECT count(*) FROM slices")[0][0] == 0
