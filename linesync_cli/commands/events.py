@@ -260,3 +260,18 @@ class _PullProgress:
 
 def register(app: typer.Typer) -> None:
     app.add_typer(events_app, name="events")
+
+
+def pull_as_needed(app: Any, keys: list[str], since, until, *, compare_email: bool = False) -> None:
+    """Bring the mirror up to date for these metrics and range before a report reads it."""
+    from linesync_cli.core.events.pull import PullOptions, check_range, mirror_metrics
+    from linesync_cli.render import safe
+
+    check_range(since, until)
+    refs, missing = mirror_metrics(app.klaviyo(), keys, compare_email=compare_email)
+    if missing:
+        app.renderer.note(f"no events yet (Klaviyo creates a metric with its first event): {safe(', '.join(missing))}")
+    if refs:
+        result = pull_into_mirror(app, PullOptions(since, until, refs), label="reading events")
+        if result.events_new:
+            app.renderer.note(f"mirror: {result.events_new:,} new events read from Klaviyo")

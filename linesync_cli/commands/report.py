@@ -10,7 +10,7 @@ import typer
 from linesync_cli.commands.options import FormatOpt, JsonOpt, TimezoneOpt, app_context, resolve_format
 
 report_app = typer.Typer(
-    help="Reports from Klaviyo's metric aggregates: the LINE funnel, with email beside it.",
+    help="Reports: the LINE funnel from Klaviyo's aggregates, and per-broadcast figures from the event mirror.",
     no_args_is_help=True,
 )
 
@@ -31,6 +31,7 @@ def funnel(
     timezone: TimezoneOpt = None,
     compare_email: Annotated[bool, typer.Option("--compare-email", help="Add Klaviyo's Received, Opened and Clicked Email beside the LINE funnel.")] = False,
     chart: Annotated[bool, typer.Option("--chart", help="Draw counts over time (on stderr with --format json/csv).")] = False,
+    exact: Annotated[bool, typer.Option("--exact", help="Exact Unique over any range, counted from the event mirror (pulled as needed) instead of Klaviyo's per-month uniques.")] = False,
     fmt: FormatOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -47,6 +48,8 @@ def funnel(
       linesync report funnel --since 2026-11-01 --until 2026-12-01 --timezone Asia/Tokyo --compare-email
 
       linesync report funnel --since 7d --format csv >> weekly-funnel.csv
+
+      linesync report funnel --since 90d --exact
     """
     from linesync_cli.core.aggregates import klaviyo_zone_name, local_zone_name
     from linesync_cli.core.funnel import FunnelOptions, build_funnel
@@ -64,10 +67,37 @@ def funnel(
     start = parse_required_when(since, option="--since", tz=zone, now=end)
     options = FunnelOptions(
         since=start, until=end, interval=interval.value, timezone=zone_name,
-        compare_email=compare_email, with_series=chart or output is OutputFormat.json,
+        compare_email=compare_email, with_series=(chart or output is OutputFormat.json) and not exact, exact=exact,
     )
-    report = build_funnel(app.klaviyo(), options)
+    if exact:
+        if chart:
+            raise typer.BadParameter("--chart draws Klaviyo's aggregate series; leave it out with --exact",
+                                     param_hint="--chart")
+        report = _exact_funnel(app, options)
+    else:
+        report = build_funnel(app.klaviyo(), options)
     _render(app.renderer, report, output, chart)
+
+
+def _exact_funnel(app, options):
+    """The funnel's figures counted from the mirror: exact totals and unique people over the whole range."""
+    from linesync_cli.commands.events import pull_as_needed
+    from linesync_cli.core.events.mirror import Mirror
+    from linesync_cli.core.funnel import build_exact_funnel, funnel_keys, known_metrics
+
+    metrics = known_metrics(app.klaviyo())
+    keys = funnel_keys(options)
+    line_keys = [k for k in keys if not k.startswith("email_")]
+    pull_as_needed(app, line_keys, options.since, options.until, compare_email=options.compare_email)
+    mirror = Mirror.open_existing(app.state_dir)
+    from linesync_cli.core.events.broadcasts import exact_totals
+
+    if mirror is None:
+        totals = {}
+    else:
+        with mirror:
+            totals = exact_totals(mirror, keys, options.since, options.until)
+    return build_exact_funnel(options, metrics, totals)
 
 
 def _render(r, report, output, chart: bool) -> None:
@@ -216,6 +246,110 @@ def _chart(r, report, *, to_stdout: bool) -> None:
         drawn = True
     if not drawn:
         r.note("nothing to chart: none of the funnel metrics has events yet")
+
+
+class GroupBy(str, Enum):
+    broadcast = "broadcast"
+    flow = "flow"
+    workflow = "workflow"
+    message = "message"
+
+
+BROADCAST_STEPS = ("sent", "delivered", "failed", "opened", "clicked")
+
+
+@report_app.command("broadcasts")
+def broadcasts(
+    ctx: typer.Context,
+    since: Annotated[str, typer.Option("--since", help="Start: a duration back from now (14d, 12h, 2w) or an ISO 8601 date/time (UTC when no offset).")] = "14d",
+    until: Annotated[str | None, typer.Option("--until", help="End (exclusive), same forms as --since. Default: now.")] = None,
+    by: Annotated[GroupBy, typer.Option("--by", help="One row per Broadcast ID, Flow ID, Workflow ID or Message ID.", case_sensitive=False)] = GroupBy.broadcast,
+    no_pull: Annotated[bool, typer.Option("--no-pull", help="Report from the mirror as it is, without reading new events from Klaviyo first.")] = False,
+    fmt: FormatOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Sent, Delivered, Failed, Opened and Clicked per broadcast: Total events and Unique people.
+
+    Exact figures from the event mirror (`linesync events pull`), read up to date
+    first. Rates are of the step before (Delivered and Failed of Sent, Opened of
+    Delivered, Clicked of Opened), on unique people. Newest first (by first event);
+    events without the ID are grouped as "(none)".
+
+    Examples:
+
+      linesync report broadcasts
+
+      linesync report broadcasts --since 30d --by flow --format csv > flows.csv
+    """
+    from linesync_cli.commands.events import parse_range, pull_as_needed
+    from linesync_cli.core.events.broadcasts import broadcast_report
+    from linesync_cli.core.events.mirror import Mirror
+    from linesync_cli.errors import UsageError
+
+    app = app_context(ctx)
+    output = resolve_format(fmt, as_json)
+    start, end = parse_range(since, until)
+    if not no_pull:
+        pull_as_needed(app, list(BROADCAST_STEPS), start, end)
+    mirror = Mirror.open_existing(app.state_dir)
+    if mirror is None:
+        raise UsageError("there is no event mirror yet", hint="run `linesync events pull` (or leave out --no-pull)")
+    with mirror:
+        report = broadcast_report(mirror, start, end, by.value)
+    _render_broadcasts(app.renderer, report, output)
+
+
+def _render_broadcasts(r, report, output) -> None:
+    from linesync_cli.render import Column, OutputFormat
+
+    term = r.is_terminal
+    if output is OutputFormat.json:
+        r.json(report.to_json())
+        return
+    rows = []
+    for g in report.rows:
+        row: dict = {"id": g.label, "first_event": g.first.isoformat(), "last_event": g.last.isoformat()}
+        for step in BROADCAST_STEPS:
+            f = g.figures(step)
+            row[f"{step}_total"], row[f"{step}_unique"] = f.total, f.unique
+            rate = g.rate(step, unique=True)
+            row[f"{step}_rate"] = None if rate is None else round(rate, 6)
+            row[f"{step}_text"] = f"{_count(f.total, term)} / {_count(f.unique, term)}"
+        row["bar"] = _funnel_bar(g)
+        row["when"] = _when(g.first, "UTC", term)
+        for step in ("delivered", "opened", "clicked"):
+            row[f"{step}_rate_text"] = _pct(row[f"{step}_rate"])
+        rows.append(row)
+    if output is OutputFormat.csv:
+        keys = ["id", "first_event", "last_event"] + [f"{s}_{k}" for s in BROADCAST_STEPS
+                                                         for k in ("total", "unique", "rate")]
+        r.csv(rows, [Column(k, k) for k in keys])
+        return
+    label = {"broadcast": "Broadcast ID", "flow": "Flow ID", "workflow": "Workflow ID", "message": "Message ID"}
+    cols = [Column("id", label[report.by], no_wrap=True), Column("when", "First event (UTC)", no_wrap=True)]
+    cols += [Column(f"{s}_text", f"{s.title()} T/U", justify="right") for s in BROADCAST_STEPS]
+    cols += [Column("delivered_rate_text", "Dlv%", justify="right"), Column("opened_rate_text", "Open%",
+                                                                             justify="right"),
+             Column("clicked_rate_text", "Click%", justify="right")]
+    if term:
+        cols.append(Column("bar", "S D O C", no_wrap=True))
+    title = f"By {report.by}, {_when(report.since, 'UTC', term)} → {_when(report.until, 'UTC', term)} (UTC)"
+    r.table(rows, cols, title=title)
+    if not rows:
+        r.note("no message events in this range")
+    elif output is OutputFormat.table:
+        r.note("[cyan]note:[/] T/U = total events / unique people; rates are of unique people, each of the step "
+               "before (Delivered of Sent, Opened of Delivered, Clicked of Opened)")
+
+
+_LEVELS = " ▁▂▃▄▅▆▇█"
+
+
+def _funnel_bar(g) -> str:
+    """Sent, Delivered, Opened, Clicked unique people as bar heights relative to Sent (or the largest)."""
+    values = [g.figures(s).unique for s in ("sent", "delivered", "opened", "clicked")]
+    top = max(values) or 1
+    return " ".join(_LEVELS[round(v / top * (len(_LEVELS) - 1))] for v in values)
 
 
 def register(app: typer.Typer) -> None:

@@ -63,14 +63,15 @@ class FunnelOptions:
     timezone: str = "UTC"  # IANA name in Klaviyo's spelling
     compare_email: bool = False
     with_series: bool = False  # fetch the per-interval series too (chart, JSON)
+    exact: bool = False  # counted from the event mirror: no one-year limit of an aggregate query
 
     def __post_init__(self) -> None:
         if self.since >= self.until:
             raise UsageError("--since must be before --until", hint="e.g. --since 30d, or --since 2026-10-01 --until 2026-11-01")
-        if self.until - self.since > MAX_RANGE:
+        if self.until - self.since > MAX_RANGE and not self.exact:
             raise UsageError(
                 "the range is longer than one year, the most one Klaviyo aggregate query covers",
-                hint="run one report per year, e.g. --since 2025-01-01 --until 2026-01-01",
+                hint="run one report per year, e.g. --since 2025-01-01 --until 2026-01-01, or add --exact",
             )
 
 
@@ -195,16 +196,40 @@ def _measure(client: KlaviyoClient, metric: Metric, options: FunnelOptions) -> t
     return months.sum("count"), months.range_unique(), series
 
 
+def _steps(options: FunnelOptions) -> tuple[Step, ...]:
+    return LINE_FUNNEL + LINE_SIDE + (EMAIL_STEPS if options.compare_email else ())
+
+
+def funnel_keys(options: FunnelOptions) -> list[str]:
+    return [s.key for s in _steps(options)]
+
+
 def build_funnel(client: KlaviyoClient, options: FunnelOptions, metrics: KnownMetrics | None = None) -> FunnelReport:
     """Query every step whose metric exists; steps whose metric is missing stay empty."""
     metrics = metrics or known_metrics(client)
-    steps = LINE_FUNNEL + LINE_SIDE + (EMAIL_STEPS if options.compare_email else ())
     rows: list[FunnelRow] = []
-    for step in steps:
+    for step in _steps(options):
         row = FunnelRow(step, metrics.get(step.key))
         if row.metric is not None:
             row.total, row.unique, row.series = _measure(client, row.metric, options)
         rows.append(row)
+    return _with_rates(options, rows, metrics)
+
+
+def build_exact_funnel(options: FunnelOptions, metrics: KnownMetrics,
+                       totals: dict[str, tuple[int, int]]) -> FunnelReport:
+    """The funnel from counts over the event mirror (key -> (events, unique people)): every Unique exact."""
+    rows: list[FunnelRow] = []
+    for step in _steps(options):
+        row = FunnelRow(step, metrics.get(step.key))
+        if row.metric is not None:
+            total, unique = totals.get(step.key, (0, 0))
+            row.total, row.unique = total, RangeUnique(unique, True, unique)
+        rows.append(row)
+    return _with_rates(options, rows, metrics)
+
+
+def _with_rates(options: FunnelOptions, rows: list[FunnelRow], metrics: KnownMetrics) -> FunnelReport:
     by_key = {r.step.key: r for r in rows}
     for row in rows:
         base = by_key.get(row.step.base) if row.step.base else None
