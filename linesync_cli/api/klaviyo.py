@@ -538,6 +538,11 @@ class KlaviyoClient(HttpService):
         body = segment_create_body(name, definition)
         return parse_segment(self._post("/api/segments", body, op=Op.CREATE_SEGMENT, idempotent=False).get("data"))
 
+    @property
+    def events_page_size(self) -> int:
+        """The Get Events page size in use (1000 until Klaviyo refuses it, then 200)."""
+        return self._events_page_size
+
     def get_events_page(self, metric_id: str, since: datetime, until: datetime, *, cursor: str | None = None,
                         profile_id: str | None = None, fields: Sequence[str] = EVENT_FIELDS,
                         page_size: int | None = None) -> ReadPage:

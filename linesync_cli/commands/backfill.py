@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from linesync_cli.render import Renderer
 
 RUN_COMMAND = "run"
+SUBCOMMANDS = ("runs", "verify")
 
 
 class InputFormat(str, Enum):
@@ -39,14 +40,15 @@ CEILING_EVENTS_PER_SECOND = 150 * 1000 / 60
 
 
 class BackfillGroup(TyperGroup):
-    """`backfill runs` lists runs; anything else is `backfill FILE...` (the hidden `run` command).
+    """`backfill runs` lists runs, `backfill verify` checks one; anything else is `backfill FILE...`
+    (the hidden `run` command).
 
-    `runs` means the subcommand only when no file of that name exists here, so a file
-    called `runs` can still be backfilled.
+    `runs` and `verify` mean the subcommand only when no file of that name exists here,
+    so a file called `runs` can still be backfilled.
     """
 
     def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
-        if not (args and args[0] == "runs" and not os.path.exists("runs")):
+        if not (args and args[0] in SUBCOMMANDS and not os.path.exists(args[0])):
             args = [RUN_COMMAND, *args]
         return super().parse_args(ctx, args)
 
@@ -422,4 +424,7 @@ def runs(
 
 
 def register(app: typer.Typer) -> None:
+    from linesync_cli.commands.backfill_verify import register_verify
+
+    register_verify(backfill_app)
     app.add_typer(backfill_app, name="backfill")

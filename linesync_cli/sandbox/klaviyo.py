@@ -767,16 +767,17 @@ class KlaviyoStandIn(StandInServer):
         if key in self._dedup:
             self.duplicates_ignored += 1
             return ""
-        self._dedup.add(key)
         eid = "".join(self._rng.choice(_SHORT) for _ in range(24))
         event = {"id": eid, "seq": len(self.events), "metric_id": metric_id, "profile_id": profile_id,
                  "datetime": when.replace(microsecond=0), "properties": properties, "unique_id": unique_id,
                  "uuid": str(uuidlib.UUID(int=self._rng.getrandbits(128), version=4)), "value": value,
                  "backfill_event": backfill_event, "backfill_entry": backfill_entry, "stored_at": time.time()}
         if bulk and self.drop_events is not None and self.drop_events(event):
-            # Accepted with 202, then lost in processing: only reading back shows it.
+            # Accepted with 202, then lost in processing (never recorded, so not deduplicated
+            # against either): only reading back shows it.
             self.dropped_events.append(event)
             return eid
+        self._dedup.add(key)
         self.events.append(event)
         metric = self.metrics.get(metric_id)
         if metric is not None:

@@ -104,6 +104,7 @@ class Slice:
     last_time: datetime | None = None
     events: int = 0
     full_rebuild: bool = False
+    profile_id: str | None = None  # one profile's events only (not kept in the slices table)
 
 
 @dataclass(frozen=True)
@@ -213,27 +214,19 @@ class Mirror:
         with self.transaction() as db:
             _cut_coverage(db, metric_id, since, until)
 
+    def store_events(self, s: Slice, events: Sequence[ReadEvent]) -> None:
+        """Events read outside a pull's slices (one profile's): stored, no range recorded as covered."""
+        if events:
+            with self.transaction() as db:
+                db.execute(_INSERT_NEW, _columns(s, events))
+
     def store_page(self, s: Slice, events: Sequence[ReadEvent], next_cursor: str | None,
                    read_from: datetime | None = None) -> None:
         """One page and the slice's new resume point, in one transaction; the last page closes the slice."""
         with self.transaction() as db:
             if events:
-                cols: list[list[str | None]] = [[] for _ in range(9)]
-                ids, profiles, times, uniques, msg, bcast, flow, wf, props = cols
-                for e in events:
-                    p = e.properties
-                    ids.append(e.id)
-                    profiles.append(e.profile_id)
-                    times.append(e.datetime)
-                    uniques.append(_text(p.get("$event_id")))
-                    msg.append(_text(p.get("Message ID")))
-                    bcast.append(_text(p.get("Broadcast ID")))
-                    flow.append(_text(p.get("Flow ID")))
-                    wf.append(_text(p.get("Workflow ID")))
-                    props.append(json.dumps(p, ensure_ascii=False, separators=(",", ":")))
-                db.execute(_INSERT_REBUILD if s.full_rebuild else _INSERT_NEW,
-                           [ids, s.metric_id, s.metric, profiles, times, uniques, msg, bcast, flow, wf, props, s.id])
-                last = times[-1]  # pages come oldest first
+                db.execute(_INSERT_REBUILD if s.full_rebuild else _INSERT_NEW, _columns(s, events))
+                last = events[-1].datetime  # pages come oldest first
                 db.execute("UPDATE slices SET cursor = ?, read_from = ?, last_time = greatest(coalesce(last_time, "
                            "?::TIMESTAMPTZ), ?::TIMESTAMPTZ), events = events + ? WHERE id = ?",
                            [next_cursor, read_from, last, last, len(events), s.id])
@@ -272,6 +265,24 @@ class Mirror:
             params.append(value)
         row = self.db.execute(sql, params).fetchone()
         return int(row[0]) if row else 0
+
+
+def _columns(s: Slice, events: Sequence[ReadEvent]) -> list[Any]:
+    """The insert's parameters: one list per column (DuckDB unnests them in one statement)."""
+    cols: list[list[str | None]] = [[] for _ in range(9)]
+    ids, profiles, times, uniques, msg, bcast, flow, wf, props = cols
+    for e in events:
+        p = e.properties
+        ids.append(e.id)
+        profiles.append(e.profile_id)
+        times.append(e.datetime)
+        uniques.append(_text(p.get("$event_id")))
+        msg.append(_text(p.get("Message ID")))
+        bcast.append(_text(p.get("Broadcast ID")))
+        flow.append(_text(p.get("Flow ID")))
+        wf.append(_text(p.get("Workflow ID")))
+        props.append(json.dumps(p, ensure_ascii=False, separators=(",", ":")))
+    return [ids, s.metric_id, s.metric, profiles, times, uniques, msg, bcast, flow, wf, props, s.id]
 
 
 def _cut_coverage(db: Any, metric_id: str, since: datetime, until: datetime) -> None:

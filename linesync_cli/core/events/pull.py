@@ -14,7 +14,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -46,6 +46,8 @@ class PullOptions:
     overlap: timedelta = DEFAULT_OVERLAP
     full: bool = False
     readers: int = DEFAULT_READERS
+    # Ranges read before this time count as unread (verify: read after the run's events settled).
+    fresh_after: datetime | None = None
 
     def __post_init__(self) -> None:
         check_range(self.since, self.until)
@@ -179,7 +181,8 @@ def run_pull(client: Any, mirror: Mirror, opts: PullOptions,
         pending = []
     planned: list[tuple[str, str, datetime, datetime, bool]] = []
     for metric in opts.metrics:
-        covered = [(c.since, c.until) for c in mirror.coverage(metric.id)]
+        covered = [(c.since, c.until) for c in mirror.coverage(metric.id)
+                   if opts.fresh_after is None or c.pulled_at >= opts.fresh_after]
         mine = [(s.since, s.until) for s in pending if s.metric_id == metric.id]
         ranges = plan_ranges(opts, metric, covered, mine)
         if opts.full:
@@ -192,60 +195,95 @@ def run_pull(client: Any, mirror: Mirror, opts: PullOptions,
     before = mirror.db.execute("SELECT count(*) FROM events").fetchone()[0]
     requests_before = client.stats["requests"]
     result = PullResult(opts.since, opts.until, list(pulled.values()), 0, 0, 0, 0.0)
-    reader = _Readers(client, slices, max(1, opts.readers))
-    done = pages = 0
+
+    def counted(s: Slice, n: int) -> None:
+        pulled[s.metric_id].events += n
+
+    try:
+        result.events_read, result.notes = read_into_mirror(client, mirror, slices, opts.readers, progress,
+                                                            on_page=counted)
+    finally:
+        result.events_new = mirror.db.execute("SELECT count(*) FROM events").fetchone()[0] - before
+        result.requests = client.stats["requests"] - requests_before
+        result.elapsed = time.monotonic() - started
+    return result
+
+
+def read_into_mirror(client: Any, mirror: Mirror, slices: Iterable[Slice], readers: int,
+                     progress: Callable[[PullProgress], None] | None = None,
+                     on_page: Callable[[Slice, int], None] | None = None,
+                     total: int | None = None) -> tuple[int, list[str]]:
+    """Page through the slices with parallel readers, storing each page as it comes.
+
+    Slices with a profile_id (backfill verify's profile reads) store events only; the
+    others also keep their resume point and, when done, the range they covered.
+    Returns the events read and any notes; raises Interrupted or the readers' error,
+    with every page stored before it kept.
+    """
+    started = time.monotonic()
+    if total is None and isinstance(slices, Sequence):
+        total = len(slices)
+    reader = _Readers(client, slices, max(1, readers), total)
+    done = pages = events = 0
+    notes: list[str] = []
     last_tick = 0.0
-    stopped: BaseException | None = None
+    stopped = False
     try:
         for kind, s, payload, read_from in reader.results():
             if kind == "page":
-                mirror.store_page(s, payload.events, payload.next_cursor, read_from)
-                pulled[s.metric_id].events += len(payload.events)
-                result.events_read += len(payload.events)
+                if s.profile_id is not None:
+                    mirror.store_events(s, payload.events)
+                else:
+                    mirror.store_page(s, payload.events, payload.next_cursor, read_from)
+                events += len(payload.events)
+                if on_page is not None:
+                    on_page(s, len(payload.events))
                 pages += 1
                 if payload.next_cursor is None:
                     done += 1
             elif kind == "note":
-                result.notes.append(payload)
+                notes.append(payload)
             now = time.monotonic()
             if progress is not None and now - last_tick >= 0.2:
                 last_tick = now
-                progress(PullProgress(result.events_read, pages, done, len(slices), now - started))
-    except KeyboardInterrupt as exc:
-        stopped = exc
+                progress(PullProgress(events, pages, done, total or 0, now - started))
+    except KeyboardInterrupt:
+        stopped = True
     finally:
         reader.stop()
-    result.events_new = mirror.db.execute("SELECT count(*) FROM events").fetchone()[0] - before
-    result.requests = client.stats["requests"] - requests_before
-    result.elapsed = time.monotonic() - started
     if progress is not None:
-        progress(PullProgress(result.events_read, pages, done, len(slices), result.elapsed))
-    if stopped is not None:
-        raise Interrupted(f"interrupted; the {result.events_read:,} events read so far are kept",
-                          hint="run `linesync events pull` again to continue where it stopped")
+        progress(PullProgress(events, pages, done, total or 0, time.monotonic() - started))
+    if stopped:
+        raise Interrupted(f"interrupted; the {events:,} events read so far are kept",
+                          hint="run the same command again to continue where it stopped")
     if reader.error is not None:
         error = reader.error
         if isinstance(error, LinesyncError):
-            error.message = f"{error.message} (the {result.events_read:,} events read before are kept)"
+            error.message = f"{error.message} (the {events:,} events read before are kept)"
             if not error.hint:
-                error.hint = "run `linesync events pull` again to continue where it stopped"
+                error.hint = "run the same command again to continue where it stopped"
         raise error
-    return result
+    return events, notes
 
 
 class _Readers:
-    """Reader threads paging through slices; pages come back in a bounded queue (flat memory)."""
+    """Reader threads paging through slices; pages come back in a bounded queue (flat memory).
 
-    def __init__(self, client: Any, slices: Sequence[Slice], count: int) -> None:
+    `slices` may be a lazy iterator (backfill verify's millions of profiles): readers take
+    the next one under a lock, so only the slices being read are in memory.
+    """
+
+    def __init__(self, client: Any, slices: Iterable[Slice], count: int, total: int | None = None) -> None:
         self.client = client
         self.error: BaseException | None = None
-        self._todo: queue.SimpleQueue[Slice] = queue.SimpleQueue()
-        for s in slices:
-            self._todo.put(s)
+        self._todo: Iterator[Slice] = iter(slices)
+        self._todo_lock = threading.Lock()
         self._out: queue.Queue = queue.Queue(maxsize=count * 2)
         self._stop = threading.Event()
+        if total is None and isinstance(slices, Sequence):
+            total = len(slices)
         self._threads = [threading.Thread(target=self._work, name=f"events-reader-{i}", daemon=True)
-                         for i in range(min(count, len(slices)))]
+                         for i in range(min(count, total) if total is not None else count)]
         self._alive = len(self._threads)
         self._lock = threading.Lock()
         for t in self._threads:
@@ -266,9 +304,9 @@ class _Readers:
     def _work(self) -> None:
         try:
             while not self._stop.is_set():
-                try:
-                    s = self._todo.get_nowait()
-                except queue.Empty:
+                with self._todo_lock:
+                    s = next(self._todo, None)
+                if s is None:
                     return
                 self._read(s)
         except _Stop:
@@ -293,7 +331,8 @@ class _Readers:
         last_seen = s.last_time
         while not self._stop.is_set():
             try:
-                page = self.client.get_events_page(s.metric_id, read_from or s.since, s.until, cursor=cursor)
+                page = self.client.get_events_page(s.metric_id, read_from or s.since, s.until, cursor=cursor,
+                                                   profile_id=s.profile_id)
             except CursorRefused as exc:
                 cursor = None
                 read_from = last_seen or s.since

@@ -1,0 +1,451 @@
+"""`backfill verify`: which events of a backfill run Klaviyo holds.
+
+A 202 from the bulk endpoint only queues a job, and a queued event can still be
+dropped. So the run's events are looked for among the events read back: each one
+sent (profile, metric, unique_id) should be there, its unique_id as `$event_id`.
+
+The sent events are not stored per event at send time (the ledger keeps one row per
+accepted batch); they are re-derived from the inputs exactly as a resume does:
+the same reading, validation, linkage and batching give the same batches, byte for
+byte, and a batch whose key the ledger holds was accepted. They stream into a DuckDB
+table beside the mirror (on disk, compressed, spilled past a memory limit), so a run
+of millions verifies with flat memory; one anti-join then classifies them.
+
+Per metric the reading plan is the cheaper of:
+- by metric: every event of the metric over the run's time range (requests = the
+  metric's events in that range, counted cheaply with metric aggregates, / page size);
+- by profile: the metric's events of each profile the run touched (about one request
+  a profile), better when live traffic dwarfs the run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sqlite3
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from linesync_cli.core.backfill.batching import Batch, batch_key
+from linesync_cli.core.backfill.ledger import LEDGER_FILE, Ledger, RunRecord
+from linesync_cli.core.backfill.records import OPTIONAL_PROPERTIES
+from linesync_cli.core.backfill.run import BackfillOptions, BackfillRun, run_fingerprint
+from linesync_cli.core.events.mirror import Mirror, Slice, mirror_path
+from linesync_cli.core.events.pull import MetricRef, PullOptions, PullProgress, read_into_mirror, run_pull
+from linesync_cli.errors import UsageError
+
+DEFAULT_SETTLE = timedelta(minutes=10)
+# Get Events' steady limit: the estimate's requests per second.
+REQUESTS_PER_SECOND = 3500 / 60
+BY_METRIC, BY_PROFILE, SAMPLE = "by metric", "by profile", "sample"
+_CHUNK = 20_000  # sent events per insert into the verify table
+_SENT_TABLE = "verify_sent"
+
+
+@dataclass(frozen=True)
+class VerifyOptions:
+    run_id: int | None = None  # None: the last run
+    settle: timedelta = DEFAULT_SETTLE
+    sample: int | None = None
+    readers: int = 8
+    seed: int = 0
+
+
+@dataclass
+class MetricPlan:
+    metric: MetricRef
+    sent: int
+    profiles: int
+    since: datetime
+    until: datetime
+    klaviyo_events: int | None  # events of the metric in the range, by metric aggregates
+    plan: str
+    requests: int
+
+    @property
+    def seconds(self) -> float:
+        return self.requests / REQUESTS_PER_SECOND
+
+    def to_json(self) -> dict[str, Any]:
+        return {"metric": self.metric.key, "event": self.metric.name, "sent": self.sent, "profiles": self.profiles,
+                "since": self.since.isoformat(), "until": self.until.isoformat(),
+                "klaviyo_events_in_range": self.klaviyo_events, "plan": self.plan,
+                "estimated_requests": self.requests, "estimated_seconds": round(self.seconds, 1)}
+
+
+@dataclass
+class MetricOutcome:
+    metric: str
+    event: str
+    checked: int
+    stored: int
+    missing: int
+    not_visible: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"metric": self.metric, "event": self.event, "checked": self.checked, "stored": self.stored,
+                "missing": self.missing, "not_visible_yet": self.not_visible}
+
+
+@dataclass
+class MissingEvent:
+    file: str
+    line: int
+    action: str
+    line_user_id: str
+    time: datetime
+    unique_id: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"file": self.file, "line": self.line, "action": self.action, "line_user_id": self.line_user_id,
+                "occurred_at": self.time.isoformat(), "unique_id": self.unique_id}
+
+
+@dataclass
+class VerifyResult:
+    run: RunRecord
+    settle: timedelta
+    sample: int | None
+    plans: list[MetricPlan]
+    outcomes: list[MetricOutcome]
+    sent_derived: int  # events of accepted batches found again in the inputs
+    unmatched_batches: int  # accepted batches the inputs no longer give
+    inputs_changed: bool
+    first_missing: list[MissingEvent] = field(default_factory=list)
+    missing_file: Path | None = None
+    visible_after: datetime | None = None  # when the last "not visible yet" event passes the settle time
+
+    @property
+    def missing(self) -> int:
+        return sum(o.missing for o in self.outcomes)
+
+    @property
+    def not_visible(self) -> int:
+        return sum(o.not_visible for o in self.outcomes)
+
+    @property
+    def stored(self) -> int:
+        return sum(o.stored for o in self.outcomes)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"run": self.run.id, "settle_seconds": int(self.settle.total_seconds()), "sample": self.sample,
+                "checked": sum(o.checked for o in self.outcomes), "stored": self.stored, "missing": self.missing,
+                "not_visible_yet": self.not_visible, "sent_derived": self.sent_derived,
+                "unmatched_batches": self.unmatched_batches, "inputs_changed": self.inputs_changed,
+                "visible_after": self.visible_after.isoformat() if self.visible_after else None,
+                "missing_file": str(self.missing_file) if self.missing_file else None,
+                "plans": [p.to_json() for p in self.plans], "metrics": [o.to_json() for o in self.outcomes],
+                "first_missing": [m.to_json() for m in self.first_missing]}
+
+
+# -- the run ------------------------------------------------------------------------
+
+
+def find_run(state_dir: Path, run_id: int | None) -> RunRecord:
+    """The run to verify (default: the last); unknown runs and dry runs are usage errors."""
+    if not (state_dir / LEDGER_FILE).exists():
+        raise UsageError(f"no backfill runs in {state_dir} (dry runs are not recorded: they send nothing)",
+                         hint="verify checks a run that sent events: `linesync backfill FILE` first")
+    ledger = Ledger(state_dir)
+    try:
+        if run_id is None:
+            runs = ledger.runs(limit=1)
+            if not runs:
+                raise UsageError("no backfill runs yet (dry runs are not recorded: they send nothing)",
+                                 hint="verify checks a run that sent events: `linesync backfill FILE` first")
+            return runs[0]
+        record = ledger.run(run_id)
+        if record is None:
+            newest = ledger.runs(limit=1)
+            raise UsageError(f"there is no backfill run #{run_id}"
+                             + (f" (the last is #{newest[0].id})" if newest else ""),
+                             hint="`linesync backfill runs` lists them; dry runs are not recorded")
+        if record.options.get("dry_run"):
+            raise UsageError(f"backfill run #{run_id} was a dry run: nothing was sent, so nothing can be verified",
+                             hint="verify a run that sent events; `linesync backfill runs` lists them")
+        return record
+    finally:
+        ledger.close()
+
+
+def accepted_batches(state_dir: Path, run_id: int) -> tuple[dict[str, str], set[tuple[str, int]]]:
+    """Batch key -> accepted_at for the run, and the (file, line) of events Klaviyo refused (400)."""
+    db = sqlite3.connect(f"file:{state_dir / LEDGER_FILE}?mode=ro", uri=True)
+    try:
+        keys = {k: at for k, at in db.execute("SELECT key, accepted_at FROM batches WHERE run_id = ?", (run_id,))}
+        refused = set()
+        for (text,) in db.execute("SELECT reject FROM refused WHERE run_id = ?", (run_id,)):
+            reject = json.loads(text)
+            refused.add((str(reject.get("file")), int(reject.get("line") or 0)))
+    finally:
+        db.close()
+    return keys, refused
+
+
+def run_options(record: RunRecord, rejects: Path) -> BackfillOptions:
+    """The run's options as it recorded them, as a dry run (nothing sent, nothing recorded)."""
+    o = record.options
+
+    def when(key: str) -> datetime | None:
+        return datetime.fromisoformat(o[key]) if o.get(key) else None
+
+    return BackfillOptions(
+        inputs=tuple(record.inputs), input_format=o.get("format"), encoding=o.get("encoding") or "utf-8",
+        timezone=o.get("timezone"), since=when("since_at"), until=when("until_at"), since_text=o.get("since"),
+        until_text=o.get("until"), only=tuple(o.get("only") or ()), limit=o.get("limit"), dry_run=True,
+        rejects=rejects, trigger_flows=bool(o.get("trigger_flows")), linkage=o.get("linkage") or "")
+
+
+def link_map_of(record: RunRecord) -> Path | None:
+    linkage = str(record.options.get("linkage") or "")
+    return Path(linkage.removeprefix("link map ")) if linkage.startswith("link map ") else None
+
+
+class _SentEvents(BackfillRun):
+    """The run's pipeline again, dry: each batch the ledger accepted hands its events to `sink`."""
+
+    def __init__(self, opts: BackfillOptions, resolver: Any, state_dir: Path, accepted: dict[str, str],
+                 refused: set[tuple[str, int]], sink: Callable[[str, Any, str], None]) -> None:
+        super().__init__(opts, resolver, state_dir=state_dir, post=None)
+        self.accepted = accepted
+        self.refused = refused
+        self.sink = sink
+        self.matched: set[str] = set()
+
+    def _dispatch(self, batch: Batch) -> bool:
+        key = batch_key(batch.body())
+        at = self.accepted.get(key)
+        if at is None:
+            return True
+        self.matched.add(key)
+        refused = self.refused
+        for profile_id, events in batch.entries.items():
+            for _, action in events:
+                if not refused or (action.file, action.line) not in refused:
+                    self.sink(profile_id, action, at)
+        return True
+
+
+# -- verification -------------------------------------------------------------------
+
+
+class Verification:
+    """One verify: derive, plan, read, classify. Call in order: derive(), plan(), read(), result()."""
+
+    def __init__(self, client: Any, state_dir: Path, record: RunRecord, opts: VerifyOptions,
+                 metrics: dict[str, MetricRef], base_url: str = "") -> None:
+        self.client = client
+        self.state_dir = state_dir
+        self.record = record
+        self.opts = opts
+        self.metrics = metrics  # catalogue key -> the metric in Klaviyo
+        self.base_url = base_url
+        self.mirror = Mirror(mirror_path(state_dir))
+        # Flat memory however large the run: DuckDB spills past this to the state dir.
+        tmp = state_dir / "tmp"
+        tmp.mkdir(parents=True, exist_ok=True)
+        self.mirror.db.execute(f"SET memory_limit = '256MB'; SET temp_directory = '{str(tmp).replace(chr(39), '')}'")
+        self.mirror.db.execute(f"CREATE OR REPLACE TABLE {_SENT_TABLE} (profile_id VARCHAR, metric VARCHAR, "
+                               "unique_id VARCHAR, time TIMESTAMPTZ, accepted_at TIMESTAMPTZ, line_user_id VARCHAR, "
+                               "properties VARCHAR, file VARCHAR, line BIGINT)")
+        self.sent_derived = 0
+        self.unmatched = 0
+        self.inputs_changed = False
+        self.plans: list[MetricPlan] = []
+        self._last_accepted: datetime | None = None
+
+    def close(self) -> None:
+        try:
+            self.mirror.db.execute(f"DROP TABLE IF EXISTS {_SENT_TABLE}")
+        finally:
+            self.mirror.close()
+
+    # 1. what was sent
+    def derive(self, resolver: Any) -> int:
+        keys, refused = accepted_batches(self.state_dir, self.record.id)
+        if not keys:
+            return 0
+        self._last_accepted = max(datetime.fromisoformat(at) for at in keys.values())
+        rejects = self.state_dir / "tmp" / f"verify-rejects-{os.getpid()}.jsonl"
+        opts = run_options(self.record, rejects)
+        fingerprint, _ = run_fingerprint(opts, self.base_url)
+        self.inputs_changed = fingerprint != self.record.fingerprint
+        cols: list[list[Any]] = [[] for _ in range(9)]
+
+        def flush() -> None:
+            if cols[0]:
+                self.mirror.db.execute(
+                    f"INSERT INTO {_SENT_TABLE} SELECT unnest($1::VARCHAR[]), unnest($2::VARCHAR[]), "
+                    "unnest($3::VARCHAR[]), to_timestamp(unnest($4::BIGINT[])), unnest($5::VARCHAR[])::TIMESTAMPTZ, "
+                    "unnest($6::VARCHAR[]), unnest($7::VARCHAR[]), unnest($8::VARCHAR[]), unnest($9::BIGINT[])",
+                    cols)
+                self.sent_derived += len(cols[0])
+                for c in cols:
+                    c.clear()
+
+        def sink(profile_id: str, action: Any, accepted_at: str) -> None:
+            for c, v in zip(cols, (profile_id, action.action, action.unique_id, action.epoch, accepted_at,
+                                   action.line_user_id, action.properties, action.file, action.line), strict=True):
+                c.append(v)
+            if len(cols[0]) >= _CHUNK:
+                flush()
+
+        run = _SentEvents(opts, resolver, self.state_dir, keys, refused, sink)
+        try:
+            result = run.run()
+        finally:
+            rejects.unlink(missing_ok=True)
+        flush()
+        if result.stopped_by is not None:
+            raise result.stopped_by
+        self.unmatched = len(set(keys) - run.matched)
+        return self.sent_derived
+
+    # 2. how to read it back
+    def plan(self, count_events: Callable[[MetricRef, datetime, datetime], int | None]) -> list[MetricPlan]:
+        rows = self.mirror.db.execute(
+            f"SELECT metric, count(*), count(DISTINCT profile_id), min(time), max(time) FROM {_SENT_TABLE} "
+            "GROUP BY metric ORDER BY metric").fetchall()
+        page = max(1, int(getattr(self.client, "events_page_size", 1000)))
+        plans = []
+        for key, sent, profiles, lo, hi in rows:
+            metric = self.metrics.get(key)
+            if metric is None:
+                metric = MetricRef(key, "", key)  # Klaviyo has no such metric: every event is missing
+            until = hi + timedelta(seconds=1)
+            if self.opts.sample:
+                n = min(self.opts.sample, sent)
+                plans.append(MetricPlan(metric, sent, profiles, lo, until, None, SAMPLE, n))
+                continue
+            total = count_events(metric, lo, until) if metric.id else 0
+            by_metric = max(1, math.ceil((total if total is not None else sent) / page))
+            by_profile = profiles + sent // page
+            choice = BY_PROFILE if total is not None and by_profile < by_metric else BY_METRIC
+            plans.append(MetricPlan(metric, sent, profiles, lo, until, total, choice,
+                                    by_profile if choice == BY_PROFILE else by_metric))
+        self.plans = plans
+        return plans
+
+    # 3. read back
+    def read(self, progress: Callable[[PullProgress], None] | None = None) -> None:
+        fresh_after = (self._last_accepted + self.opts.settle) if self._last_accepted else None
+        if fresh_after is not None and fresh_after > datetime.now(UTC):
+            fresh_after = None  # the settle time has not passed: read what is visible now
+        if self.opts.sample:
+            self.mirror.db.execute(f"CREATE OR REPLACE TABLE verify_sample AS SELECT * FROM {_SENT_TABLE} "
+                                   f"USING SAMPLE reservoir({int(self.opts.sample)} ROWS) REPEATABLE "
+                                   f"({int(self.opts.seed)})")
+            self.mirror.db.execute(f"DELETE FROM {_SENT_TABLE} WHERE (metric, profile_id, unique_id) NOT IN "
+                                   "(SELECT (metric, profile_id, unique_id) FROM verify_sample)")
+            self.mirror.db.execute("DROP TABLE verify_sample")
+        for p in self.plans:
+            if not p.metric.id:
+                continue
+            if p.plan == BY_METRIC:
+                run_pull(self.client, self.mirror, PullOptions(p.since, p.until, (p.metric,), readers=self.opts.readers,
+                                                               fresh_after=fresh_after), progress=progress)
+            else:
+                jobs = self._profile_jobs(p)
+                count = p.requests if p.plan == SAMPLE else p.profiles
+                read_into_mirror(self.client, self.mirror, jobs, self.opts.readers, progress, total=count)
+
+    def _profile_jobs(self, p: MetricPlan) -> Iterator[Slice]:
+        """One read per profile (by profile) or per sampled event (a one-second window), lazily."""
+        cursor = self.mirror.db.cursor()  # its own connection: read from the reader threads
+        if p.plan == SAMPLE:
+            sql = (f"SELECT profile_id, time, time + INTERVAL 1 SECOND FROM {_SENT_TABLE} WHERE metric = ? "
+                   "ORDER BY profile_id")
+        else:
+            sql = (f"SELECT profile_id, min(time), max(time) + INTERVAL 1 SECOND FROM {_SENT_TABLE} "
+                   "WHERE metric = ? GROUP BY profile_id ORDER BY profile_id")
+        cursor.execute(sql, [p.metric.key])
+        try:
+            while True:
+                rows = cursor.fetchmany(1000)
+                if not rows:
+                    return
+                for profile_id, lo, hi in rows:
+                    yield Slice(-1, p.metric.id, p.metric.key, lo, hi, profile_id=profile_id)
+        finally:
+            cursor.close()
+
+    # 4. what is there
+    def result(self, missing_file: Path | None = None, list_first: int = 20) -> VerifyResult:
+        now = datetime.now(UTC)
+        settled_before = now - self.opts.settle
+        db = self.mirror.db
+        db.execute(f"CREATE OR REPLACE TEMP VIEW verify_classified AS SELECT s.*, CASE "
+                   f"WHEN e.found THEN 'stored' WHEN s.accepted_at > TIMESTAMPTZ '{settled_before.isoformat()}' "
+                   "THEN 'not_visible' ELSE 'missing' END AS state "
+                   f"FROM {_SENT_TABLE} s LEFT JOIN (SELECT DISTINCT metric, profile_id, unique_id, true AS found "
+                   "FROM events) e USING (metric, profile_id, unique_id)")
+        names = {k: m.name for k, m in self.metrics.items()}
+        outcomes = [MetricOutcome(k, names.get(k, k), int(n), int(st), int(mi), int(nv)) for k, n, st, mi, nv in db.execute(
+            "SELECT metric, count(*), count(*) FILTER (WHERE state = 'stored'), "
+            "count(*) FILTER (WHERE state = 'missing'), count(*) FILTER (WHERE state = 'not_visible') "
+            "FROM verify_classified GROUP BY metric ORDER BY metric").fetchall()]
+        first = [MissingEvent(f, int(ln), a, u, t, uid) for f, ln, a, u, t, uid in db.execute(
+            "SELECT file, line, metric, line_user_id, time, unique_id FROM verify_classified WHERE state = 'missing' "
+            "ORDER BY file, line LIMIT ?", [list_first]).fetchall()]
+        latest = db.execute("SELECT max(accepted_at) FROM verify_classified WHERE state = 'not_visible'").fetchone()[0]
+        result = VerifyResult(self.record, self.opts.settle, self.opts.sample, self.plans, outcomes,
+                              self.sent_derived, self.unmatched, self.inputs_changed, first,
+                              visible_after=latest + self.opts.settle if latest else None)
+        if missing_file is not None and result.missing:
+            write_actions(db, missing_file)
+            result.missing_file = missing_file
+        return result
+
+
+_FIELD_OF = {prop: name for name, prop in OPTIONAL_PROPERTIES}
+
+
+def write_actions(db: Any, path: Path) -> int:
+    """The missing events as an actions file (JSON Lines) that `backfill` accepts; `event_id` is the
+    unique_id they were sent with, so sending them again can never record one twice."""
+    written = 0
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # customers' LINE IDs
+        with open(fd, "w", encoding="utf-8") as fh:
+            cursor = db.execute("SELECT metric, line_user_id, epoch(time)::BIGINT, unique_id, properties "
+                                "FROM verify_classified WHERE state = 'missing' ORDER BY file, line")
+            while rows := cursor.fetchmany(10_000):
+                for action, user, epoch, unique_id, properties in rows:
+                    record: dict[str, Any] = {"action": action, "line_user_id": user,
+                                              "occurred_at": datetime.fromtimestamp(epoch, UTC).isoformat(),
+                                              "event_id": unique_id}
+                    for prop, value in json.loads(properties).items():
+                        name = _FIELD_OF.get(prop)
+                        if name is not None:
+                            record[name] = value
+                    fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+                    written += 1
+    except OSError as exc:
+        raise UsageError(f"cannot write --missing {path}: {exc.strerror or exc}") from None
+    return written
+
+
+def aggregate_counter(client: Any) -> Callable[[MetricRef, datetime, datetime], int | None]:
+    """Events of a metric in a range, from metric aggregates (one query a year of range, 3/s)."""
+    from linesync_cli.core.aggregates import AggregateQuery, query_aggregates
+    from linesync_cli.errors import ApiError
+
+    def count(metric: MetricRef, since: datetime, until: datetime) -> int | None:
+        total = 0.0
+        at = since
+        try:
+            while at < until:
+                end = min(until, at + timedelta(days=365))
+                series = query_aggregates(client, AggregateQuery(metric.id, at, end, "month", ("count",), "UTC"))
+                total += series.sum("count")
+                at = end
+        except ApiError:
+            return None  # unknown: read by metric, which needs no estimate to be right
+        return int(total)
+
+    return count

@@ -1,0 +1,131 @@
+"""`backfill verify`: stored, missing (dropped after a 202), not visible yet; --missing and --resend."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+from tests.support.backfill_data import line_id, link_users, write_link_map
+from tests.support.standin_cli import run_cli
+
+START = datetime.now(UTC).replace(microsecond=0) - timedelta(days=3)
+
+
+def _actions(path, n: int, users: int):
+    import csv
+
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(["action", "line_user_id", "occurred_at", "event_id", "broadcast_id"])
+        for i in range(n):
+            w.writerow([("sent", "delivered", "opened")[i % 3], line_id(i % users),
+                        (START + timedelta(seconds=i * 11)).isoformat(), f"ev-{i}", f"B{i // 20}"])
+    return path
+
+
+def _backfill(tmp_path, standin, env, n=120, users=12):
+    mapping = link_users(standin, users)
+    link_map = write_link_map(tmp_path / "map.csv", mapping)
+    actions = _actions(tmp_path / "actions.csv", n, users)
+    result = run_cli(["backfill", str(actions), "--link-map", str(link_map), "--json"], env=env)
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout)["run"]
+
+
+def test_all_stored_exits_0(klaviyo_standin, cli_env, tmp_path):
+    run = _backfill(tmp_path, klaviyo_standin, cli_env)
+    result = run_cli(["backfill", "verify", "--json", "--settle", "0s"], env=cli_env)
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["run"] == run and doc["checked"] == 120 and doc["stored"] == 120
+    assert doc["missing"] == 0 and doc["not_visible_yet"] == 0
+    assert {m["metric"]: m["stored"] for m in doc["metrics"]} == {"sent": 40, "delivered": 40, "opened": 40}
+    # The plan is said before reading, with its estimate.
+    assert "requests" in result.stderr and ("by metric" in result.stderr or "by profile" in result.stderr)
+
+
+def test_dropped_events_are_missing_and_resend_repairs_them(klaviyo_standin, cli_env, tmp_path):
+    dropped_once = {"ev-5", "ev-6", "ev-77"}
+
+    def drop(event):
+        if event["unique_id"] in dropped_once:
+            dropped_once.discard(event["unique_id"])
+            return True
+        return False
+
+    klaviyo_standin.drop_events = drop
+    run = _backfill(tmp_path, klaviyo_standin, cli_env)
+    missing_file = tmp_path / "missing.jsonl"
+    result = run_cli(["backfill", "verify", str(run), "--settle", "0s", "--missing", str(missing_file), "--json"],
+                     env=cli_env)
+    assert result.exit_code == 1, result.stderr
+    doc = json.loads(result.stdout)
+    assert (doc["stored"], doc["missing"]) == (117, 3)
+    assert sorted(m["unique_id"] for m in doc["first_missing"]) == ["ev-5", "ev-6", "ev-77"]
+    written = [json.loads(line) for line in missing_file.read_text().splitlines()]
+    assert sorted(w["event_id"] for w in written) == ["ev-5", "ev-6", "ev-77"]
+    assert {w["event_id"]: w["action"] for w in written}["ev-5"] == "opened"  # 5 % 3 == 2
+    assert {w["event_id"]: w.get("broadcast_id") for w in written}["ev-77"] == "B3"
+    # The actions file is one `backfill` accepts: a dry run reads all three as valid.
+    dry = run_cli(["backfill", str(missing_file), "--link-map", str(tmp_path / "map.csv"), "--dry-run", "--json"],
+                  env=cli_env)
+    assert json.loads(dry.stdout)["counts"]["would_send"] == 3
+    # --resend sends them again; the next verify of the first run finds them all.
+    result = run_cli(["backfill", "verify", str(run), "--settle", "0s", "--resend"], env=cli_env)
+    assert result.exit_code == 0, result.stderr
+    assert "resent 3 of 3" in result.stderr
+    result = run_cli(["backfill", "verify", str(run), "--settle", "0s", "--json"], env=cli_env)
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["stored"] == 120
+    assert klaviyo_standin.duplicates_ignored == 0
+
+
+def test_events_not_visible_yet_are_not_missing(klaviyo_standin, cli_env, tmp_path):
+    klaviyo_standin.events_visible_after = 3600  # nothing shows for an hour
+    _backfill(tmp_path, klaviyo_standin, cli_env, n=30, users=5)
+    result = run_cli(["backfill", "verify", "--json"], env=cli_env)  # default settle: 10 minutes
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert (doc["stored"], doc["missing"], doc["not_visible_yet"]) == (0, 0, 30)
+    # Past the settle time, the same events are missing.
+    result = run_cli(["backfill", "verify", "--json", "--settle", "0s"], env=cli_env)
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["missing"] == 30
+
+
+def test_sample_checks_n_events_with_profile_reads(klaviyo_standin, cli_env, tmp_path):
+    _backfill(tmp_path, klaviyo_standin, cli_env)
+    before = len(klaviyo_standin.requests_for("get_events"))
+    result = run_cli(["backfill", "verify", "--sample", "10", "--settle", "0s", "--json"], env=cli_env)
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["checked"] == 10 and doc["stored"] == 10
+    reads = klaviyo_standin.requests_for("get_events")[before:]
+    assert reads and all("equals(profile_id," in r.query["filter"][0] for r in reads)
+
+
+def test_unknown_run_and_no_runs_are_usage_errors(klaviyo_standin, cli_env, tmp_path):
+    result = run_cli(["backfill", "verify"], env=cli_env)
+    assert result.exit_code == 2 and "no backfill runs" in result.stderr and "Traceback" not in result.stderr
+    _backfill(tmp_path, klaviyo_standin, cli_env, n=3, users=1)
+    result = run_cli(["backfill", "verify", "99"], env=cli_env)
+    assert result.exit_code == 2 and "no backfill run #99" in result.stderr and "hint:" in result.stderr
+
+
+def test_live_traffic_makes_it_read_by_profile(klaviyo_standin, cli_env, tmp_path):
+    _backfill(tmp_path, klaviyo_standin, cli_env, n=30, users=3)
+    # The live sync wrote far more Sent events in the run's range for other people.
+    sent = klaviyo_standin.metric_by_name("Sent LINE Message")["id"]
+    others = [klaviyo_standin.add_profile() for _ in range(50)]
+    for i in range(6000):
+        klaviyo_standin.add_event(sent, others[i % 50], START + timedelta(seconds=i % 300), {}, unique_id=f"live-{i}")
+    before = len(klaviyo_standin.requests_for("get_events"))
+    result = run_cli(["backfill", "verify", "--settle", "0s", "--json"], env=cli_env)
+    assert result.exit_code == 0, result.stderr
+    assert "Sent LINE Message: 10 sent to 1 profile(s)" in result.stderr
+    sent_line = next(line for line in result.stderr.splitlines() if line.startswith("Sent LINE Message"))
+    # The run's Sent events span seconds 0-297 of START: 298 s x 20 live events a second, plus its own 10.
+    assert "Klaviyo holds 5,970 in the range → by profile" in sent_line
+    assert json.loads(result.stdout)["stored"] == 30
+    sent_reads = [r for r in klaviyo_standin.requests_for("get_events")[before:] if sent in r.query["filter"][0]]
+    assert sent_reads and all("equals(profile_id," in r.query["filter"][0] for r in sent_reads)
