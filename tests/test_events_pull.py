@@ -90,7 +90,7 @@ def test_interrupted_pull_keeps_pages_and_resumes_from_its_cursor(klaviyo_standi
         if req.route_path == "/api/events":
             calls["n"] += 1
             if calls["n"] >= 4:
-                from tests.support.standin_base import Reply
+                from linesync_cli.sandbox.base import Reply
                 return Reply.json(503, {"errors": [{"status": "503", "title": "Service unavailable."}]})
         return original(req, record)
 
@@ -110,3 +110,91 @@ def test_interrupted_pull_keeps_pages_and_resumes_from_its_cursor(klaviyo_standi
     assert first.query["page[cursor]"] == [cursor]
     assert _mirror_rows(cli_env, "SELECT count(*), count(DISTINCT id) FROM events")[0] == (1000, 1000)
     assert _mirror_rows(cli_env, "SELECT count(*) FROM slices")[0][0] == 0
+
+
+def test_doctor_recent_events_says_how_fresh_the_mirror_is(klaviyo_standin, cli_env):
+    _seed(klaviyo_standin, 5)
+    result = run_cli(["doctor", "--only", "recent-events", "--json"], env=cli_env)
+    check = next(c for c in json.loads(result.stdout)["checks"] if c["id"] == "recent-events")
+    assert "mirror" not in check.get("data", {}) and "event mirror" not in check["detail"]
+    assert run_cli(["events", "pull"], env=cli_env).exit_code == 0
+    result = run_cli(["doctor", "--only", "recent-events", "--json"], env=cli_env)
+    check = next(c for c in json.loads(result.stdout)["checks"] if c["id"] == "recent-events")
+    assert check["data"]["mirror"]["events"] == 5
+    assert "event mirror: 5 events, pulled" in check["detail"]
+
+
+def test_throttled_and_5xx_pages_are_retried_and_the_pull_completes(klaviyo_standin, cli_env, fast_retries):
+    _seed(klaviyo_standin, 600, step=timedelta(minutes=4))
+    klaviyo_standin.throttle_next(3, "/api/events")
+    klaviyo_standin.fail_next(2, 503, "/api/events")
+    result = run_cli(["events", "pull", "--readers", "2", "--json"], env=cli_env)
+    assert result.exit_code == 0, result.stderr
+    assert _mirror_rows(cli_env, "SELECT count(*), count(DISTINCT id) FROM events")[0] == (600, 600)
+
+
+def test_a_refused_saved_cursor_resumes_from_the_newest_stored_event(klaviyo_standin, cli_env, fast_retries):
+    _seed(klaviyo_standin, 1000, step=timedelta(seconds=30))
+    # Let two pages in, then stop the pull with an outage, leaving a cursor behind.
+    served = {"n": 0}
+    original = klaviyo_standin.answer
+
+    def two_pages(req, record):
+        if req.route_path == "/api/events":
+            served["n"] += 1
+            if served["n"] > 3:
+                from linesync_cli.sandbox.base import Reply
+                return Reply.json(503, {"errors": [{"status": "503", "title": "Service unavailable."}]})
+        return original(req, record)
+
+    klaviyo_standin.answer = two_pages
+    assert run_cli(["events", "pull", "--readers", "1", "--since", "3d"], env=cli_env).exit_code == 4
+    klaviyo_standin.answer = original
+    con = duckdb.connect(cli_env["LINESYNC_STATE_DIR"] + "/events.duckdb")
+    con.execute("UPDATE slices SET cursor = 'eyJvIjogImJhZCJ9'")  # a cursor the server cannot read
+    con.close()
+    result = run_cli(["events", "pull", "--readers", "1", "--since", "3d"], env=cli_env)
+    assert result.exit_code == 0, result.stderr
+    assert "refused the saved page cursor" in result.stderr and "nothing is stored twice" in result.stderr
+    assert _mirror_rows(cli_env, "SELECT count(*), count(DISTINCT id) FROM events")[0] == (1000, 1000)
+
+
+def test_range_before_2000_is_refused_before_any_call(klaviyo_standin, cli_env):
+    result = run_cli(["events", "pull", "--since", "1999-12-01"], env=cli_env)
+    assert result.exit_code == 2 and "before 2000-01-01" in result.stderr and "hint:" in result.stderr
+    assert not klaviyo_standin.requests_for("get_events")
+    result = run_cli(["events", "pull", "--since", "7d", "--overlap", "soon"], env=cli_env)
+    assert result.exit_code == 2 and "--overlap" in result.stderr
+
+
+def test_corrupt_mirror_is_one_line_with_a_hint(klaviyo_standin, cli_env):
+    from pathlib import Path
+
+    state = Path(cli_env["LINESYNC_STATE_DIR"])
+    state.mkdir(parents=True, exist_ok=True)
+    (state / "events.duckdb").write_bytes(b"this is not a database" * 100)
+    for args in (["events", "status"], ["events", "pull"], ["report", "broadcasts", "--no-pull"]):
+        result = run_cli(args, env=cli_env)
+        assert result.exit_code == 2, (args, result.stderr)
+        assert "cannot be read" in result.stderr and "delete" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_mirror_locked_by_another_process(klaviyo_standin, cli_env):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    _seed(klaviyo_standin, 3)
+    assert run_cli(["events", "pull"], env=cli_env).exit_code == 0
+    path = Path(cli_env["LINESYNC_STATE_DIR"]) / "events.duckdb"
+    holder = subprocess.Popen([sys.executable, "-c", "import duckdb, sys, time\n"
+                               f"c = duckdb.connect({str(path)!r})\nprint('held', flush=True)\ntime.sleep(60)"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        result = run_cli(["events", "pull"], env=cli_env)
+        assert result.exit_code == 2
+        assert "in use by another linesync process" in result.stderr and "hint:" in result.stderr
+    finally:
+        holder.kill()
+        holder.wait()

@@ -34,11 +34,7 @@ def verify(
 
       linesync backfill verify
 
-      linesync backfill verify 12 --missing missing.jsonl
-
-      linesync backfill verify --sample 500
-
-      linesync backfill verify 12 --resend
+      linesync backfill verify 12 --missing missing.jsonl --resend
     """
     from datetime import timedelta
 

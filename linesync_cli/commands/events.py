@@ -79,8 +79,6 @@ def pull(
       linesync events pull
 
       linesync events pull --since 2026-01-01 --metric sent --metric clicked
-
-      linesync events pull --since 90d --full --compare-email
     """
     from linesync_cli.core.events.pull import PullOptions, mirror_metrics
     from linesync_cli.core.metrics import line_action

@@ -47,9 +47,7 @@ def funnel(
 
       linesync report funnel --since 2026-11-01 --until 2026-12-01 --timezone Asia/Tokyo --compare-email
 
-      linesync report funnel --since 7d --format csv >> weekly-funnel.csv
-
-      linesync report funnel --since 90d --exact
+      linesync report funnel --since 90d --exact --format csv >> funnel.csv
     """
     from linesync_cli.core.aggregates import klaviyo_zone_name, local_zone_name
     from linesync_cli.core.funnel import FunnelOptions, build_funnel

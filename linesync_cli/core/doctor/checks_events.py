@@ -59,7 +59,38 @@ def check_metric_split(ctx: DoctorContext) -> CheckResult:
     return passed("each LINE event name exists under one integration only", None, details, **data)
 
 
+def _mirror_reading(ctx: DoctorContext) -> tuple[str | None, dict]:
+    """With an event mirror present: how fresh it is (when last pulled, its newest event)."""
+    from linesync_cli.core.events.status import mirror_status
+    from linesync_cli.errors import LinesyncError
+
+    try:
+        status = mirror_status(ctx.settings.state_dir)
+    except LinesyncError as exc:  # a corrupt or busy mirror is said, not fatal to the check
+        return f"event mirror: {exc.message}", {"error": exc.message}
+    if not status.exists:
+        return None, {}
+    now = ctx.now()
+    newest = max((m.newest for m in status.metrics if m.newest), default=None)
+    pulled = status.last_pulled
+    line = (f"event mirror: {status.total:,} events, pulled {humanize_age(pulled, now)}"
+            + (f", newest event {humanize_age(newest, now)}" if newest else "")
+            + (f"; {status.interrupted} slice(s) of an interrupted pull left (`linesync events pull` finishes them)"
+               if status.interrupted else ""))
+    return line, {"events": status.total, "last_pulled": pulled.isoformat() if pulled else None,
+                  "newest_event": newest.isoformat() if newest else None, "interrupted_slices": status.interrupted}
+
+
 def check_recent_events(ctx: DoctorContext) -> CheckResult:
+    result = _recent_events(ctx)
+    mirror_line, mirror_data = _mirror_reading(ctx)
+    if mirror_line is None:
+        return result
+    return CheckResult(result.status, f"{result.detail}; {mirror_line}", result.hint,
+                       (*result.details, mirror_line), {**result.data, "mirror": mirror_data}, result.exit_code)
+
+
+def _recent_events(ctx: DoctorContext) -> CheckResult:
     ctx.need("line-metrics")
     since, label = ctx.options.since, ctx.options.since_label
     client = ctx.klaviyo()
