@@ -76,11 +76,12 @@ CREATE TABLE IF NOT EXISTS slices (
 
 _INSERT = """
 INSERT INTO events
-SELECT * FROM (SELECT unnest($1::VARCHAR[]) AS id, $2::VARCHAR AS metric_id, $3::VARCHAR AS metric,
+SELECT * FROM (SELECT unnest($1::VARCHAR[]) AS id, unnest($2::VARCHAR[]) AS metric_id, unnest($3::VARCHAR[]) AS metric,
        unnest($4::VARCHAR[]) AS profile_id, unnest($5::VARCHAR[])::TIMESTAMPTZ AS time,
        unnest($6::VARCHAR[]) AS unique_id, unnest($7::VARCHAR[]) AS message_id,
        unnest($8::VARCHAR[]) AS broadcast_id, unnest($9::VARCHAR[]) AS flow_id,
-       unnest($10::VARCHAR[]) AS workflow_id, unnest($11::VARCHAR[])::JSON AS properties, $12::BIGINT AS read_by)
+       unnest($10::VARCHAR[]) AS workflow_id, unnest($11::VARCHAR[])::JSON AS properties,
+       unnest($12::BIGINT[]) AS read_by)
 """
 _INSERT_NEW = _INSERT + " ON CONFLICT DO NOTHING"
 _INSERT_REBUILD = _INSERT + " ON CONFLICT DO UPDATE SET read_by = excluded.read_by"
@@ -214,31 +215,37 @@ class Mirror:
         with self.transaction() as db:
             _cut_coverage(db, metric_id, since, until)
 
-    def store_events(self, s: Slice, events: Sequence[ReadEvent]) -> None:
-        """Events read outside a pull's slices (one profile's): stored, no range recorded as covered."""
-        if events:
-            with self.transaction() as db:
-                db.execute(_INSERT_NEW, _columns(s, events))
+    def store_pages(self, pages: Sequence[tuple[Slice, Sequence[ReadEvent], str | None, datetime | None]]) -> None:
+        """Pages and their slices' new resume points, in one transaction (one insert per kind of
+        slice: a statement costs more than its rows). A slice's last page closes it: its range
+        is recorded as covered. Slices with a profile_id (verify's reads) store events only."""
+        with self.transaction() as db:
+            for rebuild in (False, True):
+                rows = [(s, e) for s, events, _, _ in pages if s.full_rebuild is rebuild for e in events]
+                if rows:
+                    db.execute(_INSERT_REBUILD if rebuild else _INSERT_NEW, _columns(rows))
+            for s, events, next_cursor, read_from in pages:
+                if s.profile_id is not None:
+                    continue
+                if events:
+                    last = events[-1].datetime  # pages come oldest first
+                    db.execute("UPDATE slices SET cursor = ?, read_from = ?, last_time = greatest(coalesce("
+                               "last_time, ?::TIMESTAMPTZ), ?::TIMESTAMPTZ), events = events + ? WHERE id = ?",
+                               [next_cursor, read_from, last, last, len(events), s.id])
+                else:
+                    db.execute("UPDATE slices SET cursor = ?, read_from = ? WHERE id = ?",
+                               [next_cursor, read_from, s.id])
+                if next_cursor is None:
+                    if s.full_rebuild:
+                        # Events Klaviyo no longer holds in this range go too.
+                        db.execute("DELETE FROM events WHERE metric_id = ? AND time >= ? AND time < ? "
+                                   "AND read_by IS DISTINCT FROM ?", [s.metric_id, s.since, s.until, s.id])
+                    _add_coverage(db, s.metric_id, s.metric, s.since, s.until)
+                    db.execute("DELETE FROM slices WHERE id = ?", [s.id])
 
     def store_page(self, s: Slice, events: Sequence[ReadEvent], next_cursor: str | None,
                    read_from: datetime | None = None) -> None:
-        """One page and the slice's new resume point, in one transaction; the last page closes the slice."""
-        with self.transaction() as db:
-            if events:
-                db.execute(_INSERT_REBUILD if s.full_rebuild else _INSERT_NEW, _columns(s, events))
-                last = events[-1].datetime  # pages come oldest first
-                db.execute("UPDATE slices SET cursor = ?, read_from = ?, last_time = greatest(coalesce(last_time, "
-                           "?::TIMESTAMPTZ), ?::TIMESTAMPTZ), events = events + ? WHERE id = ?",
-                           [next_cursor, read_from, last, last, len(events), s.id])
-            else:
-                db.execute("UPDATE slices SET cursor = ?, read_from = ? WHERE id = ?", [next_cursor, read_from, s.id])
-            if next_cursor is None:
-                if s.full_rebuild:
-                    # Events Klaviyo no longer holds in this range go too.
-                    db.execute("DELETE FROM events WHERE metric_id = ? AND time >= ? AND time < ? "
-                               "AND read_by IS DISTINCT FROM ?", [s.metric_id, s.since, s.until, s.id])
-                _add_coverage(db, s.metric_id, s.metric, s.since, s.until)
-                db.execute("DELETE FROM slices WHERE id = ?", [s.id])
+        self.store_pages([(s, events, next_cursor, read_from)])
 
     # -- questions -----------------------------------------------------------
     def counts_by_metric(self) -> dict[str, tuple[int, datetime | None, datetime | None]]:
@@ -267,13 +274,16 @@ class Mirror:
         return int(row[0]) if row else 0
 
 
-def _columns(s: Slice, events: Sequence[ReadEvent]) -> list[Any]:
+def _columns(rows: Sequence[tuple[Slice, ReadEvent]]) -> list[list[Any]]:
     """The insert's parameters: one list per column (DuckDB unnests them in one statement)."""
-    cols: list[list[str | None]] = [[] for _ in range(9)]
-    ids, profiles, times, uniques, msg, bcast, flow, wf, props = cols
-    for e in events:
+    cols: list[list[Any]] = [[] for _ in range(12)]
+    ids, metric_ids, metrics, profiles, times, uniques, msg, bcast, flow, wf, props, read_by = cols
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    for s, e in rows:
         p = e.properties
         ids.append(e.id)
+        metric_ids.append(s.metric_id)
+        metrics.append(s.metric)
         profiles.append(e.profile_id)
         times.append(e.datetime)
         uniques.append(_text(p.get("$event_id")))
@@ -281,8 +291,9 @@ def _columns(s: Slice, events: Sequence[ReadEvent]) -> list[Any]:
         bcast.append(_text(p.get("Broadcast ID")))
         flow.append(_text(p.get("Flow ID")))
         wf.append(_text(p.get("Workflow ID")))
-        props.append(json.dumps(p, ensure_ascii=False, separators=(",", ":")))
-    return [ids, s.metric_id, s.metric, profiles, times, uniques, msg, bcast, flow, wf, props, s.id]
+        props.append(dumps(p))
+        read_by.append(s.id if s.id >= 0 else None)
+    return cols
 
 
 def _cut_coverage(db: Any, metric_id: str, since: datetime, until: datetime) -> None:

@@ -24,6 +24,8 @@ from linesync_cli.errors import CursorRefused, Interrupted, LinesyncError, Usage
 
 DEFAULT_OVERLAP = timedelta(days=3)
 DEFAULT_READERS = 8
+# Pages written in one transaction when several are waiting (a statement costs more than its rows).
+PAGES_PER_WRITE = 8
 # Slices shorter than this are not cut further: each costs at least one request.
 MIN_SLICE = timedelta(hours=1)
 # Klaviyo accepts event times from 2000 on (fact sheet section 7), up to a year ahead.
@@ -229,20 +231,19 @@ def read_into_mirror(client: Any, mirror: Mirror, slices: Iterable[Slice], reade
     last_tick = 0.0
     stopped = False
     try:
-        for kind, s, payload, read_from in reader.results():
-            if kind == "page":
-                if s.profile_id is not None:
-                    mirror.store_events(s, payload.events)
-                else:
-                    mirror.store_page(s, payload.events, payload.next_cursor, read_from)
-                events += len(payload.events)
+        for batch in reader.batches(PAGES_PER_WRITE):
+            stored = [(s, page.events, page.next_cursor, read_from) for kind, s, page, read_from in batch
+                      if kind == "page"]
+            notes += [payload for kind, _, payload, _ in batch if kind == "note"]
+            if stored:
+                mirror.store_pages(stored)
+            for s, page_events, next_cursor, _ in stored:
+                events += len(page_events)
                 if on_page is not None:
-                    on_page(s, len(payload.events))
+                    on_page(s, len(page_events))
                 pages += 1
-                if payload.next_cursor is None:
+                if next_cursor is None:
                     done += 1
-            elif kind == "note":
-                notes.append(payload)
             now = time.monotonic()
             if progress is not None and now - last_tick >= 0.2:
                 last_tick = now
@@ -366,6 +367,21 @@ class _Readers:
             if self.error is not None:
                 return
             yield item
+
+    def batches(self, most: int):
+        """What the readers fetched, a few pages at a time: those already waiting join the next write."""
+        for item in self.results():
+            batch = [item]
+            while len(batch) < most:
+                try:
+                    more = self._out.get_nowait()
+                except queue.Empty:
+                    break
+                if more[0] != "exit":
+                    batch.append(more)
+            if self.error is not None:
+                return
+            yield batch
 
 
 EMAIL_KEYS = ("email_received", "email_opened", "email_clicked")
