@@ -174,8 +174,9 @@ def _resend(app: Any, record: Any, result: Any, resolver: Any, r: Any) -> None:
     if done.stopped_by is not None:
         raise done.stopped_by
     c = done.counts
-    r.note(f"resent {c.sent:,} of {result.missing:,} missing event(s) as backfill run #{done.run_id}; check it with "
-           f"`linesync backfill verify {done.run_id}` in {int(result.settle.total_seconds() // 60)} min")
+    r.note(f"resent {c.sent:,} of {result.missing:,} missing event(s) as backfill run #{done.run_id}; check them "
+           f"with `linesync backfill verify {result.run.id}` once they settle (--settle "
+           f"{_duration(result.settle.total_seconds())})")
     if c.sent < result.missing:
         from linesync_cli.errors import CheckFailed
 

@@ -263,12 +263,10 @@ def register(app: typer.Typer) -> None:
 def pull_as_needed(app: Any, keys: list[str], since, until, *, compare_email: bool = False) -> None:
     """Bring the mirror up to date for these metrics and range before a report reads it."""
     from linesync_cli.core.events.pull import PullOptions, check_range, mirror_metrics
-    from linesync_cli.render import safe
 
     check_range(since, until)
-    refs, missing = mirror_metrics(app.klaviyo(), keys, compare_email=compare_email)
-    if missing:
-        app.renderer.note(f"no events yet (Klaviyo creates a metric with its first event): {safe(', '.join(missing))}")
+    # Metrics with no events yet are the report's to say.
+    refs, _ = mirror_metrics(app.klaviyo(), keys, compare_email=compare_email)
     if refs:
         result = pull_into_mirror(app, PullOptions(since, until, refs), label="reading events")
         if result.events_new:

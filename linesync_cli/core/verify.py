@@ -30,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from linesync_cli.catalogue import ACTIONS
 from linesync_cli.core.backfill.batching import Batch, batch_key
 from linesync_cli.core.backfill.ledger import LEDGER_FILE, Ledger, RunRecord
 from linesync_cli.core.backfill.records import OPTIONAL_PROPERTIES
@@ -44,6 +45,7 @@ REQUESTS_PER_SECOND = 3500 / 60
 BY_METRIC, BY_PROFILE, SAMPLE = "by metric", "by profile", "sample"
 _CHUNK = 20_000  # sent events per insert into the verify table
 _SENT_TABLE = "verify_sent"
+_ORDER = {a.key: i for i, a in enumerate(ACTIONS)}  # the catalogue's order in every table
 
 
 @dataclass(frozen=True)
@@ -309,7 +311,8 @@ class Verification:
     def plan(self, count_events: Callable[[MetricRef, datetime, datetime], int | None]) -> list[MetricPlan]:
         rows = self.mirror.db.execute(
             f"SELECT metric, count(*), count(DISTINCT profile_id), min(time), max(time) FROM {_SENT_TABLE} "
-            "GROUP BY metric ORDER BY metric").fetchall()
+            "GROUP BY metric").fetchall()
+        rows.sort(key=lambda r: _ORDER.get(r[0], len(_ORDER)))
         page = max(1, int(getattr(self.client, "events_page_size", 1000)))
         plans = []
         for key, sent, profiles, lo, hi in rows:
@@ -332,9 +335,9 @@ class Verification:
 
     # 3. read back
     def read(self, progress: Callable[[PullProgress], None] | None = None) -> None:
-        fresh_after = (self._last_accepted + self.opts.settle) if self._last_accepted else None
-        if fresh_after is not None and fresh_after > datetime.now(UTC):
-            fresh_after = None  # the settle time has not passed: read what is visible now
+        # Everything in the run's ranges is read again, whatever the mirror holds: events sent
+        # later with old times (a --resend) can be anywhere in a range, not only in its overlap.
+        fresh_after = datetime.now(UTC)
         if self.opts.sample:
             self.mirror.db.execute(f"CREATE OR REPLACE TABLE verify_sample AS SELECT * FROM {_SENT_TABLE} "
                                    f"USING SAMPLE reservoir({int(self.opts.sample)} ROWS) REPEATABLE "
@@ -387,7 +390,8 @@ class Verification:
         outcomes = [MetricOutcome(k, names.get(k, k), int(n), int(st), int(mi), int(nv)) for k, n, st, mi, nv in db.execute(
             "SELECT metric, count(*), count(*) FILTER (WHERE state = 'stored'), "
             "count(*) FILTER (WHERE state = 'missing'), count(*) FILTER (WHERE state = 'not_visible') "
-            "FROM verify_classified GROUP BY metric ORDER BY metric").fetchall()]
+            "FROM verify_classified GROUP BY metric").fetchall()]
+        outcomes.sort(key=lambda o: _ORDER.get(o.metric, len(_ORDER)))
         first = [MissingEvent(f, int(ln), a, u, t, uid) for f, ln, a, u, t, uid in db.execute(
             "SELECT file, line, metric, line_user_id, time, unique_id FROM verify_classified WHERE state = 'missing' "
             "ORDER BY file, line LIMIT ?", [list_first]).fetchall()]

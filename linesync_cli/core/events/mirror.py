@@ -309,7 +309,7 @@ def _cut_coverage(db: Any, metric_id: str, since: datetime, until: datetime) -> 
 
 def _add_coverage(db: Any, metric_id: str, metric: str, since: datetime, until: datetime) -> None:
     """Record [since, until) as read now, merged with the ranges it touches."""
-    now = datetime.now(UTC)
+    now = datetime.now(UTC).replace(microsecond=0)
     rows = db.execute("SELECT since, until FROM coverage WHERE metric_id = ? AND until >= ? AND since <= ?",
                       [metric_id, since, until]).fetchall()
     lo = min([since] + [r[0] for r in rows])

@@ -7,6 +7,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from linesync_cli.catalogue import ACTIONS
 from linesync_cli.core.events.mirror import Mirror, mirror_path
 
 
@@ -63,7 +64,8 @@ def mirror_status(state_dir: Path) -> MirrorStatus:
         covered: dict[str, list] = {}
         for c in mirror.coverage():
             covered.setdefault(c.metric, []).append(c)
-        keys = sorted(set(counts) | set(covered))
+        order = {a.key: i for i, a in enumerate(ACTIONS)}
+        keys = sorted(set(counts) | set(covered), key=lambda k: (order.get(k, len(order)), k))
         out = []
         for key in keys:
             n, lo, hi = counts.get(key, (0, None, None))
