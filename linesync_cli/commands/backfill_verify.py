@@ -176,7 +176,7 @@ def _resend(app: Any, record: Any, result: Any, resolver: Any, r: Any) -> None:
     c = done.counts
     r.note(f"resent {c.sent:,} of {result.missing:,} missing event(s) as backfill run #{done.run_id}; check them "
            f"with `linesync backfill verify {result.run.id}` once they settle (--settle "
-           f"{_duration(result.settle.total_seconds())})")
+           f"{_duration(result.settle.total_seconds()) if result.settle else '0s'})")
     if c.sent < result.missing:
         from linesync_cli.errors import CheckFailed
 
