@@ -395,7 +395,7 @@ class Verification:
         first = [MissingEvent(f, int(ln), a, u, t, uid) for f, ln, a, u, t, uid in db.execute(
             "SELECT file, line, metric, line_user_id, time, unique_id FROM verify_classified WHERE state = 'missing' "
             "ORDER BY file, line LIMIT ?", [list_first]).fetchall()]
-        latest = db.execute("SELECT max(accepted_at) FROM verify_classified WHERE state = 'not_visible'").fetchone()[0]
+        latest = self.mirror.scalar("SELECT max(accepted_at) FROM verify_classified WHERE state = 'not_visible'")
         result = VerifyResult(self.record, self.opts.settle, self.opts.sample, self.plans, outcomes,
                               self.sent_derived, self.unmatched, self.inputs_changed, first,
                               visible_after=latest + self.opts.settle if latest else None)

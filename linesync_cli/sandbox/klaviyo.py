@@ -552,8 +552,9 @@ class KlaviyoStandIn(StandInServer):
                 "attributes": _sparse(attributes, self._fields(req, "segment")),
                 "links": {"self": self._link(f"/api/segments/{segment['id']}/")}}
 
-    def _event_doc(self, event: dict, req: Incoming, wanted: list[str] | None | bool = False) -> dict:
-        if wanted is False:
+    def _event_doc(self, event: dict, req: Incoming, wanted: list[str] | None = None, *,
+                   fields_known: bool = False) -> dict:
+        if not fields_known:
             wanted = self._fields(req, "event")
         properties = dict(event["properties"])
         # The unique_id sent comes back as $event_id; without one, the time in seconds.
@@ -570,7 +571,7 @@ class KlaviyoStandIn(StandInServer):
                 },
                 "links": {"self": self._link(f"/api/events/{event['id']}/")}}
 
-    def _page(self, req: Incoming, items: list, *, default: int, maximum: int, render) -> dict:
+    def _page(self, req: Incoming, items: list | _Window, *, default: int, maximum: int, render) -> dict:
         size_text = req.arg("page[size]")
         size = default
         if size_text is not None:
@@ -743,7 +744,7 @@ class KlaviyoStandIn(StandInServer):
                    "profile": lambda e: e["profile_id"] in self.profiles}
         visible_before = time.time() - self.events_visible_after
         order = req.arg("sort") or "datetime"
-        items = self._events_window(req.arg("filter"), order)
+        items: list[dict] | _Window | None = self._events_window(req.arg("filter"), order)
         if items is None:
             items = apply_filter([e for e in self.events if e["stored_at"] <= visible_before], req.arg("filter"),
                                  getters, "event")
@@ -757,7 +758,7 @@ class KlaviyoStandIn(StandInServer):
                 included[("metric", event["metric_id"])] = self._metric_doc(self.metrics[event["metric_id"]], req)
             if "profile" in include and event["profile_id"] in self.profiles:
                 included[("profile", event["profile_id"])] = self._profile_doc(self.profiles[event["profile_id"]], req)
-            return self._event_doc(event, req, wanted)
+            return self._event_doc(event, req, wanted, fields_known=True)
 
         # Stand-in choice: page[size] above 200 is refused (the op description's maximum),
         # although the parameter's schema says 1000; the fact sheet says to use 200.

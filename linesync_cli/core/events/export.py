@@ -43,7 +43,8 @@ def export_mirror(mirror: Mirror, directory: Path, fmt: str, *, since: datetime 
     if directory.is_dir() and any(directory.iterdir()):
         raise UsageError(f"{directory} is not empty; an export never mixes with older files",
                          hint="name a new directory, or empty this one first")
-    where, params = ["true"], []
+    where: list[str] = ["true"]
+    params: list[Any] = []
     if since is not None:
         where.append("time >= ?")
         params.append(since)
@@ -54,7 +55,7 @@ def export_mirror(mirror: Mirror, directory: Path, fmt: str, *, since: datetime 
         where.append("list_contains(?, metric)")
         params.append(list(metrics))
     condition = " AND ".join(where)
-    rows = mirror.db.execute(f"SELECT count(*) FROM events WHERE {condition}", params).fetchone()[0]
+    rows = mirror.scalar(f"SELECT count(*) FROM events WHERE {condition}", params)
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

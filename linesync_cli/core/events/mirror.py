@@ -248,6 +248,12 @@ class Mirror:
         self.store_pages([(s, events, next_cursor, read_from)])
 
     # -- questions -----------------------------------------------------------
+    def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """The first value of the first row (None when there is no row)."""
+        row = self.db.execute(sql, list(params)).fetchone()
+        return row[0] if row else None
+
+
     def counts_by_metric(self) -> dict[str, tuple[int, datetime | None, datetime | None]]:
         rows = self.db.execute("SELECT metric, count(*), min(time), max(time) FROM events GROUP BY metric").fetchall()
         return {m: (n, lo, hi) for m, n, lo, hi in rows}

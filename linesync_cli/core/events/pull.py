@@ -194,7 +194,7 @@ def run_pull(client: Any, mirror: Mirror, opts: PullOptions,
     if planned:
         mirror.add_slices(planned)
     slices = [s for s in mirror.pending_slices() if s.metric_id in by_id]
-    before = mirror.db.execute("SELECT count(*) FROM events").fetchone()[0]
+    before = mirror.scalar("SELECT count(*) FROM events")
     requests_before = client.stats["requests"]
     result = PullResult(opts.since, opts.until, list(pulled.values()), 0, 0, 0, 0.0)
 
@@ -205,7 +205,7 @@ def run_pull(client: Any, mirror: Mirror, opts: PullOptions,
         result.events_read, result.notes = read_into_mirror(client, mirror, slices, opts.readers, progress,
                                                             on_page=counted)
     finally:
-        result.events_new = mirror.db.execute("SELECT count(*) FROM events").fetchone()[0] - before
+        result.events_new = mirror.scalar("SELECT count(*) FROM events") - before
         result.requests = client.stats["requests"] - requests_before
         result.elapsed = time.monotonic() - started
     return result
@@ -349,7 +349,7 @@ class _Readers:
                 return
             cursor = page.next_cursor
 
-    def results(self):
+    def results(self) -> Iterator[tuple]:
         while True:
             with self._lock:
                 finished = self._alive == 0
@@ -368,7 +368,7 @@ class _Readers:
                 return
             yield item
 
-    def batches(self, most: int):
+    def batches(self, most: int) -> Iterator[list[tuple]]:
         """What the readers fetched, a few pages at a time: those already waiting join the next write."""
         for item in self.results():
             batch = [item]

@@ -23,7 +23,7 @@ class MetricCoverage:
     pulled_at: datetime | None
 
     def to_json(self) -> dict[str, Any]:
-        def iso(v):
+        def iso(v: datetime | None) -> str | None:
             return v.isoformat() if v else None
 
         return {"metric": self.metric, "events": self.events, "oldest": iso(self.oldest), "newest": iso(self.newest),
