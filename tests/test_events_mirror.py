@@ -1,0 +1,36 @@
+"""The mirror's own questions, on pages stored directly (no HTTP)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from linesync_cli.api.klaviyo import ReadEvent
+from linesync_cli.core.events.mirror import Mirror
+
+T0 = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def _event(i: int, profile: str, minutes: int, **props) -> ReadEvent:
+    return ReadEvent(f"e{i}", "MO", profile, (T0 + timedelta(minutes=minutes)).isoformat(), props)
+
+
+def test_unique_profiles_per_property_value(tmp_path):
+    mirror = Mirror(tmp_path / "events.duckdb")
+    s = mirror.add_slices([("MO", "opened", T0, T0 + timedelta(days=1), False)])[0]
+    events = [_event(1, "P1", 1, **{"Broadcast ID": "B1"}), _event(2, "P1", 2, **{"Broadcast ID": "B1"}),
+              _event(3, "P2", 3, **{"Broadcast ID": "B1"}), _event(4, "P3", 4, **{"Broadcast ID": "B2"}),
+              _event(5, "P4", 5, **{"Request ID": "r-9"}), _event(6, "P4", 60 * 30, **{"Broadcast ID": "B1"})]
+    mirror.store_pages([(s, events, None, None)])
+    end = T0 + timedelta(days=1)
+    assert mirror.unique_profiles("opened", T0, end) == 4
+    # B1 in the first day: P1 (twice) and P2; P4's B1 event is 30 hours in.
+    assert mirror.unique_profiles("opened", T0, end, property_name="Broadcast ID", value="B1") == 2
+    assert mirror.unique_profiles("opened", T0, T0 + timedelta(days=2), property_name="Broadcast ID",
+                                  value="B1") == 3
+    # A property without a column of its own is matched in the stored JSON.
+    assert mirror.unique_profiles("opened", T0, end, property_name="Request ID", value="r-9") == 1
+    assert mirror.unique_profiles("clicked", T0, end) == 0
+    # The slice's last page closed it and recorded its range as read.
+    assert mirror.pending_slices() == []
+    assert [(c.since, c.until) for c in mirror.coverage("MO")] == [(T0, end)]
+    mirror.close()
