@@ -87,6 +87,8 @@ def test_every_typed_method_sends_what_the_spec_accepts(httpx_mock):
     list(c.profile_events("01PROFILE", since=when, until=when.replace(day=2), page_size=50))
     list(c.metric_events("AbC123", until=when, page_size=20))
     c.latest_event_time("AbC123")
+    c.get_events_page("AbC123", when, when.replace(day=2))
+    c.get_events_page("AbC123", when, when.replace(day=2), cursor="bmV4dA", profile_id="01PROFILE", page_size=200)
     c.get_profile("01PROFILE")
     c.profiles_where("email", "taro@example.jp")
     c.profiles_in("id", ["01A", "01B"])
@@ -104,6 +106,23 @@ def test_every_typed_method_sends_what_the_spec_accepts(httpx_mock):
 
 
 # -- records from realistic documents ---------------------------------------------------------
+
+def test_read_page_carries_event_id_profile_and_the_next_cursor():
+    from linesync_cli.api.klaviyo_records import parse_read_page
+
+    doc = {"data": [
+        {"type": "event", "id": "E1", "attributes": {"datetime": "2026-10-01T09:00:00+00:00",
+                                                     "event_properties": {"$event_id": "ev-1", "Broadcast ID": "B"}},
+         "relationships": {"profile": {"data": {"type": "profile", "id": "P1"}}}},
+        {"type": "event", "id": "E2", "attributes": {"event_properties": None}},
+    ], "links": {"next": "https://a.klaviyo.com/api/events?filter=x&page%5Bcursor%5D=abc%3D"}}
+    page = parse_read_page(doc, "M1", 1000)
+    first, second = page.events
+    assert (first.id, first.metric_id, first.profile_id, first.unique_id) == ("E1", "M1", "P1", "ev-1")
+    assert second.profile_id is None and second.properties == {} and second.unique_id is None
+    assert page.next_cursor == "abc=" and page.page_size == 1000
+    assert parse_read_page({"data": [], "links": {"next": None}}, "M1", 200).next_cursor is None
+
 
 def test_event_page_carries_its_included_metric_and_profile_and_tolerates_gaps():
     doc = {

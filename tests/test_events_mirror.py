@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from linesync_cli.api.klaviyo import ReadEvent
+from linesync_cli.api.klaviyo_records import ReadEvent
 from linesync_cli.core.events.mirror import Mirror
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from linesync_cli.catalogue import ACTIONS
 from linesync_cli.core.backfill.batching import Batch, batch_key
@@ -38,6 +38,9 @@ from linesync_cli.core.backfill.run import BackfillOptions, BackfillRun, run_fin
 from linesync_cli.core.events.mirror import Mirror, Slice, mirror_path
 from linesync_cli.core.events.pull import MetricRef, PullOptions, PullProgress, read_into_mirror, run_pull
 from linesync_cli.errors import UsageError
+
+if TYPE_CHECKING:
+    from linesync_cli.api.klaviyo import KlaviyoClient
 
 DEFAULT_SETTLE = timedelta(minutes=10)
 # Get Events' steady limit: the estimate's requests per second.
@@ -238,7 +241,7 @@ class _SentEvents(BackfillRun):
 class Verification:
     """One verify: derive, plan, read, classify. Call in order: derive(), plan(), read(), result()."""
 
-    def __init__(self, client: Any, state_dir: Path, record: RunRecord, opts: VerifyOptions,
+    def __init__(self, client: KlaviyoClient, state_dir: Path, record: RunRecord, opts: VerifyOptions,
                  metrics: dict[str, MetricRef], base_url: str = "") -> None:
         self.client = client
         self.state_dir = state_dir
@@ -434,7 +437,7 @@ def write_actions(db: Any, path: Path) -> int:
     return written
 
 
-def aggregate_counter(client: Any) -> Callable[[MetricRef, datetime, datetime], int | None]:
+def aggregate_counter(client: KlaviyoClient) -> Callable[[MetricRef, datetime, datetime], int | None]:
     """Events of a metric in a range, from metric aggregates (one query a year of range, 3/s)."""
     from linesync_cli.core.aggregates import AggregateQuery, query_aggregates
     from linesync_cli.errors import ApiError

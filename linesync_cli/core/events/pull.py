@@ -17,10 +17,13 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from linesync_cli.core.events.mirror import Mirror, Slice
 from linesync_cli.errors import CursorRefused, Interrupted, LinesyncError, UsageError
+
+if TYPE_CHECKING:
+    from linesync_cli.api.klaviyo import KlaviyoClient
 
 DEFAULT_OVERLAP = timedelta(days=3)
 DEFAULT_READERS = 8
@@ -170,7 +173,7 @@ class _Stop(Exception):
     pass
 
 
-def run_pull(client: Any, mirror: Mirror, opts: PullOptions,
+def run_pull(client: KlaviyoClient, mirror: Mirror, opts: PullOptions,
              progress: Callable[[PullProgress], None] | None = None) -> PullResult:
     """Read what the mirror lacks; stored pages stay stored whatever stops the pull."""
     started = time.monotonic()
@@ -211,7 +214,7 @@ def run_pull(client: Any, mirror: Mirror, opts: PullOptions,
     return result
 
 
-def read_into_mirror(client: Any, mirror: Mirror, slices: Iterable[Slice], readers: int,
+def read_into_mirror(client: KlaviyoClient, mirror: Mirror, slices: Iterable[Slice], readers: int,
                      progress: Callable[[PullProgress], None] | None = None,
                      on_page: Callable[[Slice, int], None] | None = None,
                      total: int | None = None) -> tuple[int, list[str]]:
@@ -274,7 +277,7 @@ class _Readers:
     the next one under a lock, so only the slices being read are in memory.
     """
 
-    def __init__(self, client: Any, slices: Iterable[Slice], count: int, total: int | None = None) -> None:
+    def __init__(self, client: KlaviyoClient, slices: Iterable[Slice], count: int, total: int | None = None) -> None:
         self.client = client
         self.error: BaseException | None = None
         self._todo: Iterator[Slice] = iter(slices)
@@ -387,7 +390,7 @@ class _Readers:
 EMAIL_KEYS = ("email_received", "email_opened", "email_clicked")
 
 
-def mirror_metrics(client: Any, names: Sequence[str] = (), *, compare_email: bool = False
+def mirror_metrics(client: KlaviyoClient, names: Sequence[str] = (), *, compare_email: bool = False
                    ) -> tuple[tuple[MetricRef, ...], list[str]]:
     """The metrics a pull reads (the nine LINE ones, or those named; email ones with compare_email)
     and the names of the asked ones Klaviyo does not have yet."""
