@@ -67,7 +67,10 @@ def main() -> None:
             verify_s, verify_mb, proc = child(["backfill", "verify", "--settle", "0s", "--json"], env)
             if proc.returncode not in (0, 1):
                 raise SystemExit(proc.stderr)
-            doc = json.loads(proc.stdout)
+            try:
+                doc = json.loads(proc.stdout)
+            except ValueError:
+                raise SystemExit(f"verify said: {proc.stdout[:500]!r} {proc.stderr[-1500:]}") from None
     finally:
         standin.stop()
     print(json.dumps({

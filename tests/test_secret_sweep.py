@@ -105,6 +105,11 @@ def command_runs(tmp: Path) -> dict[str, list[list[str]]]:
             ["backfill", str(actions), "--link-map", str(link_map), "--trigger-flows"],  # refused: no --yes
         ],
         "backfill runs": [["backfill", "runs"], ["backfill", "runs", "--json"]],
+        "backfill verify": [["backfill", "verify", "--settle", "0s"], ["backfill", "verify", "--json", "--sample", "5"]],
+        "events pull": [["events", "pull", "--since", "30d"], ["events", "pull", "--json", "--full"]],
+        "events status": [["events", "status"], ["events", "status", "--json"]],
+        "events export": [["events", "export", str(tmp / "export"), "--format", "jsonl", "--json"]],
+        "report broadcasts": [["report", "broadcasts"], ["report", "broadcasts", "--format", "csv", "--by", "message"]],
         "check-link": [["check-link", UID], ["check-link", UNLINKED_UID, "--json"], ["check-link", "not-an-id"]],
         "inspect-profile": [["inspect-profile", "--line-user-id", UID], ["inspect-profile", "--email", "a@example.com",
                                                                           "--json"]],
