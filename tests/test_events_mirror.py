@@ -34,3 +34,10 @@ def test_unique_profiles_per_property_value(tmp_path):
     assert mirror.pending_slices() == []
     assert [(c.since, c.until) for c in mirror.coverage("MO")] == [(T0, end)]
     mirror.close()
+
+
+def test_long_queries_draw_no_progress_bar_on_stdout(tmp_path):
+    # DuckDB prints its own bar to stdout for queries over 2 s; stdout carries data (JSON).
+    mirror = Mirror(tmp_path / "events.duckdb")
+    assert mirror.scalar("SELECT current_setting('enable_progress_bar')") is False
+    mirror.close()

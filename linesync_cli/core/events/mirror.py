@@ -150,6 +150,8 @@ class Mirror:
                 path.parent.mkdir(parents=True, exist_ok=True)
             self.db: duckdb.DuckDBPyConnection = duckdb.connect(str(path), read_only=read_only)
             self.db.execute("SET TimeZone = 'UTC'")
+            # DuckDB draws its own progress bar on stdout for long queries: stdout is for data.
+            self.db.execute("SET enable_progress_bar = false")
             if not read_only:
                 self.db.execute(_SCHEMA)
                 self.db.execute("INSERT INTO meta VALUES ('schema', ?) ON CONFLICT DO NOTHING", [SCHEMA_VERSION])
