@@ -39,6 +39,8 @@ def test_all_stored_exits_0(klaviyo_standin, cli_env, tmp_path):
     doc = json.loads(result.stdout)
     assert doc["run"] == run and doc["checked"] == 120 and doc["stored"] == 120
     assert doc["missing"] == 0 and doc["not_visible_yet"] == 0
+    # Re-derived from the unchanged inputs: every accepted batch found again, same fingerprint.
+    assert doc["unmatched_batches"] == 0 and doc["inputs_changed"] is False
     assert {m["metric"]: m["stored"] for m in doc["metrics"]} == {"sent": 40, "delivered": 40, "opened": 40}
     # The plan is said before reading, with its estimate.
     assert "requests" in result.stderr and ("by metric" in result.stderr or "by profile" in result.stderr)

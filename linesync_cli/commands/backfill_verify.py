@@ -149,7 +149,7 @@ def _render(r: Any, result: Any, output: Any, sent: int) -> None:
     if not sent:
         r.note(f"run #{result.run.id} has no accepted events to check")
     for m in result.first_missing:
-        r.note(f"missing: {safe(m.file)}:{m.line} {safe(m.action)} {safe(m.line_user_id)} {m.time.isoformat()} "
+        r.note(f"missing: {safe(m.file) + ':' + str(m.line) + ' ' if m.file else ''}{safe(m.action)} {safe(m.line_user_id)} {m.time.isoformat()} "
                f"unique_id {safe(m.unique_id)}")
     if result.missing > len(result.first_missing):
         r.note(f"... and {result.missing - len(result.first_missing):,} more (--missing FILE writes them all)")
@@ -162,15 +162,16 @@ def _render(r: Any, result: Any, output: Any, sent: int) -> None:
 
 
 def _resend(app: Any, record: Any, result: Any, resolver: Any, r: Any) -> None:
-    from linesync_cli.core.backfill.run import BackfillOptions, run_backfill
+    from linesync_cli.core.backfill.options import BackfillOptions
+    from linesync_cli.core.backfill.run import run_backfill
+    from linesync_cli.core.backfill.sink import KlaviyoSink
 
     settings = app.settings
     client = app.klaviyo()
     o = record.options
     opts = BackfillOptions(inputs=(str(result.missing_file),), input_format="jsonl",
-                           trigger_flows=bool(o.get("trigger_flows")), linkage=o.get("linkage") or "")
-    done = run_backfill(opts, resolver, state_dir=settings.state_dir, post=client.bulk_create_events_encoded,
-                        base_url=settings.klaviyo_base_url)
+                           trigger_flows=bool(o.get("trigger_flows")))
+    done = run_backfill(opts, resolver, sink=KlaviyoSink(client), state_dir=settings.state_dir)
     if done.stopped_by is not None:
         raise done.stopped_by
     c = done.counts

@@ -31,10 +31,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from linesync_cli.catalogue import ACTIONS
-from linesync_cli.core.backfill.batching import Batch, batch_key
+from linesync_cli.core.backfill.batching import batch_key
 from linesync_cli.core.backfill.ledger import LEDGER_FILE, Ledger, RunRecord
+from linesync_cli.core.backfill.options import BackfillOptions, TimeWindow, check_inputs, run_fingerprint
 from linesync_cli.core.backfill.records import OPTIONAL_PROPERTIES
-from linesync_cli.core.backfill.run import BackfillOptions, BackfillRun, run_fingerprint
+from linesync_cli.core.backfill.run import run_backfill
 from linesync_cli.core.events.mirror import Mirror, Slice, mirror_path
 from linesync_cli.core.events.pull import MetricRef, PullOptions, PullProgress, read_into_mirror, run_pull
 from linesync_cli.errors import UsageError
@@ -192,7 +193,9 @@ def accepted_batches(state_dir: Path, run_id: int) -> tuple[dict[str, str], set[
 
 
 def run_options(record: RunRecord, rejects: Path) -> BackfillOptions:
-    """The run's options as it recorded them, as a dry run (nothing sent, nothing recorded)."""
+    """The run's options as it recorded them (its window pinned to the times it started with)."""
+    from linesync_cli.timeutil import parse_zone
+
     o = record.options
 
     def when(key: str) -> datetime | None:
@@ -200,9 +203,10 @@ def run_options(record: RunRecord, rejects: Path) -> BackfillOptions:
 
     return BackfillOptions(
         inputs=tuple(record.inputs), input_format=o.get("format"), encoding=o.get("encoding") or "utf-8",
-        timezone=o.get("timezone"), since=when("since_at"), until=when("until_at"), since_text=o.get("since"),
-        until_text=o.get("until"), only=tuple(o.get("only") or ()), limit=o.get("limit"), dry_run=True,
-        rejects=rejects, trigger_flows=bool(o.get("trigger_flows")), linkage=o.get("linkage") or "")
+        timezone=parse_zone(o.get("timezone")), window=TimeWindow(when("since_at"), when("until_at"),
+                                                                  o.get("since"), o.get("until")),
+        only=tuple(o.get("only") or ()), limit=o.get("limit"), rejects=rejects,
+        trigger_flows=bool(o.get("trigger_flows")))
 
 
 def link_map_of(record: RunRecord) -> Path | None:
@@ -210,29 +214,41 @@ def link_map_of(record: RunRecord) -> Path | None:
     return Path(linkage.removeprefix("link map ")) if linkage.startswith("link map ") else None
 
 
-class _SentEvents(BackfillRun):
-    """The run's pipeline again, dry: each batch the ledger accepted hands its events to `sink`."""
+class _SentEvents:
+    """A sink for the run's pipeline run again, dry: each body whose batch key the ledger
+    accepted hands its events to `emit` (profile, metric key, unique_id, epoch, accepted_at,
+    LINE user ID, properties JSON)."""
 
-    def __init__(self, opts: BackfillOptions, resolver: Any, state_dir: Path, accepted: dict[str, str],
-                 refused: set[tuple[str, int]], sink: Callable[[str, Any, str], None]) -> None:
-        super().__init__(opts, resolver, state_dir=state_dir, post=None)
+    delivers = False
+    identity = "backfill verify"
+
+    def __init__(self, accepted: dict[str, str], emit: Callable[..., None]) -> None:
         self.accepted = accepted
-        self.refused = refused
-        self.sink = sink
+        self.emit = emit
         self.matched: set[str] = set()
 
-    def _dispatch(self, batch: Batch) -> bool:
-        key = batch_key(batch.body())
+    def open(self) -> None:
+        pass
+
+    def send(self, body: bytes) -> None:
+        from linesync_cli.catalogue import by_metric_name
+
+        key = batch_key(body)
         at = self.accepted.get(key)
         if at is None:
-            return True
+            return
         self.matched.add(key)
-        refused = self.refused
-        for profile_id, events in batch.entries.items():
-            for _, action in events:
-                if not refused or (action.file, action.line) not in refused:
-                    self.sink(profile_id, action, at)
-        return True
+        doc = json.loads(body)
+        for entry in doc["data"]["attributes"]["events-bulk-create"]["data"]:
+            attrs = entry["attributes"]
+            profile_id = attrs["profile"]["data"]["id"]
+            for event in attrs["events"]["data"]:
+                e = event["attributes"]
+                action = by_metric_name(e["metric"]["data"]["attributes"]["name"])
+                props = e.get("properties") or {}
+                self.emit(profile_id, action.key if action else e["metric"]["data"]["attributes"]["name"],
+                          e["unique_id"], int(datetime.fromisoformat(e["time"]).timestamp()), at,
+                          props.get("LINE User ID"), json.dumps(props, ensure_ascii=False))
 
 
 # -- verification -------------------------------------------------------------------
@@ -271,13 +287,15 @@ class Verification:
 
     # 1. what was sent
     def derive(self, resolver: Any) -> int:
-        keys, refused = accepted_batches(self.state_dir, self.record.id)
+        keys, _ = accepted_batches(self.state_dir, self.record.id)
         if not keys:
             return 0
         self._last_accepted = max(datetime.fromisoformat(at) for at in keys.values())
         rejects = self.state_dir / "tmp" / f"verify-rejects-{os.getpid()}.jsonl"
         opts = run_options(self.record, rejects)
-        fingerprint, _ = run_fingerprint(opts, self.base_url)
+        inputs = check_inputs(opts.inputs)
+        fingerprint = run_fingerprint(opts, inputs, str(self.record.options.get("linkage") or ""),
+                                      str(getattr(self.client, "base_url", self.base_url)))
         self.inputs_changed = fingerprint != self.record.fingerprint
         cols: list[list[Any]] = [[] for _ in range(9)]
 
@@ -292,22 +310,21 @@ class Verification:
                 for c in cols:
                     c.clear()
 
-        def sink(profile_id: str, action: Any, accepted_at: str) -> None:
-            for c, v in zip(cols, (profile_id, action.action, action.unique_id, action.epoch, accepted_at,
-                                   action.line_user_id, action.properties, action.file, action.line), strict=True):
+        def emit(*values: Any) -> None:
+            for c, v in zip(cols, (*values, "", 0), strict=True):
                 c.append(v)
             if len(cols[0]) >= _CHUNK:
                 flush()
 
-        run = _SentEvents(opts, resolver, self.state_dir, keys, refused, sink)
+        sink = _SentEvents(keys, emit)
         try:
-            result = run.run()
+            result = run_backfill(opts, resolver, sink=sink, state_dir=self.state_dir, inputs=inputs)
         finally:
             rejects.unlink(missing_ok=True)
         flush()
         if result.stopped_by is not None:
             raise result.stopped_by
-        self.unmatched = len(set(keys) - run.matched)
+        self.unmatched = len(set(keys) - sink.matched)
         return self.sent_derived
 
     # 2. how to read it back
@@ -397,7 +414,7 @@ class Verification:
         outcomes.sort(key=lambda o: _ORDER.get(o.metric, len(_ORDER)))
         first = [MissingEvent(f, int(ln), a, u, t, uid) for f, ln, a, u, t, uid in db.execute(
             "SELECT file, line, metric, line_user_id, time, unique_id FROM verify_classified WHERE state = 'missing' "
-            "ORDER BY file, line LIMIT ?", [list_first]).fetchall()]
+            "ORDER BY time, metric, unique_id LIMIT ?", [list_first]).fetchall()]
         latest = self.mirror.scalar("SELECT max(accepted_at) FROM verify_classified WHERE state = 'not_visible'")
         result = VerifyResult(self.record, self.opts.settle, self.opts.sample, self.plans, outcomes,
                               self.sent_derived, self.unmatched, self.inputs_changed, first,
@@ -420,7 +437,7 @@ def write_actions(db: Any, path: Path) -> int:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # customers' LINE IDs
         with open(fd, "w", encoding="utf-8") as fh:
             cursor = db.execute("SELECT metric, line_user_id, epoch(time)::BIGINT, unique_id, properties "
-                                "FROM verify_classified WHERE state = 'missing' ORDER BY file, line")
+                                "FROM verify_classified WHERE state = 'missing' ORDER BY time, metric, unique_id")
             while rows := cursor.fetchmany(10_000):
                 for action, user, epoch, unique_id, properties in rows:
                     record: dict[str, Any] = {"action": action, "line_user_id": user,
