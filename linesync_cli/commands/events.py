@@ -221,39 +221,24 @@ def export(
 
 
 class _PullProgress:
-    """A Rich progress bar over slices on a terminal; a plain line every 10 s otherwise (stderr)."""
-
-    PLAIN_EVERY = 10.0
+    """Progress over slices (linesync_cli/progress.py: a bar on a terminal, plain lines elsewhere)."""
 
     def __init__(self, r: Any, label: str) -> None:
-        self.r = r
-        self.label = label
-        self.bar: Any = None
-        self.task: Any = None
-        self.last_plain = 0.0
+        from linesync_cli.progress import ProgressLine
 
-    def __enter__(self):
-        if self.r.err.is_terminal:
-            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+        self.line = ProgressLine(r.err, label, with_bar=True)
 
-            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
-                                TimeElapsedColumn(), console=self.r.err, transient=True)
-            self.bar.start()
-            self.task = self.bar.add_task(self.label, total=None, info="")
+    def __enter__(self) -> _PullProgress:
+        self.line.__enter__()
         return self
 
     def __call__(self, p: Any) -> None:
         rate = p.events / p.elapsed if p.elapsed > 0 else 0.0
-        info = f"{p.events:,} events · {p.slices_done}/{p.slices_total} slices · {rate:,.0f} events/s"
-        if self.bar is not None:
-            self.bar.update(self.task, completed=p.slices_done, total=p.slices_total or None, info=info)
-        elif p.elapsed - self.last_plain >= self.PLAIN_EVERY:
-            self.last_plain = p.elapsed
-            self.r.note(f"{self.label}: {info}")
+        self.line.update(f"{p.events:,} events · {p.slices_done}/{p.slices_total} slices · {rate:,.0f} events/s",
+                         completed=p.slices_done, total=p.slices_total or None)
 
     def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.stop()
+        self.line.__exit__(*exc)
 
 
 def register(app: typer.Typer) -> None:
