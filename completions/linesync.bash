@@ -20,7 +20,7 @@ _linesync_subcommands() {
 # Options of a command path.
 _linesync_options() {
     case "$1" in
-        "") REPLY="--config --state-dir --link-key --klaviyo-base-url --line-base-url --verbose -v --debug --no-color --version --install-completion --show-completion --help" ;;
+        "") REPLY="--config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries --verbose -v --quiet -q --debug --no-color --version --install-completion --show-completion --help" ;;
         "backfill") REPLY="--format -f --input-format --json --encoding --timezone --tz --since --until --only --limit --dry-run --out --link-map --rejects --unlinked --trigger-flows --yes -y --restart --workers --help" ;;
         "backfill runs") REPLY="--format -f --json --limit --help" ;;
         "backfill verify") REPLY="--settle --sample --missing --resend --readers --format -f --json --help" ;;
@@ -29,7 +29,7 @@ _linesync_options() {
         "links status") REPLY="--format -f --json --help" ;;
         "check-link") REPLY="--file --email --link-map --timezone --tz --format -f --json --help" ;;
         "inspect-profile") REPLY="--email --phone --profile-id --external-id --line-user-id --link-map --since --until --limit --line-only --reverse --timezone --tz --format -f --json --help" ;;
-        "doctor") REPLY="--only --skip --since --line-user-id --message --segment --link-map --strict --ci --details -d --verbose -v --format -f --json --help" ;;
+        "doctor") REPLY="--only --skip --since --line-user-id --message --segment --link-map --strict --ci --details -d --format -f --json --help" ;;
         "metrics") REPLY="--allow-missing --format -f --json --help" ;;
         "metrics show") REPLY="--since --until --interval --timezone --tz --feed --format -f --json --help" ;;
         "events") REPLY="--help" ;;
@@ -62,6 +62,8 @@ _linesync_option_value() {
         "|--link-key") REPLY="@any" ;;
         "|--klaviyo-base-url") REPLY="@any" ;;
         "|--line-base-url") REPLY="@any" ;;
+        "|--timeout") REPLY="@any" ;;
+        "|--retries") REPLY="@any" ;;
         "backfill|--format"|"backfill|-f") REPLY="table json csv jsonl line-webhook" ;;
         "backfill|--input-format") REPLY="csv jsonl line-webhook" ;;
         "backfill|--encoding") REPLY="@any" ;;

@@ -29,7 +29,7 @@ end
 function __linesync_takes_value
     switch $argv[1]
         case ''
-            contains -- $argv[2] --config --state-dir --link-key --klaviyo-base-url --line-base-url
+            contains -- $argv[2] --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries
         case 'backfill'
             contains -- $argv[2] --format -f --input-format --encoding --timezone --tz --since --until --only --limit --out --link-map --rejects --unlinked --workers
         case 'backfill runs'
@@ -119,10 +119,13 @@ complete -c linesync -n "__linesync_at ''" -a config -d 'Show the effective conf
 complete -c linesync -n "__linesync_at ''" -a sandbox -d 'A local Klaviyo and LINE on loopback, seeded with a demo account: try every command offline'
 complete -c linesync -n "__linesync_at ''" -l config -r -F -d 'Config file (TOML)'
 complete -c linesync -n "__linesync_at ''" -l state-dir -x -a '(__fish_complete_directories)' -d 'Local state: link index, backfill ledger, rejects'
-complete -c linesync -n "__linesync_at ''" -l link-key -x -d 'How profiles are linked: "property:<name>" or "external_id"'
+complete -c linesync -n "__linesync_at ''" -l link-key -x -d 'How profiles are linked: `property:<name>` or `external_id`'
 complete -c linesync -n "__linesync_at ''" -l klaviyo-base-url -x -d 'Klaviyo API base URL'
 complete -c linesync -n "__linesync_at ''" -l line-base-url -x -d 'LINE API base URL'
-complete -c linesync -n "__linesync_at ''" -l verbose -s v -d 'Log each HTTP request (method, URL, status, time) to stderr; never secrets'
+complete -c linesync -n "__linesync_at ''" -l timeout -x -d 'Seconds to wait for each HTTP response before retrying (default 60 for Klaviyo, 30 for LINE)'
+complete -c linesync -n "__linesync_at ''" -l retries -x -d 'Retries after a failed HTTP request (network error, 5xx, 429) before giving up with exit 4'
+complete -c linesync -n "__linesync_at ''" -l verbose -s v -d 'More detail: each HTTP request (method, URL, status, time) and retry on stderr, doctor\'s extra lines; never secrets'
+complete -c linesync -n "__linesync_at ''" -l quiet -s q -d 'Errors only on stderr: no progress, notes or warnings (data on stdout is unchanged)'
 complete -c linesync -n "__linesync_at ''" -l debug -d 'Show tracebacks for errors'
 complete -c linesync -n "__linesync_at ''" -l no-color -d 'No colour (NO_COLOR is honoured too)'
 complete -c linesync -n "__linesync_at ''" -l version -d 'Show the version and exit'
@@ -205,7 +208,7 @@ complete -c linesync -n "__linesync_at 'doctor'" -l segment -x -d 'Check this Kl
 complete -c linesync -n "__linesync_at 'doctor'" -l link-map -r -F -d 'Resolve --line-user-id through this CSV (line_user_id + profile_id/email/phone_number) instead of the configured link key'
 complete -c linesync -n "__linesync_at 'doctor'" -l strict -d 'Exit 1 on warnings too'
 complete -c linesync -n "__linesync_at 'doctor'" -l ci -d 'For CI: no colour, no prompts (doctor never prompts; the flag makes that explicit in scripts)'
-complete -c linesync -n "__linesync_at 'doctor'" -l details -s d -l verbose -s v -d 'Show each check\'s extra lines (the root option, `linesync -v doctor`, logs HTTP requests and implies this)'
+complete -c linesync -n "__linesync_at 'doctor'" -l details -s d -d 'Show each check\'s extra lines (`-v`/`--verbose` implies this and also logs HTTP requests)'
 complete -c linesync -n "__linesync_at 'doctor'" -l format -s f -x -a 'table json csv' -d 'Output format: table (default), json or csv'
 complete -c linesync -n "__linesync_at 'doctor'" -l json -d 'Short for --format json'
 complete -c linesync -n "__linesync_at 'doctor'" -l help -d 'Show this message and exit'

@@ -42,8 +42,90 @@ def _stderr_renderer(ctx: typer.Context | None):
     return Renderer(*make_consoles()), "--debug" in sys.argv
 
 
+# Root options that are not "global": they act at the root only.
+_ROOT_ONLY = frozenset({"--help", "-h", "--install-completion", "--show-completion"})
+
+
+def hoist_global_options(args: list[str], takes_value: dict[str, bool]) -> list[str]:
+    """Move global options written after the command (`backfill F --state-dir D`, `links -v sync`)
+    to the front, where the root parses them, as gh and kubectl accept them anywhere.
+
+    `takes_value` maps each global option name to whether it takes a value. Scanning stops at
+    `--`. `--opt=value` and clusters of global short flags (`-vq`) are recognised; a token
+    that is the value of a global option moves with it.
+    """
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        token = args[i]
+        if token == "--":
+            rest.extend(args[i:])
+            break
+        name = token.split("=", 1)[0] if token.startswith("--") else token
+        if name in takes_value:
+            front.append(token)
+            if takes_value[name] and "=" not in token and i + 1 < len(args):
+                front.append(args[i + 1])
+                i += 1
+        elif (len(token) > 2 and token[0] == "-" and token[1] != "-"
+              and all(takes_value.get(f"-{c}") is False for c in token[1:])):
+            front.append(token)
+        else:
+            rest.append(token)
+        i += 1
+    return front + rest
+
+
+def _stdout_is_terminal() -> bool:
+    # Rich's own rule (TTY_COMPATIBLE forces either way), without importing Rich here.
+    import os
+
+    forced = os.environ.get("TTY_COMPATIBLE", "")
+    if forced in ("0", "1"):
+        return forced == "1"
+    return sys.stdout.isatty()
+
+
+def _commands_below(command):
+    yield command
+    for sub in getattr(command, "commands", {}).values():
+        yield from _commands_below(sub)
+
+
 class LinesyncGroup(TyperGroup):
     """Turns expected failures into one `error:` line, a hint and the exit code."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for command in _commands_below(self):
+            for param in command.params:
+                # A flag takes no value: Typer would show `<bool>` as if it did.
+                if getattr(param, "is_flag", False) and param.metavar is None:
+                    param.metavar = ""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        if not _stdout_is_terminal():
+            # Piped help is plain text, one line per paragraph: no boxes, no wrapping at 80
+            # columns (the width is inherited by every subcommand's context).
+            extra.setdefault("terminal_width", 10_000)
+            extra.setdefault("max_content_width", 10_000)
+            for command in _commands_below(self):
+                command.rich_markup_mode = None
+        return super().make_context(info_name, args, parent=parent, **extra)
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+        takes_value = {
+            name: not param.is_flag
+            for param in self.params if param.param_type_name == "option"
+            for name in param.opts if name not in _ROOT_ONLY
+        }
+        args = hoist_global_options(args, takes_value)
+        if not args and not ctx.resilient_parsing:
+            # `linesync` alone is a request for help, not a mistake: help on stdout, exit 0.
+            typer.echo(ctx.get_help())
+            ctx.exit(0)
+        return super().parse_args(ctx, args)
 
     # Typer hands every command a typer.Context; its base class (Typer's vendored click) is
     # private, so the narrower parameter type is ignored rather than imported from `typer._click`.
@@ -51,6 +133,17 @@ class LinesyncGroup(TyperGroup):
         # The order of COMMAND_MODULES (the order of the job), not alphabetical.
         order = {name.removesuffix("_cmd").replace("_", "-"): i for i, name in enumerate(COMMAND_MODULES)}
         return sorted(self.commands, key=lambda name: order.get(name, len(order)))
+
+    def _unexpected(self, ctx: typer.Context, exc: Exception) -> BaseException:
+        """A bug, not an expected failure: one line and a pointer to --debug."""
+        renderer, debug = _stderr_renderer(ctx)
+        if debug:
+            return exc
+        renderer.error(
+            f"unexpected error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+            hint="re-run with --debug for the traceback, and report it",
+        )
+        return typer.Exit(int(ExitCode.FAILED))
 
     def invoke(self, ctx: typer.Context):  # type: ignore[override]
         try:
@@ -70,17 +163,16 @@ class LinesyncGroup(TyperGroup):
         except BrokenPipeError:
             # `linesync ... | head`: Typer's main handles EPIPE quietly, as for --help.
             raise
-        except (typer.Exit, typer.Abort, TyperException):
-            raise
-        except Exception as exc:  # a bug, not an expected failure
-            renderer, debug = _stderr_renderer(ctx)
-            if debug:
+        except TyperException as exc:
+            if type(exc).__name__ != "NoArgsIsHelpError":  # click's, for a group given no subcommand
                 raise
-            renderer.error(
-                f"unexpected error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
-                hint="re-run with --debug for the traceback, and report it",
-            )
-            raise typer.Exit(int(ExitCode.FAILED)) from None
+            # `linesync config` alone asks for the group's help: stdout, exit 0, like `linesync`.
+            typer.echo(exc.ctx.get_help())  # type: ignore[attr-defined]
+            raise typer.Exit(0) from None
+        except (typer.Exit, typer.Abort):
+            raise
+        except Exception as exc:
+            raise self._unexpected(ctx, exc) from None
         finally:
             obj = ctx.obj
             if obj is not None and hasattr(obj, "close"):
@@ -90,10 +182,7 @@ class LinesyncGroup(TyperGroup):
 app = typer.Typer(
     name="linesync",
     cls=LinesyncGroup,
-    help="Run and repair LINE Event Sync: LINE actions recorded as events on linked Klaviyo profiles.",
-    epilog="Exit codes: 0 ok, 1 a check/link/record failed, 2 usage or configuration, "
-    "3 credentials refused, 4 API unavailable, 130 interrupted.",
-    no_args_is_help=True,
+    no_args_is_help=False,  # LinesyncGroup prints help and exits 0
     pretty_exceptions_enable=False,  # tracebacks only with --debug, never with locals (keys)
     add_completion=True,
     rich_markup_mode="markdown",
@@ -110,25 +199,45 @@ def _version(value: bool) -> None:
 @app.callback()
 def root(
     ctx: typer.Context,
-    config: Annotated[Path | None, typer.Option("--config", help="Config file (TOML). Default: linesync.toml in the user config directory.", envvar="LINESYNC_CONFIG", show_envvar=True, metavar="FILE")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="Config file (TOML). Default: linesync.toml in the user config directory (`linesync config path`).", envvar="LINESYNC_CONFIG", show_envvar=True, metavar="FILE")] = None,
     state_dir: Annotated[Path | None, typer.Option("--state-dir", help="Local state: link index, backfill ledger, rejects. Overrides LINESYNC_STATE_DIR.", metavar="DIR")] = None,
-    link_key: Annotated[str | None, typer.Option("--link-key", help='How profiles are linked: "property:<name>" or "external_id". Overrides LINESYNC_LINK_KEY.')] = None,
+    link_key: Annotated[str | None, typer.Option("--link-key", help="How profiles are linked: `property:<name>` or `external_id`. Overrides LINESYNC_LINK_KEY.", metavar="KEY")] = None,
     klaviyo_base_url: Annotated[str | None, typer.Option("--klaviyo-base-url", help="Klaviyo API base URL. Overrides LINESYNC_KLAVIYO_BASE_URL.", metavar="URL")] = None,
     line_base_url: Annotated[str | None, typer.Option("--line-base-url", help="LINE API base URL. Overrides LINESYNC_LINE_BASE_URL.", metavar="URL")] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each HTTP request (method, URL, status, time) to stderr; never secrets.")] = False,
+    timeout: Annotated[float | None, typer.Option("--timeout", help="Seconds to wait for each HTTP response before retrying (default 60 for Klaviyo, 30 for LINE).", metavar="SECONDS", min=0.1)] = None,
+    retries: Annotated[int | None, typer.Option("--retries", help="Retries after a failed HTTP request (network error, 5xx, 429) before giving up with exit 4. Default 5; 0 fails at once.", metavar="N", min=0, max=20)] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="More detail: each HTTP request (method, URL, status, time) and retry on stderr, doctor's extra lines; never secrets.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Errors only on stderr: no progress, notes or warnings (data on stdout is unchanged).")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
     no_color: Annotated[bool, typer.Option("--no-color", help="No colour (NO_COLOR is honoured too).")] = False,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")] = False,
 ) -> None:
+    """Run and repair LINE Event Sync: LINE actions recorded as events on linked Klaviyo profiles.
+
+    Global options work before or after the command: `linesync backfill F --state-dir D` is
+    `linesync --state-dir D backfill F`.
+
+    Exit codes: 0 ok, 1 a check/link/record failed, 2 usage or configuration, 3 credentials
+    refused, 4 API unavailable, 130 interrupted.
+
+    Examples:
+
+      linesync doctor
+
+      linesync backfill examples/actions.csv --link-map examples/link-map.csv --dry-run -q
+    """
     from linesync_cli.context import AppContext
 
+    if verbose and quiet:
+        raise typer.BadParameter("--verbose and --quiet contradict each other; give one", param_hint="--quiet")
     flags = {
         "state_dir": state_dir,
         "link_key": link_key,
         "klaviyo_base_url": klaviyo_base_url,
         "line_base_url": line_base_url,
     }
-    ctx.obj = AppContext(flags=flags, config_file=config, verbose=verbose, debug=debug, no_color=no_color)
+    ctx.obj = AppContext(flags=flags, config_file=config, verbose=verbose, quiet=quiet, debug=debug,
+                         no_color=no_color, timeout=timeout, retries=retries)
     if verbose or debug:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))

@@ -23,8 +23,11 @@ class AppContext:
     flags: dict[str, Any] = field(default_factory=dict)  # global flags that override settings
     config_file: Path | None = None
     verbose: bool = False
+    quiet: bool = False  # errors only on stderr
     debug: bool = False
     no_color: bool = False
+    timeout: float | None = None  # --timeout: seconds per HTTP response; None keeps each client's default
+    retries: int | None = None  # --retries: retries after the first attempt; None keeps the policy's default
     renderer: Renderer = field(default=None)  # type: ignore[assignment]
     _loaded: LoadedSettings | None = None
     _klaviyo: KlaviyoClient | None = None
@@ -33,7 +36,7 @@ class AppContext:
 
     def __post_init__(self) -> None:
         if self.renderer is None:
-            self.renderer = Renderer(*make_consoles(self.no_color))
+            self.renderer = Renderer(*make_consoles(self.no_color, quiet=self.quiet))
 
     @property
     def loaded(self) -> LoadedSettings:
@@ -59,7 +62,8 @@ class AppContext:
 
             s = self.settings
             key = s.require_klaviyo_key()
-            self._klaviyo = KlaviyoClient(key, s.klaviyo_base_url, s.klaviyo_revision)
+            self._klaviyo = KlaviyoClient(key, s.klaviyo_base_url, s.klaviyo_revision, **self._http_options())
+            self._klaviyo.on_retry = self._show_retry
             if key.get_secret_value().startswith(sandbox.KEY_PREFIX):
                 self._note_sandbox(s.klaviyo_base_url, "Klaviyo")
         return self._klaviyo
@@ -79,12 +83,33 @@ class AppContext:
             from linesync_cli import sandbox
             from linesync_cli.api.line import LineClient
 
-            self._line = LineClient(s.line_channel_access_token, s.line_base_url)
+            self._line = LineClient(s.line_channel_access_token, s.line_base_url, **self._http_options())
+            self._line.on_retry = self._show_retry
             if s.line_channel_access_token.get_secret_value().startswith(sandbox.TOKEN_PREFIX):
                 self._note_sandbox(s.line_base_url, "LINE")
         return self._line
 
+    def _http_options(self) -> dict[str, Any]:
+        """--timeout and --retries for a client; unset ones keep the client's defaults."""
+        options: dict[str, Any] = {}
+        if self.timeout is not None:
+            options["timeout"] = self.timeout
+        if self.retries is not None:
+            from linesync_cli.api.http import RetryPolicy
+
+            options["retry"] = RetryPolicy(max_attempts=self.retries + 1)
+        return options
+
+    def _show_retry(self, notice) -> None:
+        # Silence while the network is down looks like a hang; say what is happening. With
+        # --verbose the request log already has a line per attempt.
+        if notice is None:
+            self.renderer.status_done()
+        elif not self.verbose:
+            self.renderer.status(notice.text())
+
     def close(self) -> None:
+        self.renderer.status_done()
         for client in (self._klaviyo, self._line):
             if client is not None:
                 client.close()

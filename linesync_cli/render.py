@@ -153,17 +153,52 @@ class Renderer:
         """A hint or status line on stderr. Callers escape untrusted parts with safe()."""
         self.err.print(markup, highlight=False)
 
+    def status(self, text: str) -> None:
+        """A passing state ("Klaviyo unreachable, retry 2/5 in 1.3 s"): on a terminal one line that
+        the next status overwrites (`status_done` clears it); piped, a plain line each (a log)."""
+        if self.err.quiet:
+            return
+        if self.err.is_terminal:
+            width = max(20, self.err.width - 1)
+            self.err.file.write("\r\x1b[2K" + clean(text)[:width])
+            self.err.file.flush()
+            self._status_shown = True
+        else:
+            self.err.print(clean(text), markup=False, highlight=False, soft_wrap=True)
+
+    def status_done(self) -> None:
+        if getattr(self, "_status_shown", False):
+            self.err.file.write("\r\x1b[2K")
+            self.err.file.flush()
+            self._status_shown = False
+
     def warn(self, markup: str) -> None:
         self.err.print(f"[yellow]warning:[/] {markup}", highlight=False)
 
+    @property
+    def quiet(self) -> bool:
+        """--quiet: the stderr console prints nothing but errors."""
+        return self.err.quiet
+
     def error(self, message: str, hint: str | None = None) -> None:
-        self.err.print(f"[bold red]error:[/] {safe(message)}", highlight=False, soft_wrap=True)
-        if hint:
-            self.err.print(f"[cyan]hint:[/] {safe(hint)}", highlight=False, soft_wrap=True)
+        self.status_done()
+        # Errors are the one thing --quiet keeps.
+        quiet, self.err.quiet = self.err.quiet, False
+        try:
+            self.err.print(f"[bold red]error:[/] {safe(message)}", highlight=False, soft_wrap=True)
+            if hint:
+                self.err.print(f"[cyan]hint:[/] {safe(hint)}", highlight=False, soft_wrap=True)
+        finally:
+            self.err.quiet = quiet
 
 
-def make_consoles(no_color: bool = False) -> tuple[Console, Console]:
-    """stdout and stderr consoles. Rich honours NO_COLOR and detects terminals itself."""
+def make_consoles(no_color: bool = False, *, quiet: bool = False) -> tuple[Console, Console]:
+    """stdout and stderr consoles. Rich honours NO_COLOR and detects terminals itself.
+
+    Piped, stderr lines are not wrapped at 80 columns (a log keeps each note on one line
+    and paths stay copyable); on a terminal Rich wraps at the real width.
+    """
     out = Console(no_color=no_color or None, soft_wrap=False, highlight=False)
-    err = Console(stderr=True, no_color=no_color or None, highlight=False)
+    err = Console(stderr=True, no_color=no_color or None, highlight=False, quiet=quiet)
+    err.soft_wrap = not err.is_terminal
     return out, err

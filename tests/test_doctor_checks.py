@@ -631,7 +631,7 @@ def test_klaviyo_unavailable_fails_auth_with_exit_4(klaviyo_standin, tmp_path):
     report = core_report(klaviyo_standin, tmp_path, ["klaviyo-auth", "line-metrics"])
     auth, metrics = (o.result for o in report.outcomes)
     assert auth.status.value == "fail"
-    assert auth.detail.startswith("Klaviyo is unavailable: HTTP 503 after 3 attempt(s)")
+    assert auth.detail.startswith("Klaviyo is unavailable: HTTP 503 after 3 attempts")
     assert metrics.status.value == "skip"
     assert int(report.exit_code) == 4
     assert len(klaviyo_standin.requests_for("get_accounts")) == 3  # retried, then one shared failure

@@ -48,6 +48,22 @@ class RetryPolicy:
     max_retry_after: float = 120.0
 
 
+@dataclass(frozen=True)
+class RetryNotice:
+    """Told to `HttpService.on_retry` before each wait, so a command can say what the network is doing."""
+
+    service: str  # "Klaviyo" | "LINE"
+    problem: str  # "unreachable", "answered 503", "rate limited (429)", "timed out"
+    retry: int  # this retry, 1-based
+    retries: int  # retries allowed in all
+    wait: float  # seconds until it is sent
+    what: str | None = None  # what was asked ("listing metrics, page 2")
+
+    def text(self) -> str:
+        return f"{self.service} {self.problem}, retry {self.retry}/{self.retries} in {self.wait:.1f} s" + (
+            f" ({self.what})" if self.what else "")
+
+
 def retry_after_seconds(response: httpx.Response, now: Callable[[], float] = time.time) -> float | None:
     """Seconds a 429/503 asks us to wait: `Retry-After`, else Klaviyo's detail text."""
     header = response.headers.get("Retry-After")
@@ -103,6 +119,9 @@ class HttpService:
             follow_redirects=False,
         )
         self.stats = {"requests": 0, "retries": 0, "throttled": 0}
+        # Told before each retry's wait, and None once a retried request got an answer (the CLI
+        # shows the notice on stderr and clears it); None: silent.
+        self.on_retry: Callable[[RetryNotice | None], None] | None = None
 
     def close(self) -> None:
         self._client.close()
@@ -126,6 +145,10 @@ class HttpService:
     def unreachable_hint(self) -> str:
         return "check the network and the base URL"
 
+    def describe(self, op: str | None) -> str | None:
+        """What an operation asks, in words, for errors and retry notes ("listing metrics")."""
+        return None
+
     # -- the request loop ----------------------------------------------------
     def _backoff(self, attempt: int) -> float:
         # Full jitter: spreads retries from parallel workers apart.
@@ -145,12 +168,36 @@ class HttpService:
         data: dict[str, str] | None = None,
         headers: dict[str, str] | None = None,
         content: bytes | None = None,
+        page: int | None = None,
     ) -> httpx.Response:
         """Send with retries; return a 2xx response or raise a typed ApiError.
 
         Not idempotent (e.g. creating a segment): retried only when the request
-        surely was not processed (connection refused, 429).
+        surely was not processed (connection refused, 429). Errors and retry notes
+        say what was asked (the operation, and the page of a listing).
         """
+        what = self.describe(op)
+        if what and page is not None and page > 1:
+            what = f"{what}, page {page}"
+        try:
+            return self._send(method, url, op=op, scope=scope, idempotent=idempotent, params=params,
+                              json_body=json_body, data=data, headers=headers, content=content, what=what)
+        except ApiError as error:
+            if what and not error.message.endswith(what):
+                error.message = f"{error.message} while {what}"
+                error.args = (error.message,)
+            raise
+
+    def _retrying(self, problem: str, attempt: int, wait: float, what: str | None) -> None:
+        self.stats["retries"] += 1
+        notice = RetryNotice(self.service, problem, attempt + 1, self.retry.max_attempts - 1, wait, what)
+        log.info("%s", notice.text())
+        if self.on_retry is not None:
+            self.on_retry(notice)
+
+    def _send(self, method: str, url: str, *, op: str | None, scope: str | None, idempotent: bool,
+              params: dict[str, Any] | None, json_body: Any, data: dict[str, str] | None,
+              headers: dict[str, str] | None, content: bytes | None, what: str | None) -> httpx.Response:
         limiter = self.limiter_for(op)
         last_problem = ""
         for attempt in range(self.retry.max_attempts):
@@ -163,16 +210,21 @@ class HttpService:
                     method, url, params=params, json=json_body, data=data, headers=headers, content=content,
                 )
             except httpx.ConnectError as exc:
-                retry_ok, last_problem = True, f"cannot connect ({_short(exc)})"
-            except (httpx.TimeoutException, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
-                retry_ok, last_problem = idempotent, f"connection dropped or timed out ({_short(exc)})"
+                retry_ok, last_problem, short = True, f"cannot connect ({_short(exc)})", "unreachable"
+            except httpx.TimeoutException as exc:
+                retry_ok, last_problem, short = idempotent, f"timed out ({_short(exc)})", "timed out"
+            except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+                retry_ok, last_problem, short = idempotent, f"connection dropped ({_short(exc)})", "dropped the connection"
             except httpx.HTTPError as exc:
-                retry_ok, last_problem = False, f"request failed ({_short(exc)})"
+                retry_ok, last_problem, short = False, f"request failed ({_short(exc)})", "request failed"
             else:
                 elapsed = self._clock() - started
-                log.info("%s %s %s %.2fs", method, redact_url(response.request.url), response.status_code, elapsed)
+                log.info("%s %s %s %.2fs%s", method, redact_url(response.request.url), response.status_code, elapsed,
+                         self._attempt_label(attempt))
                 self.observe_headers(op, response)
                 status = response.status_code
+                if attempt and self.on_retry is not None:
+                    self.on_retry(None)
                 if status < 400:
                     return response
                 if status == 429:
@@ -190,43 +242,45 @@ class HttpService:
                         wait = wait + 0.05 + 0.25 * self._rng() + 0.25 * attempt
                     if attempt + 1 >= self.retry.max_attempts:
                         raise self._rate_limited(response, op, scope, wait)
+                    self._retrying("rate limited (429)", attempt, wait, what)
                     if limiter is not None:
                         limiter.block_for(wait)
                     else:
                         self._sleep(wait)
-                    self.stats["retries"] += 1
-                    log.info("%s throttled (429); waiting %.2fs", self.service, wait)
                     continue
                 if status in RETRYABLE_STATUS and idempotent and attempt + 1 < self.retry.max_attempts:
                     wait = retry_after_seconds(response) if status == 503 else None
                     wait = min(wait, self.retry.max_delay) if wait is not None else self._backoff(attempt)
-                    self.stats["retries"] += 1
-                    log.info("%s %s; retrying in %.2fs", self.service, status, wait)
+                    self._retrying(f"answered {status}", attempt, wait, what)
                     self._sleep(wait)
                     continue
                 error = _without_credentials(self.translate_error(response, op, scope), response.request)
                 if status >= 500:
                     raise Unavailable(
-                        f"{self.service} is unavailable: HTTP {status} after {attempt + 1} attempt(s)"
+                        f"{self.service} is unavailable: HTTP {status} after {_attempts(attempt + 1)}"
                         + (f" ({error.message})" if error.message else ""),
                         hint=f"try again later; {self.service}'s status page may say more",
                         service=self.service, status=status, errors=error.errors, request_id=error.request_id,
                     )
                 raise error
             # network failure path
-            log.info("%s %s %s", method, redact_url(self._client.build_request(method, url, params=params).url), last_problem)
+            log.info("%s %s %s%s", method, redact_url(self._client.build_request(method, url, params=params).url),
+                     last_problem, self._attempt_label(attempt))
             if retry_ok and attempt + 1 < self.retry.max_attempts:
                 wait = self._backoff(attempt)
-                self.stats["retries"] += 1
+                self._retrying(short, attempt, wait, what)
                 self._sleep(wait)
                 continue
             break
         host = urlsplit(self.base_url).netloc
         raise Unavailable(
-            f"{self.service} at {host} is unreachable: {last_problem}",
+            f"{self.service} at {host} is unreachable: {last_problem} after {_attempts(attempt + 1)}",
             hint=self.unreachable_hint(),
             service=self.service,
         )
+
+    def _attempt_label(self, attempt: int) -> str:
+        return f" (attempt {attempt + 1}/{self.retry.max_attempts})" if attempt else ""
 
     def _rate_limited(self, response: httpx.Response, op: str | None, scope: str | None, wait: float) -> RateLimited:
         return RateLimited(
@@ -271,6 +325,10 @@ def _without_credentials(error: ApiError, request: httpx.Request) -> ApiError:
         error.errors = _scrub(error.errors, secrets)
         error.args = (error.message,)
     return error
+
+
+def _attempts(n: int) -> str:
+    return "1 attempt" if n == 1 else f"{n} attempts"
 
 
 def _short(exc: Exception) -> str:

@@ -183,6 +183,26 @@ def _refused_parameter(exc: BadRequest, name: str) -> bool:
                for e in exc.errors)
 
 
+# What each operation asks, in the words of an error or retry note ("... while listing metrics, page 2").
+OPERATION_WORDS: dict[str, str] = {
+    "get_accounts": "reading the account",
+    "get_profiles": "listing profiles",
+    "get_profile": "reading a profile",
+    "get_events": "listing events",
+    "bulk_create_events": "sending events",
+    "get_metrics": "listing metrics",
+    "get_metric": "reading a metric",
+    "get_flows_triggered_by_metric": "listing the Flows a metric triggers",
+    "query_metric_aggregates": "querying metric aggregates",
+    "get_segments": "listing segments",
+    "get_segment": "reading a segment",
+    "get_profiles_for_segment": "listing a segment's profiles",
+    "get_segments_for_profile": "listing a profile's segments",
+    "create_segment": "creating a segment",
+    "get_flows": "listing flows",
+}
+
+
 def jsonapi_errors(response: httpx.Response) -> list[dict]:
     try:
         body = response.json()
@@ -293,6 +313,9 @@ class KlaviyoClient(HttpService):
     def unreachable_hint(self) -> str:
         return "check the network, proxy settings and LINESYNC_KLAVIYO_BASE_URL"
 
+    def describe(self, op: str | None) -> str | None:
+        return OPERATION_WORDS.get(op or "", op.replace("_", " ") if op else None)
+
     # -- transport helpers ---------------------------------------------------
     def _same_origin(self, url: str) -> str:
         """Keep a `links.next` URL on our base URL, so the key never goes to another host."""
@@ -303,8 +326,8 @@ class KlaviyoClient(HttpService):
         return url
 
     # Private: core calls the named operations below, never a path.
-    def _get(self, path: str, params: dict[str, Any] | None = None, *, op: Op) -> dict[str, Any]:
-        response = self.send("GET", path, params=params, op=op)
+    def _get(self, path: str, params: dict[str, Any] | None = None, *, op: Op, page: int | None = None) -> dict[str, Any]:
+        response = self.send("GET", path, params=params, op=op, page=page)
         return response.json() if response.content else {}
 
     def _post(self, path: str, body: dict[str, Any], *, op: Op, idempotent: bool = True) -> dict[str, Any]:
@@ -319,13 +342,15 @@ class KlaviyoClient(HttpService):
         """Yield each page document, following `links.next` until it is absent."""
         doc = self._get(path, params, op=op)
         seen = set()
+        page = 1
         while True:
             yield doc
             nxt = (doc.get("links") or {}).get("next")
             if not nxt or nxt in seen:
                 return
             seen.add(nxt)
-            doc = self._get(self._same_origin(nxt), None, op=op)
+            page += 1
+            doc = self._get(self._same_origin(nxt), None, op=op, page=page)
 
     def _iterate(self, path: str, params: dict[str, Any] | None = None, *, op: Op) -> Iterator[dict[str, Any]]:
         """Yield every resource of every page (without `included`)."""

@@ -64,13 +64,17 @@ class LineClient(HttpService):
     def unreachable_hint(self) -> str:
         return "check the network, proxy settings and LINESYNC_LINE_BASE_URL"
 
+    def describe(self, op: str | None) -> str | None:
+        return {"get_bot_info": "reading the bot info", "get_profile": "reading a LINE profile",
+                "verify_token": "verifying the channel access token"}.get(op or "")
+
     def get_bot_info(self) -> BotInfo:
         """`GET /v2/bot/info`: the best single check that the token works."""
-        return BotInfo.parse(self.send("GET", "/v2/bot/info", headers=self._auth()).json())
+        return BotInfo.parse(self.send("GET", "/v2/bot/info", headers=self._auth(), op="get_bot_info").json())
 
     def get_profile(self, user_id: str) -> LineProfile:
         """`GET /v2/bot/profile/{userId}`. 404 covers: not a friend, blocked, unknown or other provider."""
-        return LineProfile.parse(self.send("GET", f"/v2/bot/profile/{user_id}", headers=self._auth()).json())
+        return LineProfile.parse(self.send("GET", f"/v2/bot/profile/{user_id}", headers=self._auth(), op="get_profile").json())
 
     def verify_token(self) -> TokenInfo:
         """The token's channel and expiry.
@@ -82,9 +86,9 @@ class LineClient(HttpService):
         """
         token = self._token.get_secret_value()
         try:
-            body = self.send("POST", "/v2/oauth/verify", data={"access_token": token}).json()
+            body = self.send("POST", "/v2/oauth/verify", data={"access_token": token}, op="verify_token").json()
         except BadRequest:
-            body = self.send("GET", "/oauth2/v2.1/verify", params={"access_token": token}).json()
+            body = self.send("GET", "/oauth2/v2.1/verify", params={"access_token": token}, op="verify_token").json()
         return TokenInfo.parse(body)
 
 

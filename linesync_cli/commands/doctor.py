@@ -28,7 +28,7 @@ def doctor(
     link_map: Annotated[Path | None, typer.Option("--link-map", metavar="FILE", help="Resolve --line-user-id through this CSV (line_user_id + profile_id/email/phone_number) instead of the configured link key.")] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Exit 1 on warnings too.")] = False,
     ci: Annotated[bool, typer.Option("--ci", help="For CI: no colour, no prompts (doctor never prompts; the flag makes that explicit in scripts).")] = False,
-    details: Annotated[bool, typer.Option("--details", "-d", "--verbose", "-v", help="Show each check's extra lines (the root option, `linesync -v doctor`, logs HTTP requests and implies this).")] = False,
+    details: Annotated[bool, typer.Option("--details", "-d", help="Show each check's extra lines (`-v`/`--verbose` implies this and also logs HTTP requests).")] = False,
     fmt: FormatOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
