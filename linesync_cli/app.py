@@ -236,6 +236,8 @@ def root(
         "klaviyo_base_url": klaviyo_base_url,
         "line_base_url": line_base_url,
     }
+    if config is not None and ctx.get_parameter_source("config").name == "ENVIRONMENT":
+        config = None  # config.py reads LINESYNC_CONFIG itself, and says that it chose the file
     ctx.obj = AppContext(flags=flags, config_file=config, verbose=verbose, quiet=quiet, debug=debug,
                          no_color=no_color, timeout=timeout, retries=retries)
     if verbose or debug:

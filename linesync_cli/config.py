@@ -11,7 +11,8 @@ from __future__ import annotations
 import ipaddress
 import os
 import tomllib
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -162,22 +163,85 @@ class Settings(BaseSettings):
 
 FIELDS: tuple[str, ...] = tuple(Settings.model_fields)
 SECRET_FIELDS = frozenset({"klaviyo_api_key", "line_channel_access_token"})
+# LINESYNC_* variables that are not settings but are known (not warned about as unknown).
+OTHER_ENV_NAMES = {ENV_PREFIX + "CONFIG"}
+# Tables of the config file other layers own (the settings table itself is [linesync] or the top level).
+OTHER_TOML_TABLES: set[str] = set()
 
 
 def env_name(field_name: str) -> str:
     return ENV_PREFIX + field_name.upper()
 
 
+@dataclass(frozen=True)
+class Problem:
+    """Something wrong with the configuration, found while reading it.
+
+    `fatal` problems stop every command but `config show` (a malformed .env line, an
+    unreadable config file); the others are warnings (an unknown setting name).
+    """
+
+    where: str  # the layer: "env", ".env (path)", "config file (path)"
+    message: str
+    hint: str | None = None
+    fatal: bool = False
+
+
+@dataclass
+class Layer:
+    """One source of settings, in precedence order. `label` is what `config show` names as the source."""
+
+    label: str
+    values: dict[str, Any]
+
+
+@dataclass
+class ConfigLayers:
+    layers: list[Layer]  # highest precedence first
+    problems: list[Problem]
+    config_file: Path
+    config_file_chosen_by: str  # "--config", "LINESYNC_CONFIG" or "default"
+    dotenv_file: Path
+
+    def merged(self) -> tuple[dict[str, Any], dict[str, str]]:
+        merged: dict[str, Any] = {}
+        sources: dict[str, str] = {}
+        for name in FIELDS:
+            for layer in self.layers:
+                if name in layer.values:
+                    merged[name] = layer.values[name]
+                    sources[name] = layer.label
+                    break
+            else:
+                sources[name] = "default"
+        return merged, sources
+
+
 @dataclass
 class LoadedSettings:
     settings: Settings
-    # field -> "flag", "env", ".env (path)", "config file (path)" or "default"
+    # field -> "flag", "env", ".env", "config file (path)" or "default"
     sources: dict[str, str]
     config_file: Path
+    warnings: list[Problem] = field(default_factory=list)
 
 
-def _read_dotenv(path: Path) -> dict[str, str]:
-    """LINESYNC_* values of `.env`; a line that cannot be parsed stops with its number.
+def _did_you_mean(name: str, spell: Callable[[str], str]) -> str:
+    import difflib
+
+    bare = name.lower().removeprefix(ENV_PREFIX.lower())
+    close = difflib.get_close_matches(bare, FIELDS, n=1, cutoff=0.6)
+    return f"; did you mean {spell(close[0])}?" if close else ""
+
+
+def _unknown(name: str, where: str, spell: Callable[[str], str]) -> Problem:
+    """`spell` writes a setting's name the way this layer does (LINESYNC_X or x)."""
+    return Problem(where, f"unknown setting {name} in {where}{_did_you_mean(name, spell)}",
+                   hint="it is ignored; `linesync config show` lists the settings")
+
+
+def _read_dotenv(path: Path, problems: list[Problem]) -> dict[str, str]:
+    """LINESYNC_* values of `.env`; a line that cannot be parsed is a fatal problem, with its number.
 
     python-dotenv would skip such a line with a logged warning, leaving the user to
     wonder why their key is "(not set)".
@@ -191,35 +255,81 @@ def _read_dotenv(path: Path) -> dict[str, str]:
         with path.open(encoding="utf-8") as fh:
             bad = [b.original.line for b in parse_stream(fh) if b.error]
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read {path}: {exc}", hint="fix or remove the .env file") from None
+        problems.append(Problem(".env", f"cannot read {path}: {exc}", hint="fix or remove the .env file", fatal=True))
+        return {}
     if bad:
-        raise ConfigError(
-            f"{path}: line {bad[0]} is not NAME=value" + (f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""),
-            hint="fix the line or remove it; `linesync config show` shows what is in effect",
-        )
+        problems.append(Problem(
+            ".env", f"{path}: line {bad[0]} is not NAME=value" + (f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""),
+            hint="fix the line or remove it; `linesync config show` shows the rest", fatal=True))
     values = dotenv_values(path)
     return {k: v for k, v in values.items() if k.startswith(ENV_PREFIX) and v is not None}
 
 
-def _read_toml(path: Path, explicit: bool) -> dict[str, Any]:
+def _read_toml(path: Path, explicit: bool, problems: list[Problem]) -> dict[str, Any]:
+    where = f"config file {path}"
     if not path.is_file():
         if explicit:
-            raise ConfigError(f"config file {path} does not exist", hint="check the --config path")
+            problems.append(Problem(where, f"config file {path} does not exist", hint="check the --config path "
+                                    "(or LINESYNC_CONFIG); `linesync config init` writes one", fatal=True))
         return {}
     try:
         with path.open("rb") as fh:
             data = tomllib.load(fh)
     except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc}", hint="fix the TOML syntax") from None
+        problems.append(Problem(where, f"cannot read config file {path}: {exc}", hint="fix the TOML syntax", fatal=True))
+        return {}
     # Accept both `klaviyo_api_key = ...` and `LINESYNC_KLAVIYO_API_KEY = ...`, top level
     # or under a [linesync] table.
-    table = data.get("linesync", data) if isinstance(data.get("linesync"), dict) else data
+    table = data["linesync"] if isinstance(data.get("linesync"), dict) else data
     out: dict[str, Any] = {}
     for key, value in table.items():
         name = key.lower().removeprefix(ENV_PREFIX.lower())
         if name in FIELDS:
             out[name] = value
+        elif not (isinstance(value, dict) and (key == "linesync" or key in OTHER_TOML_TABLES)):
+            problems.append(_unknown(key, where, lambda f: f))
     return out
+
+
+def read_layers(
+    flags: dict[str, Any] | None = None,
+    config_file: Path | None = None,
+    environ: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> ConfigLayers:
+    """Every layer with its values, and every problem found, without raising."""
+    environ = dict(os.environ) if environ is None else environ
+    cwd = cwd or Path.cwd()
+    chosen_by = "--config" if config_file is not None else "default"
+    if config_file is None and environ.get(ENV_PREFIX + "CONFIG"):
+        config_file, chosen_by = Path(environ[ENV_PREFIX + "CONFIG"]), "LINESYNC_CONFIG"
+    config_path = config_file or default_config_file()
+    problems: list[Problem] = []
+    known_env = {env_name(f) for f in FIELDS} | OTHER_ENV_NAMES
+
+    for name in sorted(environ):
+        if name.startswith(ENV_PREFIX) and name not in known_env:
+            problems.append(_unknown(name, "the environment", env_name))
+    dotenv_path = cwd / ".env"
+    dotenv = _read_dotenv(dotenv_path, problems)
+    for name in sorted(dotenv):
+        if name not in known_env:
+            problems.append(_unknown(name, str(dotenv_path), env_name))
+    layers = [
+        Layer("flag", {k: v for k, v in (flags or {}).items() if v is not None}),
+        Layer("env", {f: environ[env_name(f)] for f in FIELDS if env_name(f) in environ}),
+        Layer(".env", {f: dotenv[env_name(f)] for f in FIELDS if env_name(f) in dotenv}),
+        Layer(f"config file {config_path}", _read_toml(config_path, chosen_by != "default", problems)),
+    ]
+    return ConfigLayers(layers, problems, config_path, chosen_by, dotenv_path)
+
+
+def _field_errors(exc: ValidationError) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for err in exc.errors():
+        name = str(err["loc"][0]) if err.get("loc") else "?"
+        found.setdefault(name, str(err.get("msg", "invalid")).removeprefix("Value error, "))
+    return found
 
 
 def load_settings(
@@ -229,47 +339,133 @@ def load_settings(
     cwd: Path | None = None,
 ) -> LoadedSettings:
     """Merge the layers by precedence and validate; raise ConfigError naming the variable."""
-    environ = dict(os.environ) if environ is None else environ
-    cwd = cwd or Path.cwd()
-    explicit = config_file is not None
-    if config_file is None and environ.get(ENV_PREFIX + "CONFIG"):
-        config_file, explicit = Path(environ[ENV_PREFIX + "CONFIG"]), True
-    config_path = config_file or default_config_file()
-
-    dotenv = _read_dotenv(cwd / ".env")
-    layers: list[tuple[str, dict[str, Any]]] = [
-        ("flag", {k: v for k, v in (flags or {}).items() if v is not None}),
-        ("env", {f: environ[env_name(f)] for f in FIELDS if env_name(f) in environ}),
-        (".env", {f: dotenv[env_name(f)] for f in FIELDS if env_name(f) in dotenv}),
-        (f"config file {config_path}", _read_toml(config_path, explicit)),
-    ]
-    merged: dict[str, Any] = {}
-    sources: dict[str, str] = {}
-    for name in FIELDS:
-        for label, values in layers:
-            if name in values:
-                merged[name] = values[name]
-                sources[name] = label
-                break
-        else:
-            sources[name] = "default"
+    layers = read_layers(flags, config_file, environ, cwd)
+    fatal = [p for p in layers.problems if p.fatal]
+    if fatal:
+        raise ConfigError(fatal[0].message, hint=fatal[0].hint)
+    merged, sources = layers.merged()
     try:
         settings = Settings(**merged)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        name = str(err["loc"][0]) if err.get("loc") else "?"
-        reason = str(err.get("msg", "invalid")).removeprefix("Value error, ")
-        where = sources.get(name, "default")
+        name, reason = next(iter(_field_errors(exc).items()))
         raise ConfigError(
-            f"{env_name(name)} {reason} (from {where})",
-            hint="fix the value, then check with `linesync config show`",
+            f"{env_name(name)} {reason} (from {sources.get(name, 'default')})",
+            hint="fix the value; `linesync config show` lists every setting and what is wrong with it",
         ) from None
-    return LoadedSettings(settings=settings, sources=sources, config_file=config_path)
+    return LoadedSettings(settings=settings, sources=sources, config_file=layers.config_file,
+                          warnings=[p for p in layers.problems if not p.fatal])
+
+
+@dataclass(frozen=True)
+class SettingReport:
+    name: str
+    variable: str
+    value: str | None  # shown value (secrets masked); None when unset
+    source: str
+    problem: str | None  # what is wrong with the value, None when valid
+
+
+@dataclass
+class ConfigDiagnosis:
+    """What `config show` prints: every setting, valid or not, and every problem."""
+
+    settings: list[SettingReport]
+    problems: list[Problem]
+    config_file: Path
+    config_file_chosen_by: str
+    dotenv_file: Path
+
+    @property
+    def ok(self) -> bool:
+        return not any(s.problem for s in self.settings) and not any(p.fatal for p in self.problems)
+
+
+def diagnose(
+    flags: dict[str, Any] | None = None,
+    config_file: Path | None = None,
+    environ: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> ConfigDiagnosis:
+    """Every setting with its value, source and problem; never raises for a bad value."""
+    layers = read_layers(flags, config_file, environ, cwd)
+    merged, sources = layers.merged()
+    try:
+        valid = Settings(**merged)
+        errors: dict[str, str] = {}
+    except ValidationError as exc:
+        errors = _field_errors(exc)
+        valid = Settings(**{k: v for k, v in merged.items() if k not in errors})
+    reports = []
+    for name in FIELDS:
+        raw = merged.get(name) if name in errors else getattr(valid, name)
+        if name in SECRET_FIELDS:
+            shown = None if raw is None else masked(raw if isinstance(raw, SecretStr) else SecretStr(str(raw)))
+        else:
+            shown = None if raw is None else str(raw)
+        reports.append(SettingReport(name, env_name(name), shown, sources[name], errors.get(name)))
+    return ConfigDiagnosis(reports, layers.problems, layers.config_file, layers.config_file_chosen_by,
+                           layers.dotenv_file)
 
 
 def masked(value: SecretStr | None) -> str:
     """Show that a secret is set without showing it (not even a prefix of the key body)."""
     if value is None:
         return "(not set)"
+    if not value.get_secret_value():
+        return "(empty)"
     raw = value.get_secret_value()
     return f"{raw[:3]}…({len(raw)} chars)" if raw.startswith("pk_") else f"…({len(raw)} chars)"
+
+
+# What `config init` writes about each setting (design.md section 2).
+_TEMPLATE_NOTES = {
+    "klaviyo_api_key": "Klaviyo private API key (pk_...); better in the environment or a secret store",
+    "klaviyo_base_url": "API base URL; http:// only for loopback hosts",
+    "klaviyo_revision": "the revision header sent with every request",
+    "line_channel_access_token": "LINE channel access token (optional: LINE checks are skipped without it)",
+    "line_base_url": "LINE API base URL; http:// only for loopback hosts",
+    "link_key": 'how profiles are linked: "property:<name>" or "external_id"',
+    "state_dir": "local state: link index, backfill ledger, rejects (default: the user state directory)",
+}
+
+
+def config_template(key: str | None = None) -> str:
+    """A commented linesync.toml: every setting at its default, commented out; the key only if given."""
+    import json
+
+    lines = ["# linesync configuration (written by `linesync config init`).",
+             "# Precedence: flag > environment (LINESYNC_*) > .env > this file > default.",
+             "# `linesync config show` shows what is in effect and where each value came from.", ""]
+    defaults = Settings()
+    for name in FIELDS:
+        lines.append(f"# {_TEMPLATE_NOTES.get(name, name)}")
+        if name == "klaviyo_api_key" and key:
+            lines.append(f"{name} = {json.dumps(key)}")
+        else:
+            default = getattr(defaults, name)
+            example = "" if default is None or name in SECRET_FIELDS else str(default)
+            lines.append(f"# {name} = {json.dumps(example)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_config_template(path: Path, *, key: str | None = None, force: bool = False) -> None:
+    """Write `config_template` to PATH with mode 0600 (a new directory 0700); never over a file unless FORCE."""
+    if key is not None:
+        try:
+            Settings(klaviyo_api_key=SecretStr(key))
+        except ValidationError as exc:
+            reason = next(iter(_field_errors(exc).values()))
+            raise ConfigError(f"the key on standard input {reason}", hint="pipe the private key alone (pk_...)") from None
+        if not key:
+            raise ConfigError("--key-from-stdin: standard input was empty", hint="pipe the private key (pk_...)")
+    if path.exists() and not force:
+        raise ConfigError(f"{path} already exists", hint="edit it, or give --force to replace it")
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(config_template(key))
+        os.chmod(path, 0o600)  # an existing file replaced with --force keeps no wider mode
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}", hint="give another path with --config") from None

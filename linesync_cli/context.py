@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from linesync_cli.render import Renderer, make_consoles
+from linesync_cli.render import Renderer, make_consoles, safe
 
 if TYPE_CHECKING:
     from linesync_cli.api.klaviyo import KlaviyoClient
@@ -44,6 +44,9 @@ class AppContext:
             from linesync_cli.config import load_settings
 
             self._loaded = load_settings(self.flags, self.config_file)
+            for problem in self._loaded.warnings:
+                # A mistyped name would otherwise surface later as "no key is configured".
+                self.renderer.warn(safe(problem.message))
         return self._loaded
 
     @property
