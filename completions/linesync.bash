@@ -4,15 +4,13 @@
 # Subcommands of a command path ("" is the root).
 _linesync_subcommands() {
     case "$1" in
-        "") REPLY="backfill links check-link inspect-profile doctor metrics events report segments config sandbox" ;;
-        "backfill") REPLY="runs verify" ;;
+        "") REPLY="backfill links check-link inspect-profile doctor metrics report segments config" ;;
+        "backfill") REPLY="runs" ;;
         "links") REPLY="sync status" ;;
         "metrics") REPLY="show" ;;
-        "events") REPLY="pull status export" ;;
-        "report") REPLY="funnel broadcasts" ;;
+        "report") REPLY="funnel" ;;
         "segments") REPLY="presets create" ;;
-        "config") REPLY="show" ;;
-        "sandbox") REPLY="start stop env status" ;;
+        "config") REPLY="show path init" ;;
         *) return 1 ;;
     esac
 }
@@ -23,7 +21,6 @@ _linesync_options() {
         "") REPLY="--config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries --verbose -v --quiet -q --debug --no-color --version --install-completion --show-completion --help" ;;
         "backfill") REPLY="--format -f --input-format --json --encoding --timezone --tz --since --until --only --limit --dry-run --out --link-map --rejects --unlinked --trigger-flows --yes -y --restart --workers --help" ;;
         "backfill runs") REPLY="--format -f --json --limit --help" ;;
-        "backfill verify") REPLY="--settle --sample --missing --resend --readers --format -f --json --help" ;;
         "links") REPLY="--help" ;;
         "links sync") REPLY="--segment --full --format -f --json --help" ;;
         "links status") REPLY="--format -f --json --help" ;;
@@ -32,23 +29,15 @@ _linesync_options() {
         "doctor") REPLY="--only --skip --since --line-user-id --message --segment --link-map --strict --ci --details -d --format -f --json --help" ;;
         "metrics") REPLY="--allow-missing --format -f --json --help" ;;
         "metrics show") REPLY="--since --until --interval --timezone --tz --feed --format -f --json --help" ;;
-        "events") REPLY="--help" ;;
-        "events pull") REPLY="--since --until --metric -m --overlap --full --compare-email --readers --format -f --json --help" ;;
-        "events status") REPLY="--format -f --json --help" ;;
-        "events export") REPLY="--format -f --since --until --metric -m --json --help" ;;
         "report") REPLY="--help" ;;
-        "report funnel") REPLY="--since --until --interval --timezone --tz --compare-email --chart --exact --format -f --json --help" ;;
-        "report broadcasts") REPLY="--since --until --by --no-pull --format -f --json --help" ;;
+        "report funnel") REPLY="--since --until --interval --timezone --tz --compare-email --chart --format -f --json --help" ;;
         "segments") REPLY="--help" ;;
         "segments presets") REPLY="--format -f --json --help" ;;
         "segments create") REPLY="--days --name --dry-run --force --format -f --json --help" ;;
         "config") REPLY="--help" ;;
         "config show") REPLY="--format -f --json --help" ;;
-        "sandbox") REPLY="--help" ;;
-        "sandbox start") REPLY="--port --seed --faults --latency-ms --host --detach -d --help" ;;
-        "sandbox stop") REPLY="--help" ;;
-        "sandbox env") REPLY="--help" ;;
-        "sandbox status") REPLY="--format -f --json --help" ;;
+        "config path") REPLY="--format -f --json --help" ;;
+        "config init") REPLY="--key-from-stdin --force --format -f --json --help" ;;
         *) return 1 ;;
     esac
 }
@@ -79,11 +68,6 @@ _linesync_option_value() {
         "backfill|--workers") REPLY="@any" ;;
         "backfill runs|--format"|"backfill runs|-f") REPLY="table json csv" ;;
         "backfill runs|--limit") REPLY="@any" ;;
-        "backfill verify|--settle") REPLY="@any" ;;
-        "backfill verify|--sample") REPLY="@any" ;;
-        "backfill verify|--missing") REPLY="@file" ;;
-        "backfill verify|--readers") REPLY="@any" ;;
-        "backfill verify|--format"|"backfill verify|-f") REPLY="table json csv" ;;
         "links sync|--segment") REPLY="@any" ;;
         "links sync|--format"|"links sync|-f") REPLY="table json csv" ;;
         "links status|--format"|"links status|-f") REPLY="table json csv" ;;
@@ -118,37 +102,18 @@ _linesync_option_value() {
         "metrics show|--timezone"|"metrics show|--tz") REPLY="@any" ;;
         "metrics show|--feed") REPLY="@any" ;;
         "metrics show|--format"|"metrics show|-f") REPLY="table json csv" ;;
-        "events pull|--since") REPLY="@any" ;;
-        "events pull|--until") REPLY="@any" ;;
-        "events pull|--metric"|"events pull|-m") REPLY="@any" ;;
-        "events pull|--overlap") REPLY="@any" ;;
-        "events pull|--readers") REPLY="@any" ;;
-        "events pull|--format"|"events pull|-f") REPLY="table json csv" ;;
-        "events status|--format"|"events status|-f") REPLY="table json csv" ;;
-        "events export|--format"|"events export|-f") REPLY="parquet csv jsonl" ;;
-        "events export|--since") REPLY="@any" ;;
-        "events export|--until") REPLY="@any" ;;
-        "events export|--metric"|"events export|-m") REPLY="@any" ;;
         "report funnel|--since") REPLY="@any" ;;
         "report funnel|--until") REPLY="@any" ;;
         "report funnel|--interval") REPLY="hour day week month" ;;
         "report funnel|--timezone"|"report funnel|--tz") REPLY="@any" ;;
         "report funnel|--format"|"report funnel|-f") REPLY="table json csv" ;;
-        "report broadcasts|--since") REPLY="@any" ;;
-        "report broadcasts|--until") REPLY="@any" ;;
-        "report broadcasts|--by") REPLY="broadcast flow workflow message" ;;
-        "report broadcasts|--format"|"report broadcasts|-f") REPLY="table json csv" ;;
         "segments presets|--format"|"segments presets|-f") REPLY="table json csv" ;;
         "segments create|--days") REPLY="@any" ;;
         "segments create|--name") REPLY="@any" ;;
         "segments create|--format"|"segments create|-f") REPLY="table json csv" ;;
         "config show|--format"|"config show|-f") REPLY="table json csv" ;;
-        "sandbox start|--port") REPLY="@any" ;;
-        "sandbox start|--seed") REPLY="@any" ;;
-        "sandbox start|--faults") REPLY="@any" ;;
-        "sandbox start|--latency-ms") REPLY="@any" ;;
-        "sandbox start|--host") REPLY="@any" ;;
-        "sandbox status|--format"|"sandbox status|-f") REPLY="table json csv" ;;
+        "config path|--format"|"config path|-f") REPLY="table json csv" ;;
+        "config init|--format"|"config init|-f") REPLY="table json csv" ;;
         *) return 1 ;;
     esac
 }
@@ -157,10 +122,8 @@ _linesync_option_value() {
 _linesync_arguments() {
     case "$1" in
         "backfill") REPLY="@file" ;;
-        "backfill verify") REPLY="@any" ;;
         "check-link") REPLY="@any" ;;
         "metrics show") REPLY="sent delivered failed opened clicked followed blocked qr_scanned linked" ;;
-        "events export") REPLY="@dir" ;;
         "segments create") REPLY="line-opened-not-clicked line-clicked-recently email-unopened-line-clicked line-blocked-recently line-linked" ;;
         *) return 1 ;;
     esac

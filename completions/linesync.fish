@@ -5,23 +5,19 @@
 function __linesync_subcommands
     switch $argv[1]
         case ''
-            echo backfill links check-link inspect-profile doctor metrics events report segments config sandbox
+            echo backfill links check-link inspect-profile doctor metrics report segments config
         case 'backfill'
-            echo runs verify
+            echo runs
         case 'links'
             echo sync status
         case 'metrics'
             echo show
-        case 'events'
-            echo pull status export
         case 'report'
-            echo funnel broadcasts
+            echo funnel
         case 'segments'
             echo presets create
         case 'config'
-            echo show
-        case 'sandbox'
-            echo start stop env status
+            echo show path init
     end
 end
 
@@ -34,8 +30,6 @@ function __linesync_takes_value
             contains -- $argv[2] --format -f --input-format --encoding --timezone --tz --since --until --only --limit --out --link-map --rejects --unlinked --workers
         case 'backfill runs'
             contains -- $argv[2] --format -f --limit
-        case 'backfill verify'
-            contains -- $argv[2] --settle --sample --missing --readers --format -f
         case 'links sync'
             contains -- $argv[2] --segment --format -f
         case 'links status'
@@ -50,25 +44,17 @@ function __linesync_takes_value
             contains -- $argv[2] --format -f
         case 'metrics show'
             contains -- $argv[2] --since --until --interval --timezone --tz --feed --format -f
-        case 'events pull'
-            contains -- $argv[2] --since --until --metric -m --overlap --readers --format -f
-        case 'events status'
-            contains -- $argv[2] --format -f
-        case 'events export'
-            contains -- $argv[2] --format -f --since --until --metric -m
         case 'report funnel'
             contains -- $argv[2] --since --until --interval --timezone --tz --format -f
-        case 'report broadcasts'
-            contains -- $argv[2] --since --until --by --format -f
         case 'segments presets'
             contains -- $argv[2] --format -f
         case 'segments create'
             contains -- $argv[2] --days --name --format -f
         case 'config show'
             contains -- $argv[2] --format -f
-        case 'sandbox start'
-            contains -- $argv[2] --port --seed --faults --latency-ms --host
-        case 'sandbox status'
+        case 'config path'
+            contains -- $argv[2] --format -f
+        case 'config init'
             contains -- $argv[2] --format -f
         case '*'
             return 1
@@ -112,11 +98,9 @@ complete -c linesync -n "__linesync_at ''" -a check-link -d 'Check that LINE use
 complete -c linesync -n "__linesync_at ''" -a inspect-profile -d 'Show a profile\'s LINE properties and its events in time order: LINE, email, SMS and others together'
 complete -c linesync -n "__linesync_at ''" -a doctor -d 'Run the troubleshooting checklist: configuration, the Klaviyo key and its scopes, the nine LINE metrics and their latest events, linkage, trackable messages, segments and the LINE token'
 complete -c linesync -n "__linesync_at ''" -a metrics -d 'LINE metrics in Klaviyo: which of the nine have received events'
-complete -c linesync -n "__linesync_at ''" -a events -d 'The local mirror of the events Klaviyo holds (read back with Get Events, kept in DuckDB)'
-complete -c linesync -n "__linesync_at ''" -a report -d 'Reports: the LINE funnel from Klaviyo\'s aggregates, and per-broadcast figures from the event mirror'
+complete -c linesync -n "__linesync_at ''" -a report -d 'Reports from Klaviyo\'s metric aggregates: the LINE funnel, with email beside it'
 complete -c linesync -n "__linesync_at ''" -a segments -d 'Klaviyo Segments from LINE reactions (not the messaging platform\'s recipient segments)'
-complete -c linesync -n "__linesync_at ''" -a config -d 'Show the effective configuration'
-complete -c linesync -n "__linesync_at ''" -a sandbox -d 'A local Klaviyo and LINE on loopback, seeded with a demo account: try every command offline'
+complete -c linesync -n "__linesync_at ''" -a config -d 'The configuration: what is in effect, which files are read, a starting file'
 complete -c linesync -n "__linesync_at ''" -l config -r -F -d 'Config file (TOML)'
 complete -c linesync -n "__linesync_at ''" -l state-dir -x -a '(__fish_complete_directories)' -d 'Local state: link index, backfill ledger, rejects'
 complete -c linesync -n "__linesync_at ''" -l link-key -x -d 'How profiles are linked: `property:<name>` or `external_id`'
@@ -133,7 +117,6 @@ complete -c linesync -n "__linesync_at ''" -l install-completion -d 'Install com
 complete -c linesync -n "__linesync_at ''" -l show-completion -d 'Show completion for the current shell, to copy it or customize the installation'
 complete -c linesync -n "__linesync_at ''" -l help -d 'Show this message and exit'
 complete -c linesync -n "__linesync_at 'backfill'" -a runs -d 'List backfill runs recorded in the ledger, newest first, with their counts'
-complete -c linesync -n "__linesync_at 'backfill'" -a verify -d 'Check which events of a backfill run Klaviyo holds: stored, missing, not visible yet'
 complete -c linesync -n "__linesync_at 'backfill'" -l format -s f -x -a 'table json csv jsonl line-webhook' -d 'Output: table (default) or json'
 complete -c linesync -n "__linesync_at 'backfill'" -l input-format -x -a 'csv jsonl line-webhook' -d 'The input format (same as --format csv|jsonl|line-webhook)'
 complete -c linesync -n "__linesync_at 'backfill'" -l json -d 'Short for --format json'
@@ -158,14 +141,6 @@ complete -c linesync -n "__linesync_at 'backfill runs'" -l format -s f -x -a 'ta
 complete -c linesync -n "__linesync_at 'backfill runs'" -l json -d 'Short for --format json'
 complete -c linesync -n "__linesync_at 'backfill runs'" -l limit -x -d 'Show the N most recent runs'
 complete -c linesync -n "__linesync_at 'backfill runs'" -l help -d 'Show this message and exit'
-complete -c linesync -n "__linesync_at 'backfill verify'" -l settle -x -d 'Events sent less than this long ago count as "not visible yet", never as missing (Klaviyo takes minutes to show events)'
-complete -c linesync -n "__linesync_at 'backfill verify'" -l sample -x -d 'Check N random events of the run with one-profile reads: fast confidence on a huge run'
-complete -c linesync -n "__linesync_at 'backfill verify'" -l missing -r -F -d 'Write the missing events as an actions file (JSON Lines) that `linesync backfill` accepts'
-complete -c linesync -n "__linesync_at 'backfill verify'" -l resend -d 'Send the missing events again (safe: the same unique_id is never recorded twice)'
-complete -c linesync -n "__linesync_at 'backfill verify'" -l readers -x -d 'Parallel readers of Get Events'
-complete -c linesync -n "__linesync_at 'backfill verify'" -l format -s f -x -a 'table json csv' -d 'Output format: table (default), json or csv'
-complete -c linesync -n "__linesync_at 'backfill verify'" -l json -d 'Short for --format json'
-complete -c linesync -n "__linesync_at 'backfill verify'" -l help -d 'Show this message and exit'
 complete -c linesync -n "__linesync_at 'links'" -a sync -d 'Build or refresh the link index from the profiles that carry the link property'
 complete -c linesync -n "__linesync_at 'links'" -a status -d 'Show the link index\'s age and counts for the configured link key'
 complete -c linesync -n "__linesync_at 'links'" -l help -d 'Show this message and exit'
@@ -226,32 +201,7 @@ complete -c linesync -n "__linesync_at 'metrics show'" -l format -s f -x -a 'tab
 complete -c linesync -n "__linesync_at 'metrics show'" -l json -d 'Short for --format json'
 complete -c linesync -n "__linesync_at 'metrics show'" -l help -d 'Show this message and exit'
 complete -c linesync -n "__linesync_at 'metrics show'" -a 'sent delivered failed opened clicked followed blocked qr_scanned linked'
-complete -c linesync -n "__linesync_at 'events'" -a pull -d 'Read the LINE metrics\' events from Klaviyo into the mirror in the state directory'
-complete -c linesync -n "__linesync_at 'events'" -a status -d 'What the mirror holds: per metric, its events, their times, the range read and when'
-complete -c linesync -n "__linesync_at 'events'" -a export -d 'Write the mirror as files partitioned by metric and UTC day, as warehouses load them'
-complete -c linesync -n "__linesync_at 'events'" -l help -d 'Show this message and exit'
-complete -c linesync -n "__linesync_at 'events pull'" -l since -x -d 'Start: a duration back from now (30d, 12h, 2w) or an ISO 8601 date/time (UTC when no offset)'
-complete -c linesync -n "__linesync_at 'events pull'" -l until -x -d 'End (exclusive), same forms as --since'
-complete -c linesync -n "__linesync_at 'events pull'" -l metric -s m -x -d 'A LINE metric to read (short name or event name); repeat for several'
-complete -c linesync -n "__linesync_at 'events pull'" -l overlap -x -d 'Re-read this much before the newest time already mirrored: events can arrive with old times (a backfill writes last year\'s events today)'
-complete -c linesync -n "__linesync_at 'events pull'" -l full -d 'Read the whole range again and drop mirrored events Klaviyo no longer holds in it'
-complete -c linesync -n "__linesync_at 'events pull'" -l compare-email -d 'Mirror Klaviyo\'s Received, Opened and Clicked Email too'
-complete -c linesync -n "__linesync_at 'events pull'" -l readers -x -d 'Parallel readers (Get Events allows 3,500 requests a minute per account)'
-complete -c linesync -n "__linesync_at 'events pull'" -l format -s f -x -a 'table json csv' -d 'Output format: table (default), json or csv'
-complete -c linesync -n "__linesync_at 'events pull'" -l json -d 'Short for --format json'
-complete -c linesync -n "__linesync_at 'events pull'" -l help -d 'Show this message and exit'
-complete -c linesync -n "__linesync_at 'events status'" -l format -s f -x -a 'table json csv' -d 'Output format: table (default), json or csv'
-complete -c linesync -n "__linesync_at 'events status'" -l json -d 'Short for --format json'
-complete -c linesync -n "__linesync_at 'events status'" -l help -d 'Show this message and exit'
-complete -c linesync -n "__linesync_at 'events export'" -l format -s f -x -a 'parquet csv jsonl' -d 'File format of the partitions'
-complete -c linesync -n "__linesync_at 'events export'" -l since -x -d 'Only events from this time (duration or ISO 8601)'
-complete -c linesync -n "__linesync_at 'events export'" -l until -x -d 'End (exclusive), same forms as --since'
-complete -c linesync -n "__linesync_at 'events export'" -l metric -s m -x -d 'A LINE metric to read (short name or event name); repeat for several'
-complete -c linesync -n "__linesync_at 'events export'" -l json -d 'Say what was written as a JSON object on stdout'
-complete -c linesync -n "__linesync_at 'events export'" -l help -d 'Show this message and exit'
-complete -c linesync -n "__linesync_at 'events export'" -F
 complete -c linesync -n "__linesync_at 'report'" -a funnel -d 'Total events and unique people for Sent → Delivered → Opened → Clicked LINE Message'
-complete -c linesync -n "__linesync_at 'report'" -a broadcasts -d 'Sent, Delivered, Failed, Opened and Clicked per broadcast: Total events and Unique people'
 complete -c linesync -n "__linesync_at 'report'" -l help -d 'Show this message and exit'
 complete -c linesync -n "__linesync_at 'report funnel'" -l since -x -d 'Start: a duration back from now (30d, 12h, 2w) or an ISO 8601 date/time (a date is read in --timezone)'
 complete -c linesync -n "__linesync_at 'report funnel'" -l until -x -d 'End (exclusive), same forms as --since; a --since duration counts back from it'
@@ -259,17 +209,9 @@ complete -c linesync -n "__linesync_at 'report funnel'" -l interval -x -a 'hour 
 complete -c linesync -n "__linesync_at 'report funnel'" -l timezone -l tz -x -d 'IANA time zone for shown times and date ranges (default: this machine\'s)'
 complete -c linesync -n "__linesync_at 'report funnel'" -l compare-email -d 'Add Klaviyo\'s Received, Opened and Clicked Email beside the LINE funnel'
 complete -c linesync -n "__linesync_at 'report funnel'" -l chart -d 'Draw counts over time (on stderr with --format json/csv)'
-complete -c linesync -n "__linesync_at 'report funnel'" -l exact -d 'Exact Unique over any range, counted from the event mirror (pulled as needed) instead of Klaviyo\'s per-month uniques'
 complete -c linesync -n "__linesync_at 'report funnel'" -l format -s f -x -a 'table json csv' -d 'Output format: table (default), json or csv'
 complete -c linesync -n "__linesync_at 'report funnel'" -l json -d 'Short for --format json'
 complete -c linesync -n "__linesync_at 'report funnel'" -l help -d 'Show this message and exit'
-complete -c linesync -n "__linesync_at 'report broadcasts'" -l since -x -d 'Start: a duration back from now (14d, 12h, 2w) or an ISO 8601 date/time (UTC when no offset)'
-complete -c linesync -n "__linesync_at 'report broadcasts'" -l until -x -d 'End (exclusive), same forms as --since'
-complete -c linesync -n "__linesync_at 'report broadcasts'" -l by -x -a 'broadcast flow workflow message' -d 'One row per Broadcast ID, Flow ID, Workflow ID or Message ID'
-complete -c linesync -n "__linesync_at 'report broadcasts'" -l no-pull -d 'Report from the mirror as it is, without reading new events from Klaviyo first'
-complete -c linesync -n "__linesync_at 'report broadcasts'" -l format -s f -x -a 'table json csv' -d 'Output format: table (default), json or csv'
-complete -c linesync -n "__linesync_at 'report broadcasts'" -l json -d 'Short for --format json'
-complete -c linesync -n "__linesync_at 'report broadcasts'" -l help -d 'Show this message and exit'
 complete -c linesync -n "__linesync_at 'segments'" -a presets -d 'List the segment presets, what they select and the metrics they need'
 complete -c linesync -n "__linesync_at 'segments'" -a create -d 'Create a Klaviyo Segment from a preset (POST /api/segments)'
 complete -c linesync -n "__linesync_at 'segments'" -l help -d 'Show this message and exit'
@@ -284,25 +226,18 @@ complete -c linesync -n "__linesync_at 'segments create'" -l format -s f -x -a '
 complete -c linesync -n "__linesync_at 'segments create'" -l json -d 'Short for --format json'
 complete -c linesync -n "__linesync_at 'segments create'" -l help -d 'Show this message and exit'
 complete -c linesync -n "__linesync_at 'segments create'" -a 'line-opened-not-clicked line-clicked-recently email-unopened-line-clicked line-blocked-recently line-linked'
-complete -c linesync -n "__linesync_at 'config'" -a show -d 'Print every setting, its value (secrets masked) and its source: flag, env, .env, config file or default'
+complete -c linesync -n "__linesync_at 'config'" -a show -d 'Print every setting, its value (secrets masked), its source (flag, env, .env, config file or default) and what is wrong with it'
+complete -c linesync -n "__linesync_at 'config'" -a path -d 'List the files settings are read from, highest precedence first, and whether each exists'
+complete -c linesync -n "__linesync_at 'config'" -a init -d 'Write a commented linesync.toml (every setting with its default) where the config file is read from'
 complete -c linesync -n "__linesync_at 'config'" -l help -d 'Show this message and exit'
 complete -c linesync -n "__linesync_at 'config show'" -l format -s f -x -a 'table json csv' -d 'Output format: table (default), json or csv'
 complete -c linesync -n "__linesync_at 'config show'" -l json -d 'Short for --format json'
 complete -c linesync -n "__linesync_at 'config show'" -l help -d 'Show this message and exit'
-complete -c linesync -n "__linesync_at 'sandbox'" -a start -d 'Serve a local Klaviyo and LINE on loopback, and print the exports that point linesync at them'
-complete -c linesync -n "__linesync_at 'sandbox'" -a stop -d 'Stop the sandbox started with --detach (or in another terminal)'
-complete -c linesync -n "__linesync_at 'sandbox'" -a env -d 'Print the export lines of the running sandbox (for eval, or to paste)'
-complete -c linesync -n "__linesync_at 'sandbox'" -a status -d 'Is a sandbox running: its pid, URLs, seed, faults and whether both ports answer'
-complete -c linesync -n "__linesync_at 'sandbox'" -l help -d 'Show this message and exit'
-complete -c linesync -n "__linesync_at 'sandbox start'" -l port -x -d 'Klaviyo\'s port; LINE gets the next one'
-complete -c linesync -n "__linesync_at 'sandbox start'" -l seed -x -d 'demo (a shop with 300 profiles and four weeks of LINE and email events), empty, or a JSON Lines FILE'
-complete -c linesync -n "__linesync_at 'sandbox start'" -l faults -x -d 'Probability (0-1) that a request gets a 5xx, a 429 or a dropped connection'
-complete -c linesync -n "__linesync_at 'sandbox start'" -l latency-ms -x -d 'Delay every answer by N milliseconds'
-complete -c linesync -n "__linesync_at 'sandbox start'" -l host -x -d 'Loopback address to listen on (127.x.x.x or localhost only)'
-complete -c linesync -n "__linesync_at 'sandbox start'" -l detach -s d -d 'Run in the background; `linesync sandbox stop` stops it'
-complete -c linesync -n "__linesync_at 'sandbox start'" -l help -d 'Show this message and exit'
-complete -c linesync -n "__linesync_at 'sandbox stop'" -l help -d 'Show this message and exit'
-complete -c linesync -n "__linesync_at 'sandbox env'" -l help -d 'Show this message and exit'
-complete -c linesync -n "__linesync_at 'sandbox status'" -l format -s f -x -a 'table json csv' -d 'Output format: table (default), json or csv'
-complete -c linesync -n "__linesync_at 'sandbox status'" -l json -d 'Short for --format json'
-complete -c linesync -n "__linesync_at 'sandbox status'" -l help -d 'Show this message and exit'
+complete -c linesync -n "__linesync_at 'config path'" -l format -s f -x -a 'table json csv' -d 'Output format: table (default), json or csv'
+complete -c linesync -n "__linesync_at 'config path'" -l json -d 'Short for --format json'
+complete -c linesync -n "__linesync_at 'config path'" -l help -d 'Show this message and exit'
+complete -c linesync -n "__linesync_at 'config init'" -l key-from-stdin -d 'Read the Klaviyo private API key (pk_...) from standard input and write it into the file; without this the key line stays commented out'
+complete -c linesync -n "__linesync_at 'config init'" -l force -d 'Replace an existing file'
+complete -c linesync -n "__linesync_at 'config init'" -l format -s f -x -a 'table json csv' -d 'Output format: table (default), json or csv'
+complete -c linesync -n "__linesync_at 'config init'" -l json -d 'Short for --format json'
+complete -c linesync -n "__linesync_at 'config init'" -l help -d 'Show this message and exit'

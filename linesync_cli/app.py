@@ -98,11 +98,10 @@ class LinesyncGroup(TyperGroup):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        from linesync_cli.helpfmt import tidy
+
         for command in _commands_below(self):
-            for param in command.params:
-                # A flag takes no value: Typer would show `<bool>` as if it did.
-                if getattr(param, "is_flag", False) and param.metavar is None:
-                    param.metavar = ""
+            tidy(command)  # placeholders in --help: no `<bool>`, words not types, `FILE...`
 
     def make_context(self, info_name, args, parent=None, **extra):
         if not _stdout_is_terminal():

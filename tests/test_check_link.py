@@ -146,7 +146,9 @@ def test_email_match_and_mismatch(env, account):
     match = json.loads(run(env, LINKED, "--email", "taro@example.jp", "--json").stdout)["results"][0]
     assert match["email_check"]["matches"] is True
     mismatch = run(env, LINKED, "--email", "hanako@example.jp")
-    assert mismatch.exit_code == 0  # the ID itself is linked
+    # The ID is linked, but not to the profile with that email: its events go elsewhere (issue 15).
+    assert mismatch.exit_code == 1
+    assert "error: --email check failed: the profile with hanako@example.jp does not carry" in flat(mismatch.stderr)
     text = flat(mismatch.stdout)
     assert "mismatch: the profile with hanako@example.jp does not carry this LINE user ID" in text
     assert f"pX carries {OTHER}" in text
@@ -247,3 +249,32 @@ def test_malformed_ids_are_explained_without_a_link_index(tmp_path):
     doc = json.loads(result.stdout)
     assert doc["resolver"] is None
     assert "@shop_taro" in result.stdout
+
+
+# -- issue 15 item 4: exit codes that mean the check, one error per malformed ID -----------------
+
+@pytest.mark.parametrize("mode", [{"TTY_COMPATIBLE": "1"}, {"TTY_COMPATIBLE": "0"}], ids=["terminal", "piped"])
+def test_email_mismatch_is_a_failed_check_on_a_terminal_and_piped(env, account, mode):
+    mismatch = run(dict(env, **mode), LINKED, "--email", "hanako@example.jp")
+    assert mismatch.exit_code == 1
+    assert "mismatch:" in flat(mismatch.stdout) and "error:" not in mismatch.stdout
+    errors = [line for line in mismatch.stderr.splitlines() if "error:" in line]  # bold on a terminal
+    assert len(errors) == 1 and "--email check failed" in errors[0] and "hanako@example.jp" in errors[0]
+    nobody = run(dict(env, **mode), LINKED, "--email", "nobody@example.jp")
+    assert nobody.exit_code == 1 and "no Klaviyo profile has the email nobody@example.jp" in flat(nobody.stderr)
+    match = run(dict(env, **mode), LINKED, "--email", "taro@example.jp")
+    assert match.exit_code == 0, match.stderr
+    assert "error:" not in match.stderr
+
+
+@pytest.mark.parametrize("mode", [{"TTY_COMPATIBLE": "1"}, {"TTY_COMPATIBLE": "0"}], ids=["terminal", "piped"])
+def test_a_malformed_id_says_what_is_wrong_once(tmp_path, mode):
+    env = clean_env(LINESYNC_STATE_DIR=str(tmp_path / "state"), XDG_CONFIG_HOME=str(tmp_path / "config"), **mode)
+    result = runner.invoke(app, ["check-link", "Uabc"], env=env)
+    assert result.exit_code == 1
+    said = "a LINE user ID has exactly 32"
+    assert (result.stdout + result.stderr).count(said) == 1
+    assert said in result.stderr and "error:\x1b[0m Uabc" not in result.stdout
+    assert "Uabc is not a LINE user ID" in result.stderr
+    assert "malformed (wrong-length)" in result.stdout  # the data still says what the ID is
+    assert "not linked to exactly one profile" not in result.stderr  # a malformed ID is not "unlinked"

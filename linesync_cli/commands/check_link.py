@@ -48,7 +48,8 @@ def _detail_rows(check, link, tz, term: bool) -> list[dict]:
 
     rows = [{"field": "LINE user ID", "value": check.value}]
     if not check.format.ok:
-        rows.append({"field": "format", "value": f"malformed ({check.format.kind}): {check.format.hint}"})
+        # What is wrong is said once, in the error line on stderr.
+        rows.append({"field": "format", "value": f"malformed ({check.format.kind})"})
         return rows
     rows.append({"field": "link", "value": check.status})
     for p in check.profiles or []:
@@ -123,8 +124,6 @@ def _render(r, output, result, link, tz, *, from_link_map: bool) -> None:
         elif c.status == "ambiguous":
             r.note(f"[red]✗[/] {who}ambiguous: {len(c.link.profile_ids)} profiles carry this LINE user ID; "
                    "its actions are not sent until only one does")
-        elif c.status == "malformed" and len(result.checks) == 1:
-            r.note(f"[red]✗[/] not a LINE user ID: {safe(c.format.hint)}")
     if summary["unlinked"] or summary["ambiguous"]:
         r.note(f"[cyan]hint:[/] {safe(_how_linkage_is_made(link))}"
                + ("; if that happened since the last sync, run `linesync links sync`"
@@ -151,7 +150,8 @@ def check_link(
     last Linked LINE Identity and LINE events) or why there is none, and with a LINE
     channel access token whether LINE can reach the user. Several IDs give a table
     and the linked share. Exits 0 when all are linked, 1 otherwise (3 when LINE
-    refuses the token, after showing the link results).
+    refuses the token, after showing the link results). With --email, a profile with that
+    email that does not carry the LINE user ID is a failed check too (exit 1).
 
     Examples:
 
@@ -163,7 +163,7 @@ def check_link(
 
     from linesync_cli.core.check_link import check_links
     from linesync_cli.core.linkage import classify_line_user_id, open_resolver, read_line_user_ids
-    from linesync_cli.errors import CheckFailed, LinesyncError, UsageError
+    from linesync_cli.errors import LinesyncError, UsageError
     from linesync_cli.timeutil import parse_zone
 
     app = app_context(ctx)
@@ -189,9 +189,28 @@ def check_link(
         if isinstance(problem, LinesyncError):
             problem.message = f"{problem.message} (the link results above are complete; the LINE check is not)"
         raise problem
+    _raise_for_failed_checks(result)
+
+
+def _raise_for_failed_checks(result) -> None:
+    """Exit 1 when any check failed: not linked, malformed, or --email finds another profile."""
+    from linesync_cli.errors import CheckFailed
+
+    summary = result.summary
+    checks = result.checks
+    if len(checks) == 1 and checks[0].status == "malformed":
+        raise CheckFailed(f"{checks[0].value} is not a LINE user ID: {checks[0].format.hint}")
     if summary["linked"] != summary["total"]:
+        malformed = sum(c.status == "malformed" for c in checks)
         raise CheckFailed(f"{summary['total'] - summary['linked']:,} of {summary['total']:,} LINE user ID(s) "
-                          "are not linked to exactly one profile")
+                          "are not linked to exactly one profile" + (f" ({malformed:,} malformed)" if malformed else ""))
+    mismatched = [c for c in checks if c.email is not None and not c.email.matches]
+    if mismatched:
+        e = mismatched[0].email
+        said = (f"no Klaviyo profile has the email {e.email}" if not e.profiles
+                else f"the profile with {e.email} does not carry {mismatched[0].value}")
+        raise CheckFailed(f"--email check failed: {said}; this user's LINE events go to another profile"
+                          if e.profiles else f"--email check failed: {said}")
 
 
 def register(app: typer.Typer) -> None:

@@ -8,7 +8,7 @@ import typer
 
 from linesync_cli.commands.options import FormatOpt, JsonOpt, app_context, resolve_format
 
-config_app = typer.Typer(help="""The configuration: what is in effect and where it came from, which files are read, a commented starting file.
+config_app = typer.Typer(no_args_is_help=True, short_help="The configuration: what is in effect, which files are read, a starting file.", help="""The configuration: what is in effect and where it came from, which files are read, a commented starting file.
 
 Precedence: flag > environment > .env in the working directory > config file > default.
 

@@ -9,7 +9,15 @@ import typer
 from linesync_cli.commands.options import FormatOpt, JsonOpt, app_context, resolve_format
 
 links_app = typer.Typer(
-    help="The local link index that finds the Klaviyo profile for a LINE user ID (property link keys).",
+    short_help="The local link index that finds the Klaviyo profile for a LINE user ID (property link keys).",
+    help="""The local link index that finds the Klaviyo profile for a LINE user ID (property link keys).
+
+Examples:
+
+  linesync links sync
+
+  linesync links status --json
+""",
     no_args_is_help=True,
 )
 

@@ -10,7 +10,15 @@ import typer
 from linesync_cli.commands.options import FormatOpt, JsonOpt, TimezoneOpt, app_context, resolve_format
 
 report_app = typer.Typer(
-    help="Reports: the LINE funnel from Klaviyo's aggregates, and per-broadcast figures from the event mirror.",
+    short_help="Reports: the LINE funnel from Klaviyo's aggregates, and per-broadcast figures from the event mirror.",
+    help="""Reports: the LINE funnel from Klaviyo's aggregates, and per-broadcast figures from the event mirror.
+
+Examples:
+
+  linesync report funnel --since 30d --compare-email
+
+  linesync report funnel --since 7d --format csv >> weekly-funnel.csv
+""",
     no_args_is_help=True,
 )
 

@@ -9,7 +9,15 @@ import typer
 from linesync_cli.commands.options import FormatOpt, JsonOpt, app_context, resolve_format
 
 segments_app = typer.Typer(
-    help="Klaviyo Segments from LINE reactions (not the messaging platform's recipient segments).",
+    short_help="Klaviyo Segments from LINE reactions (not the messaging platform's recipient segments).",
+    help="""Klaviyo Segments from LINE reactions (not the messaging platform's recipient segments).
+
+Examples:
+
+  linesync segments presets
+
+  linesync segments create line-clicked-recently --days 30
+""",
     no_args_is_help=True,
 )
 

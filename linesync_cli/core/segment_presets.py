@@ -200,7 +200,7 @@ def check_plan(plan: SegmentPlan, *, force: bool) -> None:
         raise CheckFailed(
             f"cannot create {plan.preset.key}: no events yet for {', '.join(plan.missing)}, so Klaviyo has no "
             "such metric to build on (the first event of a kind creates its metric)",
-            hint="send those events first (`linesync backfill`), then check with `linesync metrics`",
+            hint="send those events first (`linesync backfill FILE`), then check with `linesync metrics`",
         )
     if plan.existing and not force:
         ids = ", ".join(str(s["id"]) for s in plan.existing)

@@ -51,7 +51,7 @@ def check_open_vs_read(ctx: DoctorContext) -> CheckResult:
     return informed(
         'Opened LINE Message counts the opens the messaging platform measures, not LINE\'s "Read": '
         "the two counts do not match",
-        "compare opens with sends and clicks over a period: `linesync report`",
+        "compare opens with sends and clicks over a period: `linesync report funnel`",
         (
             "opens are measured by the messaging platform through the message's trackable links and images",
             "a message without a trackable link or image has no opens at all (check one with --message FILE)",
