@@ -183,7 +183,6 @@ def check_link(
     result = check_links(values, resolver, app.klaviyo, line, settings.link, email=email, details=len(values) == 1)
 
     _render(app.renderer, output, result, settings.link, tz, from_link_map=link_map is not None)
-    summary = result.summary
     if result.line_problem is not None:
         problem = result.line_problem
         if isinstance(problem, LinesyncError):
