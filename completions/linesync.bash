@@ -110,10 +110,10 @@ _linesync_option_value() {
         "segments presets|--format"|"segments presets|-f") REPLY="table json csv" ;;
         "segments create|--days") REPLY="@any" ;;
         "segments create|--name") REPLY="@any" ;;
-        "segments create|--format"|"segments create|-f") REPLY="table json csv" ;;
+        "segments create|--format"|"segments create|-f") REPLY="table json" ;;
         "config show|--format"|"config show|-f") REPLY="table json csv" ;;
         "config path|--format"|"config path|-f") REPLY="table json csv" ;;
-        "config init|--format"|"config init|-f") REPLY="table json csv" ;;
+        "config init|--format"|"config init|-f") REPLY="table json" ;;
         *) return 1 ;;
     esac
 }

@@ -77,14 +77,17 @@ def hoist_global_options(args: list[str], takes_value: dict[str, bool]) -> list[
     return front + rest
 
 
-def _stdout_is_terminal() -> bool:
+def _is_terminal(stream) -> bool:
     # Rich's own rule (TTY_COMPATIBLE forces either way), without importing Rich here.
     import os
 
     forced = os.environ.get("TTY_COMPATIBLE", "")
     if forced in ("0", "1"):
         return forced == "1"
-    return sys.stdout.isatty()
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def _commands_below(command):
@@ -103,8 +106,19 @@ class LinesyncGroup(TyperGroup):
         for command in _commands_below(self):
             tidy(command)  # placeholders in --help: no `<bool>`, words not types, `FILE...`
 
+    def main(self, *args, **kwargs):
+        help_mode = self.rich_markup_mode
+        if not _is_terminal(sys.stderr):
+            # A usage error in a log: click's plain lines, not a box wrapped at 80 columns.
+            # (Typer reads the mode for errors from here; help on a terminal keeps it.)
+            self.rich_markup_mode = None
+        self._help_markup_mode = help_mode
+        return super().main(*args, **kwargs)
+
     def make_context(self, info_name, args, parent=None, **extra):
-        if not _stdout_is_terminal():
+        if _is_terminal(sys.stdout):
+            self.rich_markup_mode = getattr(self, "_help_markup_mode", self.rich_markup_mode)
+        else:
             # Piped help is plain text, one line per paragraph: no boxes, no wrapping at 80
             # columns (the width is inherited by every subcommand's context).
             extra.setdefault("terminal_width", 10_000)

@@ -86,6 +86,13 @@ def _plain(value: Any) -> str:
     return str(value)
 
 
+def _piped_cell(column: Column, value: Any) -> str:
+    # A number piped is for a machine: 12345, not the terminal's 12,345.
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return column.fmt(value) if column.fmt else _plain(value)
+
+
 def to_csv(rows: Iterable[dict], columns: Sequence[Column]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
@@ -132,7 +139,7 @@ class Renderer:
         else:
             from tabulate import tabulate
 
-            body = [[clean(c.fmt(row.get(c.key)) if c.fmt else _plain(row.get(c.key))) for c in columns] for row in rows]
+            body = [[clean(_piped_cell(c, row.get(c.key))) for c in columns] for row in rows]
             if title:
                 self.data(clean(title))
             self.data(tabulate(body, headers=[c.header for c in columns], tablefmt="plain", disable_numparse=True)

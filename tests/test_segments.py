@@ -210,6 +210,17 @@ def test_line_linked_with_external_id_is_refused(tmp_path) -> None:
 def test_presets_lists_all_five(tmp_path) -> None:
     result = run(["presets", "--json"], tmp_path, LINESYNC_KLAVIYO_API_KEY="")
     assert result.exit_code == 0
-    rows = json.loads(result.stdout)
+    rows = json.loads(result.stdout)["presets"]  # an object, like every --json output
     assert [r["preset"] for r in rows] == [p.key for p in PRESETS]
     assert rows[0]["metrics"] == "Opened LINE Message; Clicked LINE Message"
+
+
+def test_create_offers_only_table_and_json(tmp_path) -> None:
+    refused = run(["create", "line-clicked-recently", "--format", "csv"], tmp_path, TTY_COMPATIBLE="0")
+    assert refused.exit_code == 2 and refused.stdout == ""
+    assert "'csv' is not one of 'table', 'json'" in refused.stderr
+    assert "╭" not in refused.stderr  # piped: click's plain lines, not a box
+    dry_table = run(["create", "line-clicked-recently", "--dry-run", "--format", "table"], tmp_path,
+                    LINESYNC_KLAVIYO_API_KEY="")
+    assert dry_table.exit_code == 2 and dry_table.stdout == ""  # not JSON under a "table" label
+    assert "--dry-run prints the request body, which is JSON" in dry_table.stderr

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from linesync_cli.commands.options import FormatOpt, JsonOpt, app_context, resolve_format
+from linesync_cli.commands.options import FormatOpt, JsonOpt, TableJsonFormatOpt, app_context, resolve_format
 
 config_app = typer.Typer(no_args_is_help=True, short_help="The configuration: what is in effect, which files are read, a starting file.", help="""The configuration: what is in effect and where it came from, which files are read, a commented starting file.
 
@@ -99,7 +99,7 @@ def init(
     ctx: typer.Context,
     key_from_stdin: Annotated[bool, typer.Option("--key-from-stdin", help="Read the Klaviyo private API key (pk_...) from standard input and write it into the file; without this the key line stays commented out.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
-    fmt: FormatOpt = None,
+    fmt: TableJsonFormatOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Write a commented linesync.toml (every setting with its default) where the config file is read from.

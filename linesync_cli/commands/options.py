@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Annotated
 
 import typer
@@ -12,6 +13,19 @@ FormatOpt = Annotated[
     OutputFormat | None,
     typer.Option("--format", "-f", help="Output format: table (default), json or csv.", case_sensitive=False),
 ]
+
+
+class TableOrJson(str, Enum):
+    """The formats of a command whose output is one record, not rows: no csv to offer."""
+
+    table = "table"
+    json = "json"
+
+
+TableJsonFormatOpt = Annotated[
+    TableOrJson | None,
+    typer.Option("--format", "-f", help="Output format: table (default) or json.", case_sensitive=False),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Short for --format json.")]
 TimezoneOpt = Annotated[
     str | None,
@@ -19,7 +33,10 @@ TimezoneOpt = Annotated[
 ]
 
 
-def resolve_format(fmt: OutputFormat | None, as_json: bool, *, allow_csv: bool = True) -> OutputFormat:
+def resolve_format(fmt: OutputFormat | TableOrJson | None, as_json: bool, *, allow_csv: bool = True) -> OutputFormat:
+    """The output format of --format/--json. A command without csv declares TableJsonFormatOpt,
+    so its --help and completions offer only table and json."""
+    fmt = OutputFormat(fmt.value) if fmt is not None else None
     if as_json:
         if fmt not in (None, OutputFormat.json):
             raise typer.BadParameter("--json and --format disagree; give one of them", param_hint="--json")

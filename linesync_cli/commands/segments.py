@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from linesync_cli.commands.options import FormatOpt, JsonOpt, app_context, resolve_format
+from linesync_cli.commands.options import FormatOpt, JsonOpt, TableJsonFormatOpt, app_context, resolve_format
 
 segments_app = typer.Typer(
     short_help="Klaviyo Segments from LINE reactions (not the messaging platform's recipient segments).",
@@ -30,7 +30,7 @@ def presets(ctx: typer.Context, fmt: FormatOpt = None, as_json: JsonOpt = False)
 
       linesync segments presets
 
-      linesync segments presets --json | jq -r '.[].preset'
+      linesync segments presets --json | jq -r '.presets[].preset'
     """
     from linesync_cli.core.segment_presets import PRESETS
     from linesync_cli.render import Column
@@ -45,7 +45,7 @@ def presets(ctx: typer.Context, fmt: FormatOpt = None, as_json: JsonOpt = False)
     } for p in PRESETS]
     cols = [Column("preset", "Preset"), Column("selects", "Selects"), Column("metrics", "Needs metrics"),
             Column("uses_days", "--days")]
-    app.renderer.emit(output, json_data=rows, rows=rows, columns=cols)
+    app.renderer.emit(output, json_data={"presets": rows}, rows=rows, columns=cols)
 
 
 @segments_app.command("create")
@@ -56,7 +56,7 @@ def create(
     name: Annotated[str | None, typer.Option("--name", help="Segment name (default: from the preset, e.g. \"LINE clicked (30d)\").")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the request body as JSON and create nothing. Resolves metric IDs when a Klaviyo key is set, else shows placeholders.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Create even if a segment with this name exists (Klaviyo allows duplicate names).")] = False,
-    fmt: FormatOpt = None,
+    fmt: TableJsonFormatOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Create a Klaviyo Segment from a preset (POST /api/segments).
@@ -79,9 +79,13 @@ def create(
         plan_segment,
         segments_named,
     )
+    from linesync_cli.render import OutputFormat
 
     app = app_context(ctx)
-    output = resolve_format(fmt, as_json, allow_csv=False)
+    output = resolve_format(fmt, as_json)
+    if dry_run and fmt is not None and output is not OutputFormat.json:
+        raise typer.BadParameter("--dry-run prints the request body, which is JSON; drop --format table",
+                                 param_hint="--format")
     r = app.renderer
     chosen = get_preset(preset)
     if days is not None and not chosen.uses_days:
