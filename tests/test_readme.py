@@ -124,3 +124,50 @@ def test_the_offline_tour_runs_against_a_sandbox_as_shown(tmp_path, monkeypatch)
         run_cli(["sandbox", "stop"], env=base)
     assert checked >= 60, f"only {checked} README output lines were checked"
     assert not (tmp_path / "state" / "sandbox" / "sandbox.json").exists()
+
+
+# -- the README's shown output is the real output (issue 15 item 8) -----------------------------
+
+def _block_after(marker: str) -> list[str]:
+    """The lines of the first ``` block after MARKER in the README."""
+    _, sep, tail = README.partition(marker)
+    assert sep, f"README has no {marker!r}"
+    if not tail.startswith("```") and not marker.endswith("\n"):
+        tail = tail.split("\n```\n", 1)[1]
+    elif tail.startswith("```"):
+        tail = tail.split("\n", 1)[1]
+    return [line.rstrip() for line in tail.split("```", 1)[0].strip("\n").splitlines()]
+
+
+def _lines(text: str) -> list[str]:
+    return [line.rstrip() for line in text.strip("\n").splitlines()]
+
+
+def _normalised_rejects(text: str, state: Path) -> str:
+    # The state dir is the reader's own and the file name ends in a fingerprint of the inputs;
+    # the README says both vary and shows them as ~/.local/state/linesync and <fingerprint>.
+    text = text.replace(str(state), "~/.local/state/linesync")
+    return re.sub(r"dry-run-[0-9a-f]{12}\.jsonl", "dry-run-<fingerprint>.jsonl", text)
+
+
+def test_the_first_commands_output_is_the_one_shown(tmp_path, monkeypatch) -> None:
+    install_and_run, _ = _first_sh_blocks(2)
+    args = shlex.split(install_and_run.split("&&")[-1].strip())
+    monkeypatch.chdir(ROOT)
+    state = tmp_path / "state"
+    (tmp_path / "none.toml").write_text("")
+    env = clean_env(LINESYNC_STATE_DIR=str(state), LINESYNC_CONFIG=str(tmp_path / "none.toml"), TTY_COMPATIBLE="0")
+    result = run_cli(args[1:], env=env)
+    assert result.exit_code == 1
+    assert _lines(result.stdout) == _block_after("prints the summary below.")
+    assert _lines(_normalised_rejects(result.stderr, state)) == _block_after("On stderr:")
+
+
+def test_config_show_output_is_the_one_shown(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    key = "pk_" + "x" * 34  # the README shows a 37-character key
+    env = clean_env(LINESYNC_KLAVIYO_API_KEY=key, HOME="/root", XDG_STATE_HOME=None, XDG_CONFIG_HOME=str(tmp_path),
+                    TTY_COMPATIBLE="0")
+    result = run_cli(["config", "show"], env=env)
+    assert result.exit_code == 0, result.stderr
+    assert _lines(result.stdout) == _block_after("$ linesync config show\n")
