@@ -126,6 +126,11 @@ def command_runs(tmp: Path) -> dict[str, list[list[str]]]:
         "sandbox stop": [["sandbox", "stop"]],
         "sandbox env": [["sandbox", "env"]],
         "sandbox status": [["sandbox", "status", "--json"]],
+        "config path": [["config", "path"], ["config", "path", "--json"]],
+        # Written next to the settings files but under another name, so it is searched: the
+        # template must not copy a key from the environment, .env or the config file.
+        "config init": [["config", "init", "--config", str(tmp / "written-by-init.toml")],
+                        ["config", "init", "--json", "--force", "--config", str(tmp / "written-by-init.toml")]],
     }
 
 
