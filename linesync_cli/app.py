@@ -127,9 +127,9 @@ class LinesyncGroup(TyperGroup):
                 command.rich_markup_mode = None
         return super().make_context(info_name, args, parent=parent, **extra)
 
-    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
         takes_value = {
-            name: not param.is_flag
+            name: not getattr(param, "is_flag", False)
             for param in self.params if param.param_type_name == "option"
             for name in param.opts if name not in _ROOT_ONLY
         }
@@ -249,7 +249,8 @@ def root(
         "klaviyo_base_url": klaviyo_base_url,
         "line_base_url": line_base_url,
     }
-    if config is not None and ctx.get_parameter_source("config").name == "ENVIRONMENT":
+    source = ctx.get_parameter_source("config")
+    if config is not None and source is not None and source.name == "ENVIRONMENT":
         config = None  # config.py reads LINESYNC_CONFIG itself, and says that it chose the file
     ctx.obj = AppContext(flags=flags, config_file=config, verbose=verbose, quiet=quiet, debug=debug,
                          no_color=no_color, timeout=timeout, retries=retries)
