@@ -168,6 +168,14 @@ def command_tree(app=None) -> Node:
     root = typer.main.get_command(app)
     known = hints()
     tree = _node(root, typer.Context(root, info_name=PROG), (), known)
+    # Global options are accepted after the command too (the root hoists them), so every
+    # command completes them.
+    root_only = {"--help", "-h", "--install-completion", "--show-completion", "--version"}
+    global_options = [o for o in tree.options if not set(o.names) & root_only]
+    for node in tree.walk():
+        if node is not tree:
+            taken = {n for o in node.options for n in o.names}
+            node.options.extend(o for o in global_options if not set(o.names) & taken)
     if known:  # an option was renamed or gained choices of its own: the table must follow
         stale = ", ".join(f"`{' '.join((PROG, *path))} {name}`" for path, name in known)
         raise LookupError(f"completion hints for {stale} match no free-text option or argument; "

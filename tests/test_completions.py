@@ -31,7 +31,9 @@ CASES = [
     (["linesync", "links", "sync", "--f"], {"--full", "--format"}),
     (["linesync", "links", "sync", "--format", ""], {"table", "json", "csv"}),
     (["linesync", "--state-dir", "/tmp", "metrics", "show", "--interval", ""], {"hour", "day", "week"}),
-    (["linesync", "-v", "doctor", "--s"], {"--since", "--skip", "--segment", "--strict"}),
+    # Global options complete after the command too: the root accepts them anywhere.
+    (["linesync", "-v", "doctor", "--s"], {"--since", "--skip", "--segment", "--strict", "--state-dir"}),
+    (["linesync", "links", "sync", "--ret"], {"--retries"}),
     (["linesync", "backfill", "--input-format", ""], {"csv", "jsonl", "line-webhook"}),
     (["linesync", "backfill", "--rej"], {"--rejects"}),
     (["linesync", "backfill", "--format", ""], {"table", "json", "csv", "jsonl", "line-webhook"}),
