@@ -165,7 +165,10 @@ class Renderer:
         the next status overwrites (`status_done` clears it); piped, a plain line each (a log)."""
         if self.err.quiet:
             return
-        if self.err.is_terminal:
+        if getattr(self.err, "_live_stack", None):
+            # A progress bar owns the bottom line: the note goes above it, as a line.
+            self.err.print(clean(text), markup=False, highlight=False)
+        elif self.err.is_terminal:
             width = max(20, self.err.width - 1)
             self.err.file.write("\r\x1b[2K" + clean(text)[:width])
             self.err.file.flush()
