@@ -19,7 +19,7 @@ _linesync_subcommands() {
 _linesync_options() {
     case "$1" in
         "") REPLY="--config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries --verbose -v --quiet -q --debug --no-color --version --install-completion --show-completion --help" ;;
-        "backfill") REPLY="--format -f --input-format --json --encoding --timezone --tz --since --until --only --limit --dry-run --out --link-map --rejects --unlinked --trigger-flows --yes -y --restart --workers --help --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries --verbose -v --quiet -q --debug --no-color" ;;
+        "backfill") REPLY="--format -f --input-format --json --encoding --timezone --tz --since --until --only --limit --dry-run --out --link-map --rejects --unlinked --trigger-flows --yes -y --restart --workers --allow-empty --help --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries --verbose -v --quiet -q --debug --no-color" ;;
         "backfill runs") REPLY="--format -f --json --limit --help --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries --verbose -v --quiet -q --debug --no-color" ;;
         "links") REPLY="--help --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries --verbose -v --quiet -q --debug --no-color" ;;
         "links sync") REPLY="--segment --full --format -f --json --help --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries --verbose -v --quiet -q --debug --no-color" ;;

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from linesync_cli.core.backfill.options import BackfillOptions
     from linesync_cli.core.backfill.result import BackfillProgress, BackfillResult
     from linesync_cli.core.backfill.sink import KlaviyoSink
+    from linesync_cli.errors import LinesyncError
     from linesync_cli.render import Renderer
 
 RUN_COMMAND = "run"
@@ -131,6 +132,7 @@ def backfill(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (with --trigger-flows).")] = False,
     restart: Annotated[bool, typer.Option("--restart", help="Start over instead of resuming the earlier run of the same inputs and options.")] = False,
     workers: Annotated[int, typer.Option("--workers", min=1, max=16, help="Requests in flight at once (the rate limit still applies).")] = 4,
+    allow_empty: Annotated[bool, typer.Option("--allow-empty", help="Exit 0 when the inputs hold no records (by default an empty input, e.g. a broken `zcat ... |` pipe, exits 1).")] = False,
 ) -> None:
     """Load LINE actions (actions CSV/JSON Lines, or LINE webhook archives) into Klaviyo as events.
 
@@ -168,11 +170,22 @@ def backfill(
         window=TimeWindow.parse(since, until, zone), only=_only(only), limit=limit, rejects=rejects,
         unlinked=unlinked, trigger_flows=trigger_flows, restart=restart, workers=workers,
     )
-    _run(ctx, opts, link_map, out if dry_run else None, dry_run, output or "table", yes)
+    _run(ctx, opts, link_map, out if dry_run else None, dry_run, output or "table", yes, allow_empty)
+
+
+def _empty_input(r: Renderer, names: list[str], allow_empty: bool) -> None:
+    """No records at all: a nightly job must not pass on an empty export."""
+    from linesync_cli.errors import CheckFailed
+
+    shown = ", ".join("standard input" if n == "-" else n for n in names)
+    r.warn(f"no records in {_safe(shown)} (an empty export, or a pipe whose first command failed?)")
+    if not allow_empty:
+        raise CheckFailed("nothing to backfill: the input is empty",
+                          hint="give --allow-empty when an empty input is expected")
 
 
 def _run(ctx: typer.Context, opts: BackfillOptions, link_map: Path | None, out: Path | None, dry_run: bool,
-         output: str, yes: bool) -> None:
+         output: str, yes: bool, allow_empty: bool) -> None:
     from linesync_cli.core.backfill.options import check_inputs
     from linesync_cli.core.backfill.run import run_backfill
     from linesync_cli.core.backfill.sink import DryRunSink, KlaviyoSink
@@ -186,6 +199,9 @@ def _run(ctx: typer.Context, opts: BackfillOptions, link_map: Path | None, out: 
     # Everything that can fail with exit 2 fails before the first API call; a mistyped
     # file name is said before a missing key.
     inputs = check_inputs(opts.inputs)
+    if all(i.empty for i in inputs):  # standard input is never known to be empty here
+        _empty_input(r, [i.name for i in inputs], allow_empty)
+        return  # nothing to send, no run to record, no API to ask
     sink: KlaviyoSink | DryRunSink = DryRunSink(out) if dry_run else KlaviyoSink(app.klaviyo())
     resolver = open_resolver(settings, app.klaviyo, link_map=link_map)
     try:
@@ -208,8 +224,10 @@ def _run(ctx: typer.Context, opts: BackfillOptions, link_map: Path | None, out: 
             close()
     _render_result(r, result, output)
     if result.stopped_by is not None:
-        raise result.stopped_by
+        raise _said_honestly(result, result.stopped_by)
     c = result.counts
+    if c.read == 0:
+        _empty_input(r, list(opts.inputs), allow_empty)
     if c.rejected or c.failed:
         where = f"; see {result.rejects_path}" if result.rejects_path else ""
         if result.dry_run:
@@ -241,6 +259,21 @@ def _ctrl_c_sets(stop: threading.Event) -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def _said_honestly(result: BackfillResult, stopped: LinesyncError) -> LinesyncError:
+    """An interruption says "progress is saved" only when the run holds accepted batches; a dry
+    run has nothing to resume."""
+    from linesync_cli.errors import Interrupted
+
+    if not isinstance(stopped, Interrupted):
+        return stopped
+    if result.dry_run:
+        return Interrupted("interrupted: a dry run saves no progress", hint="run it again; it starts from the beginning")
+    if result.counts.sent:
+        return Interrupted(f"interrupted; progress is saved in run #{result.run_id}",
+                           hint="run the same command again to continue where it stopped")
+    return Interrupted("interrupted before any batch was accepted", hint="run the same command again")
 
 
 def _note(r: Renderer, markup: str) -> None:
@@ -363,7 +396,9 @@ def _notes(r: Renderer, result: BackfillResult) -> None:
     if result.rejects_path is not None:
         _note(r, f"rejected records: {_safe(result.rejects_path)}")
     if result.stopped_by is not None and not result.dry_run:
-        _note(r, f"progress is saved in run #{result.run_id}; run the same command again to continue")
+        # "Progress is saved" only when there is some: accepted batches the next run skips.
+        _note(r, f"progress is saved in run #{result.run_id}; run the same command again to continue" if c.sent
+              else "no batch was accepted yet; run the same command again to start over")
 
 
 @backfill_app.command("runs")

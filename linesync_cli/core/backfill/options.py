@@ -111,10 +111,59 @@ class InputFile:
     name: str
     size: int | None
     fingerprint: dict[str, Any]
+    empty: bool = False  # holds nothing but white space (after gzip); unknown for standard input
+
+
+_SNIFF = 64 << 10
+# What a file that is not text usually is, by its first bytes.
+_MAGIC = ((b"\x7fELF", "an executable"), (b"MZ", "an executable"), (b"PK\x03\x04", "a zip archive"),
+          (b"%PDF", "a PDF"), (b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"),
+          (b"SQLite format 3\x00", "an SQLite database"), (b"BZh", "a bzip2 file"), (b"\xfd7zXZ", "an xz file"))
+
+
+def _decompressed_head(head: bytes) -> bytes:
+    if head[:2] != b"\x1f\x8b":
+        return head
+    import zlib
+
+    try:
+        return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head, _SNIFF)
+    except zlib.error:
+        return head  # a damaged gzip file: the reader says so, with its line
+
+
+def _utf16_or_32(sample: bytes) -> bool:
+    if sample.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")):
+        return True
+    even, odd = sample[0:2048:2], sample[1:2048:2]
+    if len(odd) < 8:
+        return False
+    # ASCII text in UTF-16 has a NUL in every other byte; binary data has them anywhere.
+    return (even.count(0) > 0.4 * len(even) and odd.count(0) < 0.05 * len(odd)) or (
+        odd.count(0) > 0.4 * len(odd) and even.count(0) < 0.05 * len(even))
+
+
+def check_content(name: str, head: bytes) -> bool:
+    """A text input, or a usage error saying what it is instead; True when it holds no text at all.
+
+    Caught here, before a run exists or an API is called: UTF-16/32 text (the readers
+    split lines on bytes) and binary data (a program, an archive, a mistyped name).
+    """
+    sample = _decompressed_head(head[:_SNIFF])
+    if _utf16_or_32(sample):
+        raise InputFileError(f"{name} is UTF-16 (or UTF-32) text; backfill reads UTF-8 or another byte encoding",
+                             hint=f"convert it first: iconv -f UTF-16 -t UTF-8 {name} > {name}.utf8")
+    if b"\x00" in sample:
+        what = next((label for magic, label in _MAGIC if sample.startswith(magic)), "binary data")
+        raise InputFileError(f"{name} is not text ({what}); backfill reads actions CSV, JSON Lines or "
+                             "LINE webhook archives (.gz is decompressed)",
+                             hint="check the file name; a zip, bzip2 or xz archive must be unpacked first")
+    return not sample.lstrip(b"\xef\xbb\xbf").strip()
 
 
 def check_input(name: str) -> InputFile:
-    """Open the input once: fail early (exit 2) if it cannot be read, else take its size and fingerprint.
+    """Open the input once: fail early (exit 2) if it cannot be read or is not text, else take its
+    size and fingerprint.
 
     The fingerprint is the path, the size and a hash of the first and last MiB:
     cheap, and it catches edits and appends.
@@ -124,7 +173,9 @@ def check_input(name: str) -> InputFile:
     try:
         with open_input(name) as fh:
             size = os.fstat(fh.fileno()).st_size
-            h = hashlib.blake2b(fh.read(_END), digest_size=16)
+            head = fh.read(_END)
+            empty = check_content(name, head)
+            h = hashlib.blake2b(head, digest_size=16)
             if size > 2 * _END:
                 fh.seek(-_END, os.SEEK_END)
                 h.update(fh.read())
@@ -132,7 +183,7 @@ def check_input(name: str) -> InputFile:
                 h.update(fh.read())
     except OSError as exc:
         raise InputFileError(f"cannot read {name}: {exc.strerror or exc}") from None
-    return InputFile(name, size, {"path": str(Path(name).resolve()), "size": size, "hash": h.hexdigest()})
+    return InputFile(name, size, {"path": str(Path(name).resolve()), "size": size, "hash": h.hexdigest()}, empty)
 
 
 def check_inputs(names: tuple[str, ...] | list[str]) -> tuple[InputFile, ...]:

@@ -135,7 +135,9 @@ def open_input(name: str, buffering: int = -1) -> BinaryIO:
     except FileNotFoundError:
         raise InputFileError(f"input file {name} does not exist", hint="check the path") from None
     except IsADirectoryError:
-        raise InputFileError(f"{name} is a directory, not an input file") from None
+        shown = name.rstrip("/")
+        raise InputFileError(f"{name} is a directory, not an input file",
+                             hint=f"give the files in it, e.g. {shown}/*.csv or {shown}/*.jsonl") from None
     except OSError as exc:
         raise InputFileError(f"cannot open {name}: {exc.strerror or exc}") from None
 

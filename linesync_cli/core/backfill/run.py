@@ -490,6 +490,21 @@ def _seen_keys(state_dir: Path) -> SeenKeys:
                          hint="check LINESYNC_STATE_DIR (or --state-dir) points at a writable directory") from None
 
 
+DRY_RUN_REJECTS_KEPT = 20
+
+
+def prune_dry_run_rejects(directory: Path, keep: int = DRY_RUN_REJECTS_KEPT) -> None:
+    """Keep the newest `keep` dry-run rejects files: every new set of inputs or options makes one
+    (its name carries the run's fingerprint), and nothing else would ever remove them. A real
+    run's rejects (run-N.jsonl) belong to its ledger entry and stay."""
+    try:
+        files = sorted(directory.glob("dry-run-*.jsonl"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in files[keep:]:
+            old.unlink(missing_ok=True)
+    except OSError:
+        pass  # tidying is a courtesy; the run's result stands
+
+
 def run_backfill(opts: BackfillOptions, resolver: Resolver, *, sink: Sink, state_dir: Path,
                  inputs: tuple[InputFile, ...] | None = None, progress: Callable[[BackfillProgress], None] | None = None,
                  stop: threading.Event | None = None, now: datetime | None = None) -> BackfillResult:
@@ -540,6 +555,8 @@ def run_backfill(opts: BackfillOptions, resolver: Resolver, *, sink: Sink, state
     if recorded is not None:
         recorded.ledger.finish(recorded.id, status, counts.to_json())
         recorded.ledger.close()
+    else:
+        prune_dry_run_rejects(default_rejects.parent)
     return BackfillResult(
         counts=counts, dry_run=not sink.delivers, run_id=recorded.id if recorded else None,
         resumed=recorded.resumed if recorded else False, status=status,

@@ -1,0 +1,174 @@
+"""Issue 15, item 3: bad input is caught before the network and before a run exists.
+
+A binary, UTF-16 or directory input stops with exit 2 and one line naming it, sends no
+request and records no run; an empty input warns and exits 1 unless --allow-empty;
+"progress is saved" only when a run sent something; dry-run rejects files are pruned.
+Each CLI test keeps stdout and stderr apart, on a (faked) terminal and piped.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+
+from tests.support.standin_cli import run_cli
+
+PROJECT = Path(__file__).resolve().parents[1]
+LINK_MAP = PROJECT / "examples" / "link-map.csv"
+ACTIONS = PROJECT / "examples" / "actions.csv"
+TERMINAL = {"TTY_COMPATIBLE": "1", "COLUMNS": "200"}
+PIPED = {"TTY_COMPATIBLE": "0"}
+MODES = pytest.mark.parametrize("mode", [TERMINAL, PIPED], ids=["terminal", "piped"])
+
+
+def plain(text: str) -> str:
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)
+
+
+def _offline(cli_env) -> dict:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return cli_env | {"LINESYNC_KLAVIYO_BASE_URL": f"http://127.0.0.1:{port}"}
+
+
+def _runs(env) -> list:
+    result = run_cli(["backfill", "runs", "--json"], env=env | PIPED)
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout)["runs"]
+
+
+def _inputs(tmp_path: Path) -> dict[str, tuple[Path, str]]:
+    """name -> (file, a word the one error line must contain)."""
+    binary = tmp_path / "garbage.bin"
+    binary.write_bytes(bytes(range(256)) * 16)
+    utf16 = tmp_path / "export-utf16.csv"
+    utf16.write_text(ACTIONS.read_text(encoding="utf-8"), encoding="utf-16")
+    utf16_nobom = tmp_path / "export-utf16le.csv"
+    utf16_nobom.write_bytes(ACTIONS.read_text(encoding="utf-8").encode("utf-16-le"))
+    program = tmp_path / "ls"
+    shutil.copy("/bin/ls", program)
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    (folder / "a.csv").write_text(ACTIONS.read_text(encoding="utf-8"))
+    return {
+        "binary": (binary, "not text"),
+        "utf16": (utf16, "UTF-16"),
+        "utf16-no-bom": (utf16_nobom, "UTF-16"),
+        "program": (program, "not text"),
+        "directory": (folder, "directory"),
+    }
+
+
+@MODES
+@pytest.mark.parametrize("kind", ["binary", "utf16", "utf16-no-bom", "program", "directory"])
+def test_bad_input_stops_before_the_network_with_one_line_and_no_run(kind, mode, tmp_path, cli_env, klaviyo_standin):
+    path, word = _inputs(tmp_path)[kind]
+    result = run_cli(["backfill", str(path), "--yes", "--link-map", str(LINK_MAP)], env=cli_env | mode)
+    assert result.exit_code == 2, result.stderr
+    assert result.stdout == ""
+    err = plain(result.stderr).strip().splitlines()
+    assert err[0].startswith("error: ") and str(path) in err[0] and word in err[0], err
+    assert len(err) <= 2 and all(line.startswith(("error: ", "hint: ")) for line in err), err  # one line + hint
+    assert "progress is saved" not in result.stderr
+    assert klaviyo_standin.requests == [], "an API call was made before the input was checked"
+    assert _runs(cli_env) == []
+
+
+@pytest.mark.parametrize("with_map", [True, False], ids=["link-map", "no-link-index"])
+def test_garbage_bin_offline_exits_2_with_one_clear_line_and_creates_no_run(with_map, tmp_path, cli_env):
+    garbage = tmp_path / "garbage.bin"
+    garbage.write_bytes(bytes(range(256)) * 16)
+    env = _offline(cli_env)
+    args = ["backfill", str(garbage), "--yes"] + (["--link-map", str(LINK_MAP)] if with_map else [])
+    result = run_cli(args, env=env | PIPED)
+    assert result.exit_code == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines[0].startswith(f"error: {garbage} is not text"), lines
+    assert [line for line in lines if line.startswith("error:")] == [lines[0]]
+    assert "unreachable" not in result.stderr and "retry" not in result.stderr
+    assert _runs(env) == []
+
+
+def test_a_utf16_input_says_how_to_convert_it(tmp_path, cli_env):
+    path, _ = _inputs(tmp_path)["utf16"]
+    result = run_cli(["backfill", str(path), "--dry-run", "--link-map", str(LINK_MAP)], env=cli_env | PIPED)
+    assert result.exit_code == 2
+    assert f"hint: convert it first: iconv -f UTF-16 -t UTF-8 {path}" in result.stderr
+    converted = tmp_path / "converted.csv"
+    converted.write_text(path.read_text(encoding="utf-16"), encoding="utf-8")
+    fixed = run_cli(["backfill", str(converted), "--dry-run", "--link-map", str(LINK_MAP)], env=cli_env | PIPED)
+    assert fixed.exit_code == 1, fixed.stderr  # read now: the example's one invalid row, as in UTF-8
+    assert "dry run:" in fixed.stderr
+
+
+@MODES
+def test_an_empty_input_warns_and_exits_1_unless_allow_empty(mode, tmp_path, cli_env, klaviyo_standin):
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    result = run_cli(["backfill", str(empty), "--yes", "--link-map", str(LINK_MAP)], env=cli_env | mode)
+    assert result.exit_code == 1, result.stderr
+    err = plain(result.stderr)
+    assert "no records" in err and str(empty) in err
+    assert "--allow-empty" in err
+    assert "progress is saved" not in err
+    allowed = run_cli(["backfill", str(empty), "--yes", "--link-map", str(LINK_MAP), "--allow-empty"],
+                      env=cli_env | mode)
+    assert allowed.exit_code == 0, allowed.stderr
+    assert "no records" in plain(allowed.stderr)  # still said, but not a failure
+
+
+def test_an_empty_pipe_is_an_empty_input(tmp_path, cli_env):
+    result = run_cli(["backfill", "-", "--dry-run", "--link-map", str(LINK_MAP)], env=cli_env | PIPED, input="")
+    assert result.exit_code == 1
+    assert "no records" in result.stderr and "standard input" in result.stderr
+
+
+def test_a_directory_gets_a_hint(tmp_path, cli_env):
+    path, _ = _inputs(tmp_path)["directory"]
+    result = run_cli(["backfill", str(path), "--dry-run", "--link-map", str(LINK_MAP)], env=cli_env | PIPED)
+    assert result.exit_code == 2
+    assert "hint:" in result.stderr and "a.csv" not in result.stderr.split("hint:")[0]
+    assert f"{path}/*" in result.stderr  # what to give instead
+
+
+def test_dry_run_rejects_files_are_pruned_to_the_newest_20(tmp_path, cli_env):
+    rejects = tmp_path / "state" / "rejects"
+    rejects.mkdir(parents=True)
+    import os
+
+    for i in range(25):
+        old = rejects / f"dry-run-{i:012x}.jsonl"
+        old.write_text("{}\n")
+        os.utime(old, (1_000_000 + i, 1_000_000 + i))
+    kept_run_file = rejects / "run-1.jsonl"  # a real run's rejects are never pruned
+    kept_run_file.write_text("{}\n")
+    os.utime(kept_run_file, (1, 1))
+    result = run_cli(["backfill", str(ACTIONS), "--dry-run", "--link-map", str(LINK_MAP)], env=cli_env | PIPED)
+    assert result.exit_code == 1, result.stderr
+    dry = sorted(p.name for p in rejects.glob("dry-run-*.jsonl"))
+    assert len(dry) == 20
+    assert "dry-run-000000000000.jsonl" not in dry  # the oldest went
+    assert kept_run_file.exists()
+
+
+@pytest.mark.parametrize(("dry_run", "sent", "said", "not_said"), [
+    (True, 0, "a dry run saves no progress", "progress is saved"),
+    (False, 0, "before any batch was accepted", "progress is saved"),
+    (False, 200, "progress is saved in run #7", "dry run"),
+])
+def test_an_interruption_says_progress_is_saved_only_when_it_is(dry_run, sent, said, not_said):
+    from types import SimpleNamespace
+
+    from linesync_cli.commands.backfill import _said_honestly
+    from linesync_cli.errors import ExitCode, Interrupted
+
+    result = SimpleNamespace(dry_run=dry_run, run_id=None if dry_run else 7, counts=SimpleNamespace(sent=sent))
+    error = _said_honestly(result, Interrupted("interrupted; progress is saved"))
+    assert said in error.message and not_said not in error.message + (error.hint or "")
+    assert error.exit_code is ExitCode.INTERRUPTED
