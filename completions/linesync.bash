@@ -53,7 +53,7 @@ _linesync_option_value() {
         "|--line-base-url") REPLY="@any" ;;
         "|--timeout") REPLY="@any" ;;
         "|--retries") REPLY="@any" ;;
-        "backfill|--format"|"backfill|-f") REPLY="table json csv jsonl line-webhook" ;;
+        "backfill|--format"|"backfill|-f") REPLY="table json" ;;
         "backfill|--input-format") REPLY="csv jsonl line-webhook" ;;
         "backfill|--encoding") REPLY="@any" ;;
         "backfill|--timezone"|"backfill|--tz") REPLY="@any" ;;

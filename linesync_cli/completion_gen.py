@@ -40,12 +40,12 @@ def hints() -> dict[tuple[tuple[str, ...], str], tuple[str, ...] | CommaList]:
     """Known words for values that the command tree types as free text, by (command path, option or
     argument name). Taken from where the CLI takes them, so they follow the catalogue and the checks."""
     from linesync_cli.catalogue import ACTION_KEYS
-    from linesync_cli.commands.backfill import INPUT_FORMATS, OUTPUT_FORMATS
+    from linesync_cli.commands.backfill import OUTPUT_FORMATS
     from linesync_cli.core.doctor import CHECK_IDS
     from linesync_cli.core.segment_presets import PRESETS
 
     return {
-        (("backfill",), "--format"): (*OUTPUT_FORMATS, *INPUT_FORMATS),
+        (("backfill",), "--format"): OUTPUT_FORMATS,  # csv|jsonl|line-webhook there are deprecated
         (("backfill",), "--only"): CommaList(ACTION_KEYS),
         (("doctor",), "--only"): CommaList(CHECK_IDS),
         (("doctor",), "--skip"): CommaList(CHECK_IDS),

@@ -27,7 +27,7 @@ def offline(cli_env, tmp_path):
     (["--out", "x"], "--out writes the request bodies of a dry run"),
     (["--dry-run", "--restart"], "nothing to restart"),
     (["--dry-run", "--only", "sent,waved"], "'waved' is not a LINE action"),
-    (["--dry-run", "--format", "xml"], "is not one of table, json"),
+    (["--dry-run", "--format", "xml"], "is not an output format (table or json)"),
     (["--dry-run", "--json", "--format", "table"], "disagree"),
     (["--dry-run", "--encoding", "klingon"], "not an encoding Python knows"),
     (["--dry-run", "--encoding", "utf-16"], "not supported"),

@@ -172,3 +172,26 @@ def test_an_interruption_says_progress_is_saved_only_when_it_is(dry_run, sent, s
     error = _said_honestly(result, Interrupted("interrupted; progress is saved"))
     assert said in error.message and not_said not in error.message + (error.hint or "")
     assert error.exit_code is ExitCode.INTERRUPTED
+
+
+# -- item 7 on backfill: --format is the output format; --input-format the input's ------------
+
+@MODES
+def test_format_csv_on_backfill_still_works_with_a_deprecation_warning(mode, tmp_path, cli_env):
+    as_jsonl = tmp_path / "actions.txt"  # no telling extension: the format decides how it is read
+    as_jsonl.write_text((PROJECT / "examples" / "actions.jsonl").read_text(encoding="utf-8"))
+    base = ["backfill", str(as_jsonl), "--link-map", str(LINK_MAP), "--dry-run", "--json"]
+    old = run_cli([*base, "--format", "jsonl"], env=cli_env | mode)
+    new = run_cli([*base, "--input-format", "jsonl"], env=cli_env | mode)
+    assert old.exit_code == new.exit_code
+    assert json.loads(old.stdout)["counts"] == json.loads(new.stdout)["counts"]  # the same run
+    assert "--format jsonl is deprecated for the input format: use --input-format jsonl" in plain(old.stderr)
+    assert "deprecated" not in new.stderr
+
+
+def test_format_on_backfill_offers_only_output_formats(cli_env):
+    result = run_cli(["backfill", "--help"], env=cli_env | PIPED)
+    line = next(line for line in result.stdout.splitlines() if "--format" in line and "-f" in line)
+    assert "table|json" in line and "csv|jsonl" not in line.split("--format")[1].split()[0]
+    bad = run_cli(["backfill", str(ACTIONS), "--dry-run", "--format", "xml"], env=cli_env | PIPED)
+    assert bad.exit_code == 2 and "--input-format" in bad.stderr

@@ -78,9 +78,11 @@ backfill_app = typer.Typer(
 )
 
 
-def _split_formats(values: list[str] | None, input_format: str | None) -> tuple[str | None, str | None]:
-    """--format takes the output format (table, json) and/or the input format (csv, jsonl, line-webhook)."""
+def _split_formats(values: list[str] | None, input_format: str | None) -> tuple[str | None, str | None, list[str]]:
+    """--format is the output format (table, json). It used to take the input format too: csv,
+    jsonl and line-webhook still work there for one more release, and come back as deprecated."""
     out = None
+    deprecated: list[str] = []
     for value in values or []:
         v = value.strip().lower()
         if v in OUTPUT_FORMATS:
@@ -89,10 +91,11 @@ def _split_formats(values: list[str] | None, input_format: str | None) -> tuple[
             if input_format not in (None, v):
                 raise typer.BadParameter(f"--format {v} and --input-format {input_format} disagree", param_hint="--format")
             input_format = v
+            deprecated.append(v)
         else:
-            raise typer.BadParameter(f"{value!r} is not one of table, json (output) or csv, jsonl, line-webhook (input)",
-                                     param_hint="--format")
-    return out, input_format
+            raise typer.BadParameter(f"{value!r} is not an output format (table or json); the input format is "
+                                     "--input-format csv|jsonl|line-webhook", param_hint="--format")
+    return out, input_format, deprecated
 
 
 def _only(text: str | None) -> tuple[str, ...]:
@@ -114,8 +117,8 @@ def _only(text: str | None) -> tuple[str, ...]:
 def backfill(
     ctx: typer.Context,
     files: Annotated[list[str], typer.Argument(help="Actions files (CSV or JSON Lines) or LINE webhook archives; - is standard input; .gz is read as gzip.", metavar="FILE", show_default=False)],
-    formats: Annotated[list[str] | None, typer.Option("--format", "-f", help="Output: table (default) or json. Input: csv, jsonl or line-webhook (detected from the content when not given). May be given twice.", show_default=False)] = None,
-    input_format: Annotated[InputFormat | None, typer.Option("--input-format", help="The input format (same as --format csv|jsonl|line-webhook).", case_sensitive=False)] = None,
+    formats: Annotated[list[str] | None, typer.Option("--format", "-f", help="Output format: table (default) or json. (--format csv|jsonl|line-webhook still sets the input format, with a warning: use --input-format.)", metavar="table|json", show_default=False)] = None,
+    input_format: Annotated[InputFormat | None, typer.Option("--input-format", help="The input format; detected from the content when not given.", case_sensitive=False)] = None,
     as_json: JsonOpt = False,
     encoding: Annotated[str, typer.Option("--encoding", help="Text encoding of the input files (e.g. cp932 for Japanese spreadsheet exports).")] = "utf-8",
     timezone: Annotated[str | None, typer.Option("--timezone", "--tz", help="IANA zone for times without a UTC offset (in the input and in --since/--until); without it such times are rejected.", metavar="ZONE")] = None,
@@ -155,7 +158,10 @@ def backfill(
     from linesync_cli.core.backfill.readers import check_encoding
     from linesync_cli.timeutil import parse_zone
 
-    output, input_text = _split_formats(formats, input_format.value if input_format else None)
+    output, input_text, deprecated = _split_formats(formats, input_format.value if input_format else None)
+    for value in deprecated:
+        app_context(ctx).renderer.warn(f"--format {value} is deprecated for the input format: use --input-format "
+                                       f"{value} (--format will take only table or json in the next release)")
     if as_json:
         if output == "table":
             raise typer.BadParameter("--json and --format table disagree; give one of them", param_hint="--json")
