@@ -195,3 +195,29 @@ def test_format_on_backfill_offers_only_output_formats(cli_env):
     assert "table|json" in line and "csv|jsonl" not in line.split("--format")[1].split()[0]
     bad = run_cli(["backfill", str(ACTIONS), "--dry-run", "--format", "xml"], env=cli_env | PIPED)
     assert bad.exit_code == 2 and "--input-format" in bad.stderr
+
+
+def test_one_stray_nul_in_a_text_export_is_a_bad_record_not_a_binary_file(tmp_path, cli_env):
+    text = ACTIONS.read_text(encoding="utf-8").splitlines(keepends=True)
+    stray = tmp_path / "stray-nul.csv"
+    stray.write_text("".join(text[:3]) + "sent,\x00,1\n" + "".join(text[3:]), encoding="utf-8")
+    result = run_cli(["backfill", str(stray), "--dry-run", "--link-map", str(LINK_MAP), "--json"], env=cli_env | PIPED)
+    assert result.exit_code == 1, result.stderr  # read, with the bad row among the rejects
+    assert "not text" not in result.stderr
+    assert json.loads(result.stdout)["counts"]["rejected"] == 2  # the example's own bad row, and this one
+
+
+def test_emptiness_is_judged_on_the_whole_file(tmp_path, cli_env):
+    import gzip
+
+    from linesync_cli.core.backfill.options import check_content
+
+    assert check_content("f", b"\n  \n") is True
+    assert check_content("f", b"\xef\xbb\xbf\n") is True  # a BOM alone
+    assert check_content("f", b"\n" * (70 << 10) + b"sent,U1,2026") is False  # text after the sniffed part
+    assert check_content("f", gzip.compress(b"\n" * (70 << 10) + b"sent")) is False
+    assert check_content("f", gzip.compress(b"")) is True
+    empty_gz = tmp_path / "empty.csv.gz"
+    empty_gz.write_bytes(gzip.compress(b""))
+    empty = run_cli(["backfill", str(empty_gz), "--dry-run", "--link-map", str(LINK_MAP)], env=cli_env | PIPED)
+    assert empty.exit_code == 1 and "no records in" in empty.stderr

@@ -121,15 +121,18 @@ _MAGIC = ((b"\x7fELF", "an executable"), (b"MZ", "an executable"), (b"PK\x03\x04
           (b"SQLite format 3\x00", "an SQLite database"), (b"BZh", "a bzip2 file"), (b"\xfd7zXZ", "an xz file"))
 
 
-def _decompressed_head(head: bytes) -> bytes:
+def _decompressed_head(head: bytes) -> tuple[bytes, bool]:
+    """Up to _SNIFF bytes of the content (gunzipped), and whether that is all of HEAD's content."""
     if head[:2] != b"\x1f\x8b":
-        return head
+        return head[:_SNIFF], len(head) <= _SNIFF
     import zlib
 
+    unzip = zlib.decompressobj(16 + zlib.MAX_WBITS)
     try:
-        return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head, _SNIFF)
+        sample = unzip.decompress(head, _SNIFF)
     except zlib.error:
-        return head  # a damaged gzip file: the reader says so, with its line
+        return head[:_SNIFF], False  # a damaged gzip file: the reader says so, with its line
+    return sample, unzip.eof and not unzip.unconsumed_tail
 
 
 def _utf16_or_32(sample: bytes) -> bool:
@@ -143,22 +146,36 @@ def _utf16_or_32(sample: bytes) -> bool:
         odd.count(0) > 0.4 * len(odd) and even.count(0) < 0.05 * len(even))
 
 
+_CONTROL_BYTES = frozenset(range(32)) - {9, 10, 11, 12, 13, 27} | {127}
+
+
+def _binary(sample: bytes) -> bool:
+    """A known binary format, or NUL bytes among many other control bytes. One stray NUL in
+    a text export is a bad record (the reader rejects it with its line), not a binary file."""
+    if any(sample.startswith(magic) for magic, _ in _MAGIC):
+        return True
+    if b"\x00" not in sample:
+        return False
+    controls = sum(1 for byte in sample if byte in _CONTROL_BYTES)
+    return controls > 0.05 * len(sample)
+
+
 def check_content(name: str, head: bytes) -> bool:
     """A text input, or a usage error saying what it is instead; True when it holds no text at all.
 
     Caught here, before a run exists or an API is called: UTF-16/32 text (the readers
     split lines on bytes) and binary data (a program, an archive, a mistyped name).
     """
-    sample = _decompressed_head(head[:_SNIFF])
+    sample, whole = _decompressed_head(head)
     if _utf16_or_32(sample):
         raise InputFileError(f"{name} is UTF-16 (or UTF-32) text; backfill reads UTF-8 or another byte encoding",
                              hint=f"convert it first: iconv -f UTF-16 -t UTF-8 {name} > {name}.utf8")
-    if b"\x00" in sample:
+    if _binary(sample):
         what = next((label for magic, label in _MAGIC if sample.startswith(magic)), "binary data")
         raise InputFileError(f"{name} is not text ({what}); backfill reads actions CSV, JSON Lines or "
                              "LINE webhook archives (.gz is decompressed)",
                              hint="check the file name; a zip, bzip2 or xz archive must be unpacked first")
-    return not sample.lstrip(b"\xef\xbb\xbf").strip()
+    return whole and len(head) < _END and not sample.lstrip(b"\xef\xbb\xbf").strip()
 
 
 def check_input(name: str) -> InputFile:

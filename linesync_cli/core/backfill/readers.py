@@ -217,7 +217,7 @@ def _read_csv(source: Source, lines: Iterator[str], validator: ActionValidator) 
         raise InputFileError(
             f"{name}: the CSV header has no {', '.join(missing)} column",
             hint="an actions CSV needs a header row with action, line_user_id and occurred_at "
-                 "(or pass --format if the format was misdetected)",
+                 "(or pass --input-format if the format was misdetected)",
         )
     width = len(keys)
     i_action, i_user, i_time = (keys.index(f) for f in REQUIRED_FIELDS)
