@@ -4,13 +4,14 @@
 # Subcommands of a command path ("" is the root).
 _linesync_subcommands() {
     case "$1" in
-        "") REPLY="backfill links check-link inspect-profile doctor metrics report segments config" ;;
+        "") REPLY="backfill links check-link inspect-profile doctor metrics report segments config sandbox" ;;
         "backfill") REPLY="runs" ;;
         "links") REPLY="sync status" ;;
         "metrics") REPLY="show" ;;
         "report") REPLY="funnel" ;;
         "segments") REPLY="presets create" ;;
         "config") REPLY="show path init" ;;
+        "sandbox") REPLY="start stop env status" ;;
         *) return 1 ;;
     esac
 }
@@ -38,6 +39,11 @@ _linesync_options() {
         "config show") REPLY="--format -f --json --help --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries --verbose -v --quiet -q --debug --no-color" ;;
         "config path") REPLY="--format -f --json --help --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries --verbose -v --quiet -q --debug --no-color" ;;
         "config init") REPLY="--key-from-stdin --force --format -f --json --help --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries --verbose -v --quiet -q --debug --no-color" ;;
+        "sandbox") REPLY="--help --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries --verbose -v --quiet -q --debug --no-color" ;;
+        "sandbox start") REPLY="--port --seed --faults --latency-ms --host --detach -d --help --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries --verbose -v --quiet -q --debug --no-color" ;;
+        "sandbox stop") REPLY="--help --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries --verbose -v --quiet -q --debug --no-color" ;;
+        "sandbox env") REPLY="--help --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries --verbose -v --quiet -q --debug --no-color" ;;
+        "sandbox status") REPLY="--format -f --json --help --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries --verbose -v --quiet -q --debug --no-color" ;;
         *) return 1 ;;
     esac
 }
@@ -247,6 +253,47 @@ _linesync_option_value() {
         "config init|--line-base-url") REPLY="@any" ;;
         "config init|--timeout") REPLY="@any" ;;
         "config init|--retries") REPLY="@any" ;;
+        "sandbox|--config") REPLY="@file" ;;
+        "sandbox|--state-dir") REPLY="@dir" ;;
+        "sandbox|--link-key") REPLY="@any" ;;
+        "sandbox|--klaviyo-base-url") REPLY="@any" ;;
+        "sandbox|--line-base-url") REPLY="@any" ;;
+        "sandbox|--timeout") REPLY="@any" ;;
+        "sandbox|--retries") REPLY="@any" ;;
+        "sandbox start|--port") REPLY="@any" ;;
+        "sandbox start|--seed") REPLY="@any" ;;
+        "sandbox start|--faults") REPLY="@any" ;;
+        "sandbox start|--latency-ms") REPLY="@any" ;;
+        "sandbox start|--host") REPLY="@any" ;;
+        "sandbox start|--config") REPLY="@file" ;;
+        "sandbox start|--state-dir") REPLY="@dir" ;;
+        "sandbox start|--link-key") REPLY="@any" ;;
+        "sandbox start|--klaviyo-base-url") REPLY="@any" ;;
+        "sandbox start|--line-base-url") REPLY="@any" ;;
+        "sandbox start|--timeout") REPLY="@any" ;;
+        "sandbox start|--retries") REPLY="@any" ;;
+        "sandbox stop|--config") REPLY="@file" ;;
+        "sandbox stop|--state-dir") REPLY="@dir" ;;
+        "sandbox stop|--link-key") REPLY="@any" ;;
+        "sandbox stop|--klaviyo-base-url") REPLY="@any" ;;
+        "sandbox stop|--line-base-url") REPLY="@any" ;;
+        "sandbox stop|--timeout") REPLY="@any" ;;
+        "sandbox stop|--retries") REPLY="@any" ;;
+        "sandbox env|--config") REPLY="@file" ;;
+        "sandbox env|--state-dir") REPLY="@dir" ;;
+        "sandbox env|--link-key") REPLY="@any" ;;
+        "sandbox env|--klaviyo-base-url") REPLY="@any" ;;
+        "sandbox env|--line-base-url") REPLY="@any" ;;
+        "sandbox env|--timeout") REPLY="@any" ;;
+        "sandbox env|--retries") REPLY="@any" ;;
+        "sandbox status|--format"|"sandbox status|-f") REPLY="table json csv" ;;
+        "sandbox status|--config") REPLY="@file" ;;
+        "sandbox status|--state-dir") REPLY="@dir" ;;
+        "sandbox status|--link-key") REPLY="@any" ;;
+        "sandbox status|--klaviyo-base-url") REPLY="@any" ;;
+        "sandbox status|--line-base-url") REPLY="@any" ;;
+        "sandbox status|--timeout") REPLY="@any" ;;
+        "sandbox status|--retries") REPLY="@any" ;;
         *) return 1 ;;
     esac
 }

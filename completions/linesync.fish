@@ -5,7 +5,7 @@
 function __linesync_subcommands
     switch $argv[1]
         case ''
-            echo backfill links check-link inspect-profile doctor metrics report segments config
+            echo backfill links check-link inspect-profile doctor metrics report segments config sandbox
         case 'backfill'
             echo runs
         case 'links'
@@ -18,6 +18,8 @@ function __linesync_subcommands
             echo presets create
         case 'config'
             echo show path init
+        case 'sandbox'
+            echo start stop env status
     end
 end
 
@@ -64,6 +66,16 @@ function __linesync_takes_value
             contains -- $argv[2] --format -f --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries
         case 'config init'
             contains -- $argv[2] --format -f --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries
+        case 'sandbox'
+            contains -- $argv[2] --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries
+        case 'sandbox start'
+            contains -- $argv[2] --port --seed --faults --latency-ms --host --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries
+        case 'sandbox stop'
+            contains -- $argv[2] --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries
+        case 'sandbox env'
+            contains -- $argv[2] --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries
+        case 'sandbox status'
+            contains -- $argv[2] --format -f --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries
         case '*'
             return 1
     end
@@ -109,6 +121,7 @@ complete -c linesync -n "__linesync_at ''" -a metrics -d 'LINE metrics in Klaviy
 complete -c linesync -n "__linesync_at ''" -a report -d 'Reports from Klaviyo\'s metric aggregates: the LINE funnel, with email beside it'
 complete -c linesync -n "__linesync_at ''" -a segments -d 'Klaviyo Segments from LINE reactions (not the messaging platform\'s recipient segments)'
 complete -c linesync -n "__linesync_at ''" -a config -d 'The configuration: what is in effect, which files are read, a starting file'
+complete -c linesync -n "__linesync_at ''" -a sandbox -d 'A local Klaviyo and LINE on loopback, seeded with a demo account: try every command offline'
 complete -c linesync -n "__linesync_at ''" -l config -r -F -d 'Config file (TOML)'
 complete -c linesync -n "__linesync_at ''" -l state-dir -x -a '(__fish_complete_directories)' -d 'Local state: link index, backfill ledger, rejects'
 complete -c linesync -n "__linesync_at ''" -l link-key -x -d 'How profiles are linked: `property:<name>` or `external_id`'
@@ -459,3 +472,75 @@ complete -c linesync -n "__linesync_at 'config init'" -l verbose -s v -d 'More d
 complete -c linesync -n "__linesync_at 'config init'" -l quiet -s q -d 'Errors only on stderr: no progress, notes or warnings (data on stdout is unchanged)'
 complete -c linesync -n "__linesync_at 'config init'" -l debug -d 'Show tracebacks for errors'
 complete -c linesync -n "__linesync_at 'config init'" -l no-color -d 'No colour (NO_COLOR is honoured too)'
+complete -c linesync -n "__linesync_at 'sandbox'" -a start -d 'Serve a local Klaviyo and LINE on loopback, and print the exports that point linesync at them'
+complete -c linesync -n "__linesync_at 'sandbox'" -a stop -d 'Stop the sandbox started with --detach (or in another terminal)'
+complete -c linesync -n "__linesync_at 'sandbox'" -a env -d 'Print the export lines of the running sandbox (for eval, or to paste)'
+complete -c linesync -n "__linesync_at 'sandbox'" -a status -d 'Is a sandbox running: its pid, URLs, seed, faults and whether both ports answer'
+complete -c linesync -n "__linesync_at 'sandbox'" -l help -d 'Show this message and exit'
+complete -c linesync -n "__linesync_at 'sandbox'" -l config -r -F -d 'Config file (TOML)'
+complete -c linesync -n "__linesync_at 'sandbox'" -l state-dir -x -a '(__fish_complete_directories)' -d 'Local state: link index, backfill ledger, rejects'
+complete -c linesync -n "__linesync_at 'sandbox'" -l link-key -x -d 'How profiles are linked: `property:<name>` or `external_id`'
+complete -c linesync -n "__linesync_at 'sandbox'" -l klaviyo-base-url -x -d 'Klaviyo API base URL'
+complete -c linesync -n "__linesync_at 'sandbox'" -l line-base-url -x -d 'LINE API base URL'
+complete -c linesync -n "__linesync_at 'sandbox'" -l timeout -x -d 'Seconds to wait for each HTTP response before retrying (default 60 for Klaviyo, 30 for LINE)'
+complete -c linesync -n "__linesync_at 'sandbox'" -l retries -x -d 'Retries after a failed HTTP request (network error, 5xx, 429) before giving up with exit 4'
+complete -c linesync -n "__linesync_at 'sandbox'" -l verbose -s v -d 'More detail: each HTTP request (method, URL, status, time) and retry on stderr, doctor\'s extra lines; never secrets'
+complete -c linesync -n "__linesync_at 'sandbox'" -l quiet -s q -d 'Errors only on stderr: no progress, notes or warnings (data on stdout is unchanged)'
+complete -c linesync -n "__linesync_at 'sandbox'" -l debug -d 'Show tracebacks for errors'
+complete -c linesync -n "__linesync_at 'sandbox'" -l no-color -d 'No colour (NO_COLOR is honoured too)'
+complete -c linesync -n "__linesync_at 'sandbox start'" -l port -x -d 'Klaviyo\'s port; LINE gets the next one'
+complete -c linesync -n "__linesync_at 'sandbox start'" -l seed -x -d 'demo (a shop with 300 profiles and four weeks of LINE and email events), empty, or a JSON Lines FILE'
+complete -c linesync -n "__linesync_at 'sandbox start'" -l faults -x -d 'Probability (0-1) that a request gets a 5xx, a 429 or a dropped connection'
+complete -c linesync -n "__linesync_at 'sandbox start'" -l latency-ms -x -d 'Delay every answer by N milliseconds'
+complete -c linesync -n "__linesync_at 'sandbox start'" -l host -x -d 'Loopback address to listen on (127.x.x.x or localhost only)'
+complete -c linesync -n "__linesync_at 'sandbox start'" -l detach -s d -d 'Run in the background; `linesync sandbox stop` stops it'
+complete -c linesync -n "__linesync_at 'sandbox start'" -l help -d 'Show this message and exit'
+complete -c linesync -n "__linesync_at 'sandbox start'" -l config -r -F -d 'Config file (TOML)'
+complete -c linesync -n "__linesync_at 'sandbox start'" -l state-dir -x -a '(__fish_complete_directories)' -d 'Local state: link index, backfill ledger, rejects'
+complete -c linesync -n "__linesync_at 'sandbox start'" -l link-key -x -d 'How profiles are linked: `property:<name>` or `external_id`'
+complete -c linesync -n "__linesync_at 'sandbox start'" -l klaviyo-base-url -x -d 'Klaviyo API base URL'
+complete -c linesync -n "__linesync_at 'sandbox start'" -l line-base-url -x -d 'LINE API base URL'
+complete -c linesync -n "__linesync_at 'sandbox start'" -l timeout -x -d 'Seconds to wait for each HTTP response before retrying (default 60 for Klaviyo, 30 for LINE)'
+complete -c linesync -n "__linesync_at 'sandbox start'" -l retries -x -d 'Retries after a failed HTTP request (network error, 5xx, 429) before giving up with exit 4'
+complete -c linesync -n "__linesync_at 'sandbox start'" -l verbose -s v -d 'More detail: each HTTP request (method, URL, status, time) and retry on stderr, doctor\'s extra lines; never secrets'
+complete -c linesync -n "__linesync_at 'sandbox start'" -l quiet -s q -d 'Errors only on stderr: no progress, notes or warnings (data on stdout is unchanged)'
+complete -c linesync -n "__linesync_at 'sandbox start'" -l debug -d 'Show tracebacks for errors'
+complete -c linesync -n "__linesync_at 'sandbox start'" -l no-color -d 'No colour (NO_COLOR is honoured too)'
+complete -c linesync -n "__linesync_at 'sandbox stop'" -l help -d 'Show this message and exit'
+complete -c linesync -n "__linesync_at 'sandbox stop'" -l config -r -F -d 'Config file (TOML)'
+complete -c linesync -n "__linesync_at 'sandbox stop'" -l state-dir -x -a '(__fish_complete_directories)' -d 'Local state: link index, backfill ledger, rejects'
+complete -c linesync -n "__linesync_at 'sandbox stop'" -l link-key -x -d 'How profiles are linked: `property:<name>` or `external_id`'
+complete -c linesync -n "__linesync_at 'sandbox stop'" -l klaviyo-base-url -x -d 'Klaviyo API base URL'
+complete -c linesync -n "__linesync_at 'sandbox stop'" -l line-base-url -x -d 'LINE API base URL'
+complete -c linesync -n "__linesync_at 'sandbox stop'" -l timeout -x -d 'Seconds to wait for each HTTP response before retrying (default 60 for Klaviyo, 30 for LINE)'
+complete -c linesync -n "__linesync_at 'sandbox stop'" -l retries -x -d 'Retries after a failed HTTP request (network error, 5xx, 429) before giving up with exit 4'
+complete -c linesync -n "__linesync_at 'sandbox stop'" -l verbose -s v -d 'More detail: each HTTP request (method, URL, status, time) and retry on stderr, doctor\'s extra lines; never secrets'
+complete -c linesync -n "__linesync_at 'sandbox stop'" -l quiet -s q -d 'Errors only on stderr: no progress, notes or warnings (data on stdout is unchanged)'
+complete -c linesync -n "__linesync_at 'sandbox stop'" -l debug -d 'Show tracebacks for errors'
+complete -c linesync -n "__linesync_at 'sandbox stop'" -l no-color -d 'No colour (NO_COLOR is honoured too)'
+complete -c linesync -n "__linesync_at 'sandbox env'" -l help -d 'Show this message and exit'
+complete -c linesync -n "__linesync_at 'sandbox env'" -l config -r -F -d 'Config file (TOML)'
+complete -c linesync -n "__linesync_at 'sandbox env'" -l state-dir -x -a '(__fish_complete_directories)' -d 'Local state: link index, backfill ledger, rejects'
+complete -c linesync -n "__linesync_at 'sandbox env'" -l link-key -x -d 'How profiles are linked: `property:<name>` or `external_id`'
+complete -c linesync -n "__linesync_at 'sandbox env'" -l klaviyo-base-url -x -d 'Klaviyo API base URL'
+complete -c linesync -n "__linesync_at 'sandbox env'" -l line-base-url -x -d 'LINE API base URL'
+complete -c linesync -n "__linesync_at 'sandbox env'" -l timeout -x -d 'Seconds to wait for each HTTP response before retrying (default 60 for Klaviyo, 30 for LINE)'
+complete -c linesync -n "__linesync_at 'sandbox env'" -l retries -x -d 'Retries after a failed HTTP request (network error, 5xx, 429) before giving up with exit 4'
+complete -c linesync -n "__linesync_at 'sandbox env'" -l verbose -s v -d 'More detail: each HTTP request (method, URL, status, time) and retry on stderr, doctor\'s extra lines; never secrets'
+complete -c linesync -n "__linesync_at 'sandbox env'" -l quiet -s q -d 'Errors only on stderr: no progress, notes or warnings (data on stdout is unchanged)'
+complete -c linesync -n "__linesync_at 'sandbox env'" -l debug -d 'Show tracebacks for errors'
+complete -c linesync -n "__linesync_at 'sandbox env'" -l no-color -d 'No colour (NO_COLOR is honoured too)'
+complete -c linesync -n "__linesync_at 'sandbox status'" -l format -s f -x -a 'table json csv' -d 'Output format: table (default), json or csv'
+complete -c linesync -n "__linesync_at 'sandbox status'" -l json -d 'Short for --format json'
+complete -c linesync -n "__linesync_at 'sandbox status'" -l help -d 'Show this message and exit'
+complete -c linesync -n "__linesync_at 'sandbox status'" -l config -r -F -d 'Config file (TOML)'
+complete -c linesync -n "__linesync_at 'sandbox status'" -l state-dir -x -a '(__fish_complete_directories)' -d 'Local state: link index, backfill ledger, rejects'
+complete -c linesync -n "__linesync_at 'sandbox status'" -l link-key -x -d 'How profiles are linked: `property:<name>` or `external_id`'
+complete -c linesync -n "__linesync_at 'sandbox status'" -l klaviyo-base-url -x -d 'Klaviyo API base URL'
+complete -c linesync -n "__linesync_at 'sandbox status'" -l line-base-url -x -d 'LINE API base URL'
+complete -c linesync -n "__linesync_at 'sandbox status'" -l timeout -x -d 'Seconds to wait for each HTTP response before retrying (default 60 for Klaviyo, 30 for LINE)'
+complete -c linesync -n "__linesync_at 'sandbox status'" -l retries -x -d 'Retries after a failed HTTP request (network error, 5xx, 429) before giving up with exit 4'
+complete -c linesync -n "__linesync_at 'sandbox status'" -l verbose -s v -d 'More detail: each HTTP request (method, URL, status, time) and retry on stderr, doctor\'s extra lines; never secrets'
+complete -c linesync -n "__linesync_at 'sandbox status'" -l quiet -s q -d 'Errors only on stderr: no progress, notes or warnings (data on stdout is unchanged)'
+complete -c linesync -n "__linesync_at 'sandbox status'" -l debug -d 'Show tracebacks for errors'
+complete -c linesync -n "__linesync_at 'sandbox status'" -l no-color -d 'No colour (NO_COLOR is honoured too)'

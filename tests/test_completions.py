@@ -25,7 +25,7 @@ CASES = [
     (["linesync", ""], {"backfill", "links", "check-link", "inspect-profile", "doctor", "metrics", "events", "report",
                           "segments", "config", "sandbox"}),
     (["linesync", "sandbox", ""], {"start", "stop", "env", "status"}),
-    (["linesync", "sandbox", "start", "--l"], {"--latency-ms"}),
+    (["linesync", "sandbox", "start", "--l"], {"--latency-ms", "--line-base-url", "--link-key"}),
     (["linesync", "li"], {"links"}),
     (["linesync", "links", ""], {"sync", "status"}),
     (["linesync", "links", "sync", "--f"], {"--full", "--format"}),

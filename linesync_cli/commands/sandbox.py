@@ -10,7 +10,15 @@ import typer
 from linesync_cli.commands.options import FormatOpt, JsonOpt, app_context, resolve_format
 
 sandbox_app = typer.Typer(
-    help="A local Klaviyo and LINE on loopback, seeded with a demo account: try every command offline.",
+    short_help="A local Klaviyo and LINE on loopback, seeded with a demo account: try every command offline.",
+    help="""A local Klaviyo and LINE on loopback, seeded with a demo account: try every command offline.
+
+Examples:
+
+  linesync sandbox start --detach
+
+  linesync sandbox stop
+""",
     no_args_is_help=True,
 )
 
