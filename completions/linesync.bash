@@ -4,11 +4,12 @@
 # Subcommands of a command path ("" is the root).
 _linesync_subcommands() {
     case "$1" in
-        "") REPLY="backfill links check-link inspect-profile doctor metrics report segments config sandbox" ;;
-        "backfill") REPLY="runs" ;;
+        "") REPLY="backfill links check-link inspect-profile doctor metrics events report segments config sandbox" ;;
+        "backfill") REPLY="runs verify" ;;
         "links") REPLY="sync status" ;;
         "metrics") REPLY="show" ;;
-        "report") REPLY="funnel" ;;
+        "events") REPLY="pull status export" ;;
+        "report") REPLY="funnel broadcasts" ;;
         "segments") REPLY="presets create" ;;
         "config") REPLY="show path init" ;;
         "sandbox") REPLY="start stop env status" ;;
@@ -22,6 +23,7 @@ _linesync_options() {
         "") REPLY="--config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries --verbose -v --quiet -q --debug --no-color --version --install-completion --show-completion --help" ;;
         "backfill") REPLY="--format -f --input-format --json --encoding --timezone --tz --since --until --only --limit --dry-run --out --link-map --rejects --unlinked --trigger-flows --yes -y --restart --workers --allow-empty --help --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries --verbose -v --quiet -q --debug --no-color" ;;
         "backfill runs") REPLY="--format -f --json --limit --help --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries --verbose -v --quiet -q --debug --no-color" ;;
+        "backfill verify") REPLY="--settle --sample --missing --resend --readers --format -f --json --help --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries --verbose -v --quiet -q --debug --no-color" ;;
         "links") REPLY="--help --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries --verbose -v --quiet -q --debug --no-color" ;;
         "links sync") REPLY="--segment --full --format -f --json --help --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries --verbose -v --quiet -q --debug --no-color" ;;
         "links status") REPLY="--format -f --json --help --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries --verbose -v --quiet -q --debug --no-color" ;;
@@ -30,8 +32,13 @@ _linesync_options() {
         "doctor") REPLY="--only --skip --since --line-user-id --message --segment --link-map --strict --ci --details -d --format -f --json --help --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries --verbose -v --quiet -q --debug --no-color" ;;
         "metrics") REPLY="--allow-missing --format -f --json --help --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries --verbose -v --quiet -q --debug --no-color" ;;
         "metrics show") REPLY="--since --until --interval --timezone --tz --feed --format -f --json --help --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries --verbose -v --quiet -q --debug --no-color" ;;
+        "events") REPLY="--help --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries --verbose -v --quiet -q --debug --no-color" ;;
+        "events pull") REPLY="--since --until --metric -m --overlap --full --compare-email --readers --format -f --json --help --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries --verbose -v --quiet -q --debug --no-color" ;;
+        "events status") REPLY="--format -f --json --help --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries --verbose -v --quiet -q --debug --no-color" ;;
+        "events export") REPLY="--format -f --since --until --metric -m --json --help --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries --verbose -v --quiet -q --debug --no-color" ;;
         "report") REPLY="--help --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries --verbose -v --quiet -q --debug --no-color" ;;
-        "report funnel") REPLY="--since --until --interval --timezone --tz --compare-email --chart --format -f --json --help --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries --verbose -v --quiet -q --debug --no-color" ;;
+        "report funnel") REPLY="--since --until --interval --timezone --tz --compare-email --chart --exact --format -f --json --help --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries --verbose -v --quiet -q --debug --no-color" ;;
+        "report broadcasts") REPLY="--since --until --by --no-pull --format -f --json --help --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries --verbose -v --quiet -q --debug --no-color" ;;
         "segments") REPLY="--help --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries --verbose -v --quiet -q --debug --no-color" ;;
         "segments presets") REPLY="--format -f --json --help --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries --verbose -v --quiet -q --debug --no-color" ;;
         "segments create") REPLY="--days --name --dry-run --force --format -f --json --help --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries --verbose -v --quiet -q --debug --no-color" ;;
@@ -88,6 +95,18 @@ _linesync_option_value() {
         "backfill runs|--line-base-url") REPLY="@any" ;;
         "backfill runs|--timeout") REPLY="@any" ;;
         "backfill runs|--retries") REPLY="@any" ;;
+        "backfill verify|--settle") REPLY="@any" ;;
+        "backfill verify|--sample") REPLY="@any" ;;
+        "backfill verify|--missing") REPLY="@file" ;;
+        "backfill verify|--readers") REPLY="@any" ;;
+        "backfill verify|--format"|"backfill verify|-f") REPLY="table json csv" ;;
+        "backfill verify|--config") REPLY="@file" ;;
+        "backfill verify|--state-dir") REPLY="@dir" ;;
+        "backfill verify|--link-key") REPLY="@any" ;;
+        "backfill verify|--klaviyo-base-url") REPLY="@any" ;;
+        "backfill verify|--line-base-url") REPLY="@any" ;;
+        "backfill verify|--timeout") REPLY="@any" ;;
+        "backfill verify|--retries") REPLY="@any" ;;
         "links|--config") REPLY="@file" ;;
         "links|--state-dir") REPLY="@dir" ;;
         "links|--link-key") REPLY="@any" ;;
@@ -178,6 +197,45 @@ _linesync_option_value() {
         "metrics show|--line-base-url") REPLY="@any" ;;
         "metrics show|--timeout") REPLY="@any" ;;
         "metrics show|--retries") REPLY="@any" ;;
+        "events|--config") REPLY="@file" ;;
+        "events|--state-dir") REPLY="@dir" ;;
+        "events|--link-key") REPLY="@any" ;;
+        "events|--klaviyo-base-url") REPLY="@any" ;;
+        "events|--line-base-url") REPLY="@any" ;;
+        "events|--timeout") REPLY="@any" ;;
+        "events|--retries") REPLY="@any" ;;
+        "events pull|--since") REPLY="@any" ;;
+        "events pull|--until") REPLY="@any" ;;
+        "events pull|--metric"|"events pull|-m") REPLY="@any" ;;
+        "events pull|--overlap") REPLY="@any" ;;
+        "events pull|--readers") REPLY="@any" ;;
+        "events pull|--format"|"events pull|-f") REPLY="table json csv" ;;
+        "events pull|--config") REPLY="@file" ;;
+        "events pull|--state-dir") REPLY="@dir" ;;
+        "events pull|--link-key") REPLY="@any" ;;
+        "events pull|--klaviyo-base-url") REPLY="@any" ;;
+        "events pull|--line-base-url") REPLY="@any" ;;
+        "events pull|--timeout") REPLY="@any" ;;
+        "events pull|--retries") REPLY="@any" ;;
+        "events status|--format"|"events status|-f") REPLY="table json csv" ;;
+        "events status|--config") REPLY="@file" ;;
+        "events status|--state-dir") REPLY="@dir" ;;
+        "events status|--link-key") REPLY="@any" ;;
+        "events status|--klaviyo-base-url") REPLY="@any" ;;
+        "events status|--line-base-url") REPLY="@any" ;;
+        "events status|--timeout") REPLY="@any" ;;
+        "events status|--retries") REPLY="@any" ;;
+        "events export|--format"|"events export|-f") REPLY="parquet csv jsonl" ;;
+        "events export|--since") REPLY="@any" ;;
+        "events export|--until") REPLY="@any" ;;
+        "events export|--metric"|"events export|-m") REPLY="@any" ;;
+        "events export|--config") REPLY="@file" ;;
+        "events export|--state-dir") REPLY="@dir" ;;
+        "events export|--link-key") REPLY="@any" ;;
+        "events export|--klaviyo-base-url") REPLY="@any" ;;
+        "events export|--line-base-url") REPLY="@any" ;;
+        "events export|--timeout") REPLY="@any" ;;
+        "events export|--retries") REPLY="@any" ;;
         "report|--config") REPLY="@file" ;;
         "report|--state-dir") REPLY="@dir" ;;
         "report|--link-key") REPLY="@any" ;;
@@ -197,6 +255,17 @@ _linesync_option_value() {
         "report funnel|--line-base-url") REPLY="@any" ;;
         "report funnel|--timeout") REPLY="@any" ;;
         "report funnel|--retries") REPLY="@any" ;;
+        "report broadcasts|--since") REPLY="@any" ;;
+        "report broadcasts|--until") REPLY="@any" ;;
+        "report broadcasts|--by") REPLY="broadcast flow workflow message" ;;
+        "report broadcasts|--format"|"report broadcasts|-f") REPLY="table json csv" ;;
+        "report broadcasts|--config") REPLY="@file" ;;
+        "report broadcasts|--state-dir") REPLY="@dir" ;;
+        "report broadcasts|--link-key") REPLY="@any" ;;
+        "report broadcasts|--klaviyo-base-url") REPLY="@any" ;;
+        "report broadcasts|--line-base-url") REPLY="@any" ;;
+        "report broadcasts|--timeout") REPLY="@any" ;;
+        "report broadcasts|--retries") REPLY="@any" ;;
         "segments|--config") REPLY="@file" ;;
         "segments|--state-dir") REPLY="@dir" ;;
         "segments|--link-key") REPLY="@any" ;;
@@ -302,8 +371,10 @@ _linesync_option_value() {
 _linesync_arguments() {
     case "$1" in
         "backfill") REPLY="@file" ;;
+        "backfill verify") REPLY="@any" ;;
         "check-link") REPLY="@any" ;;
         "metrics show") REPLY="sent delivered failed opened clicked followed blocked qr_scanned linked" ;;
+        "events export") REPLY="@dir" ;;
         "segments create") REPLY="line-opened-not-clicked line-clicked-recently email-unopened-line-clicked line-blocked-recently line-linked" ;;
         *) return 1 ;;
     esac

@@ -43,7 +43,7 @@ def test_a_command_without_its_subcommand_prints_help_and_exits_0(argv, mode):
 
 _PLACEHOLDER = "\x00"
 _SAMPLE = {"FILE": "file.csv", "FILE...": "file.csv", "U...": "U" + "0" * 32, "LINE_USER_ID": "U" + "0" * 32,
-           "VALUE": "U" + "0" * 32, "ID": "seg1", _PLACEHOLDER: "x"}
+           "VALUE": "U" + "0" * 32, "ID": "seg1", _PLACEHOLDER: "1"}
 
 
 def _strings(tree: ast.AST):
@@ -86,7 +86,7 @@ def test_hints_were_found():
 @pytest.mark.parametrize(("where", "command"), HINTS, ids=[f"{w}: {c}" for w, c in HINTS])
 def test_every_hinted_command_parses_and_runs_something(where, command):
     # `--help` always runs (the parser stops there with exit 0): check the words before it.
-    words = [_SAMPLE.get(w, w.replace(_PLACEHOLDER, "x")) for w in command.split()[1:] if w not in ("--help", "-h")]
+    words = [_SAMPLE.get(w, w.replace(_PLACEHOLDER, "1")) for w in command.split()[1:] if w not in ("--help", "-h")]
     parsed = parse_command_line(words)  # raises with click's message when it would not parse
     runs = not hasattr(parsed.command, "list_commands") or getattr(parsed.command, "invoke_without_command", False)
     assert runs or not parsed.path, f"{where}: `{command}` names a group, not a command that runs"

@@ -15,7 +15,7 @@ def verify(
     run: Annotated[int | None, typer.Argument(help="The run number (`linesync backfill runs`). Default: the last run.", metavar="RUN")] = None,
     settle: Annotated[str, typer.Option("--settle", help="Events sent less than this long ago count as \"not visible yet\", never as missing (Klaviyo takes minutes to show events).")] = "10m",
     sample: Annotated[int | None, typer.Option("--sample", min=1, help="Check N random events of the run with one-profile reads: fast confidence on a huge run.", metavar="N")] = None,
-    missing: Annotated[Path | None, typer.Option("--missing", help="Write the missing events as an actions file (JSON Lines) that `linesync backfill` accepts.", metavar="FILE")] = None,
+    missing: Annotated[Path | None, typer.Option("--missing", help="Write the missing events as an actions file (JSON Lines) that `linesync backfill FILE` accepts.", metavar="FILE")] = None,
     resend: Annotated[bool, typer.Option("--resend", help="Send the missing events again (safe: the same unique_id is never recorded twice).")] = False,
     readers: Annotated[int, typer.Option("--readers", min=1, max=32, help="Parallel readers of Get Events.")] = 8,
     fmt: FormatOpt = None,

@@ -11,7 +11,15 @@ import typer
 from linesync_cli.commands.options import FormatOpt, JsonOpt, app_context, resolve_format
 
 events_app = typer.Typer(
-    help="The local mirror of the events Klaviyo holds (read back with Get Events, kept in DuckDB).",
+    short_help="The local mirror of the events Klaviyo holds (read back with Get Events, kept in DuckDB).",
+    help="""The local mirror of the events Klaviyo holds (read back with Get Events, kept in DuckDB).
+
+Examples:
+
+  linesync events pull --since 30d
+
+  linesync events status --json
+""",
     no_args_is_help=True,
 )
 
