@@ -360,3 +360,55 @@ def test_unit_shows_that_line_serves_no_delivered_count(env, klaviyo_standin, li
     assert "not served for units" in row and "info only" in row
     asked = line_standin.requests_for("getStatisticsPerUnit")[0].query
     assert asked["from"] == [first.strftime("%Y%m%d")] and asked["customAggregationUnit"] == ["Promotion_a"]
+
+
+# -- doctor line-vs-klaviyo ------------------------------------------------------------
+
+def doctor_check(env):
+    result = run_cli(["doctor", "--only", "line-vs-klaviyo", "--json"], env=env)
+    return result, json.loads(result.stdout)["checks"][0]
+
+
+def seed_week(klaviyo, line, stored):
+    first = TODAY - timedelta(days=7)
+    line.seed_insight(first, [100] * 7, [0] * 7, [0] * 7)
+    add_events(klaviyo, "Delivered LINE Message", stored, first=first)
+
+
+def test_doctor_passes_when_the_last_7_days_match(env, klaviyo_standin, line_standin):
+    seed_week(klaviyo_standin, line_standin, [100] * 7)
+    result, c = doctor_check(env)
+    assert c["status"] == "pass", c
+    assert c["detail"] == "Klaviyo holds LINE's counts on all 7 compared days of the last 7 (JST)"
+    assert result.exit_code == 0
+
+
+def test_doctor_warns_within_the_tolerance_band(env, klaviyo_standin, line_standin):
+    seed_week(klaviyo_standin, line_standin, [100, 100, 99, 100, 100, 100, 100])
+    _, c = doctor_check(env)
+    assert c["status"] == "warn"
+    assert c["detail"].startswith("Klaviyo holds slightly fewer than LINE (within 2%) on "
+                                  f"{TODAY - timedelta(days=5)}")
+    assert c["hint"] == "linesync reconcile --since 7d"
+
+
+def test_doctor_fails_on_short_days(env, klaviyo_standin, line_standin):
+    seed_week(klaviyo_standin, line_standin, [100, 100, 0, 0, 100, 100, 100])
+    result, c = doctor_check(env)
+    assert c["status"] == "fail"
+    assert c["detail"].startswith(f"Klaviyo is short on 2 of 7 days: first {TODAY - timedelta(days=5)}")
+    assert c["data"]["short_days"] == [str(TODAY - timedelta(days=5)), str(TODAY - timedelta(days=4))]
+    assert result.exit_code == 1
+
+
+def test_doctor_skips_without_a_line_token(cli_env, klaviyo_standin):
+    _, c = doctor_check(cli_env)
+    assert c["status"] == "skip"
+    assert "LINESYNC_LINE_CHANNEL_ACCESS_TOKEN" in c["hint"]
+
+
+def test_doctor_fails_naming_the_permission_on_403(env, klaviyo_standin, line_standin):
+    line_standin.insight.no_access_tokens.add(LINE_TEST_TOKEN)
+    _, c = doctor_check(env)
+    assert c["status"] == "fail"
+    assert "lacks access to the account's statistics (Messaging API Insight)" in c["detail"]

@@ -44,8 +44,6 @@ def reconcile(
 
     Examples:
 
-      linesync reconcile --since 14d
-
       linesync reconcile --since 2026-11-01 --until 2026-11-15 --details --format csv > nov.csv
 
       linesync reconcile --request-id f70dd685-499a-4231-a441-f24b8d4fba21
