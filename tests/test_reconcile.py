@@ -91,10 +91,10 @@ def test_a_two_day_klaviyo_outage_is_named_with_dates_and_size(env, klaviyo_stan
     assert result.exit_code == 1
     day6, day7 = FIRST + timedelta(days=6), FIRST + timedelta(days=7)
     missing = DELIVERED[6] + DELIVERED[7] - 40
-    summary = (f"Klaviyo is short on 2 of 14 days: first {day6} (0 of {DELIVERED[6]} delivered), "
-               f"worst {day6} (0 of {DELIVERED[6]} delivered); {missing} Delivered LINE Message events missing in all")
+    summary = (f"Klaviyo is short on 2 of 14 days ({day6} to {day7}): first and worst {day6} "
+               f"(0 of {DELIVERED[6]} delivered); {missing} Delivered LINE Message events missing in all")
     assert summary in result.stdout.splitlines()
-    assert result.stderr.splitlines()[-2] == f"error: {summary}"
+    assert result.stderr.splitlines()[-2] == f"error: 2 short days ({day6} to {day7})"
     rows = {line.split()[0]: line for line in result.stdout.splitlines() if line[:4].isdigit()}
     assert rows[str(day7)].split()[1:4] == [str(DELIVERED[7]), "40", f"{40 / DELIVERED[7] * 100:.1f}%"]
     assert rows[str(day7)].endswith("SHORT delivered")
@@ -111,6 +111,10 @@ def test_the_worst_day_is_the_lowest_ratio_not_the_first(env, klaviyo_standin, l
     doc = json.loads(reconcile(env, "--json").stdout)
     assert doc["summary"]["first_short_day"] == str(FIRST + timedelta(days=2))
     assert doc["summary"]["worst_short_day"] == str(FIRST + timedelta(days=9))
+    assert doc["summary"]["text"].startswith(
+        f"Klaviyo is short on 2 of 14 days ({FIRST + timedelta(days=2)}, {FIRST + timedelta(days=9)}): "
+        f"first {FIRST + timedelta(days=2)} ({stored[2]} of {DELIVERED[2]} delivered), "
+        f"worst {FIRST + timedelta(days=9)} (0 of {DELIVERED[9]} delivered)")
 
 
 def test_within_tolerance_is_not_short_and_tolerance_is_an_option(env, klaviyo_standin, line_standin):
@@ -325,7 +329,8 @@ def test_request_id_compares_uniques_and_explains_impressions(env, klaviyo_stand
     per_send_events(klaviyo_standin, REQUEST_ID, delivered=60, opened=25, clicked=22, sent_at=sent)
     per_send_events(klaviyo_standin, "other-send", delivered=30, opened=0, clicked=0, sent_at=sent)
     result, doc = as_json(env, "--request-id", REQUEST_ID, "--request-id", "0000-unknown")
-    assert result.exit_code == 0, result.stderr
+    assert result.exit_code == 1  # the unknown one could not be checked; the known one still is
+    assert "error: 1 of 2 sends could not be checked: 0000-unknown" in result.stderr
     send, unknown = doc["sends"]
     assert send["line"] == {"delivered": 60, "unique_impression": 48, "unique_click": 22, "unique_media_played": None}
     assert send["klaviyo_unique"] == {"delivered": 60, "opened": 25, "clicked": 22}
@@ -396,7 +401,8 @@ def test_doctor_fails_on_short_days(env, klaviyo_standin, line_standin):
     seed_week(klaviyo_standin, line_standin, [100, 100, 0, 0, 100, 100, 100])
     result, c = doctor_check(env)
     assert c["status"] == "fail"
-    assert c["detail"].startswith(f"Klaviyo is short on 2 of 7 days: first {TODAY - timedelta(days=5)}")
+    assert c["detail"].startswith(f"Klaviyo is short on 2 of 7 days ({TODAY - timedelta(days=5)} to "
+                                  f"{TODAY - timedelta(days=4)}): first and worst {TODAY - timedelta(days=5)}")
     assert c["data"]["short_days"] == [str(TODAY - timedelta(days=5)), str(TODAY - timedelta(days=4))]
     assert result.exit_code == 1
 

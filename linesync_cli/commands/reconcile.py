@@ -59,6 +59,7 @@ def reconcile(
         parse_tolerance,
     )
     from linesync_cli.errors import ConfigError
+    from linesync_cli.render import safe
     from linesync_cli.timeutil import parse_when
 
     app = app_context(ctx)
@@ -94,11 +95,19 @@ def reconcile(
             report = reconcile_sends(line, klaviyo, request_ids=request_ids, unit=unit, unit_days=(first, last),
                                      match_property=match_property, tolerance=tol, now=now, progress=progress)
         _render_sends(r, report, output)
+        unchecked = [s for s in report.rows if s.problem]
+        for s in unchecked:
+            r.warn(f"{safe(s.key)}: {safe(s.problem)}")
         if report.short_rows:
             _fail(f"Klaviyo is short for {len(report.short_rows)} of {len(report.rows)} sends: "
                   + ", ".join(f"{s.key} ({s.delivered.klaviyo:,} of {s.delivered.line:,} delivered)"  # type: ignore[union-attr]
                               for s in report.short_rows),
                   "events of those sends did not reach Klaviyo; `linesync reconcile --since 14d` shows which days")
+        if unchecked:
+            _fail(f"{len(unchecked)} of {len(report.rows)} sends could not be checked: "
+                  + ", ".join(s.key for s in unchecked),
+                  "a request ID is the X-Line-Request-Id of a broadcast or narrowcast, shown in LINE's response "
+                  "when it was sent")
         return
     from linesync_cli.core.reconcile import plan_calls, reconcile_days
 
@@ -110,7 +119,8 @@ def reconcile(
     if day_report.short_rows:
         first_short = day_report.first_short
         assert first_short is not None
-        _fail(day_report.summary(),
+        n = len(day_report.short_rows)
+        _fail(f"{n} short day{'s' if n > 1 else ''} ({day_report.short_spans()})",
               f"find the cause from {first_short.day}: `linesync metrics show delivered --since {first_short.day} "
               f"--timezone {zone_name}`; resend from the source with `linesync backfill`")
 

@@ -390,6 +390,7 @@ class DayReport:
         return [r for r in self.rows if not r.short and any(c.state == WITHIN and c.missing for c in r.comparisons)]
 
     def summary(self) -> str:
+        """One line: no short day, or how many, when (first and worst) and how many events are missing."""
         days = len(self.rows)
         compared = sum(1 for r in self.rows if r.delivered.compared)
         if not self.short_rows:
@@ -398,8 +399,20 @@ class DayReport:
         first, worst = self.first_short, self.worst_short
         assert first is not None and worst is not None
         n = len(self.short_rows)
-        return (f"Klaviyo is short on {n} of {days} days: first {_day_text(first)}, worst {_day_text(worst)}; "
+        when = (f"first and worst {_day_text(first)}" if first is worst
+                else f"first {_day_text(first)}, worst {_day_text(worst)}")
+        return (f"Klaviyo is short on {n} of {days} days ({self.short_spans()}): {when}; "
                 f"{self.missing_delivered:,} Delivered LINE Message events missing in all")
+
+    def short_spans(self) -> str:
+        """The short days as runs: `2026-11-24 to 2026-11-25, 2026-11-29`."""
+        spans: list[list[date]] = []
+        for row in self.short_rows:
+            if spans and row.day - spans[-1][-1] == timedelta(days=1):
+                spans[-1].append(row.day)
+            else:
+                spans.append([row.day])
+        return ", ".join(f"{s[0]} to {s[-1]}" if len(s) > 1 else str(s[0]) for s in spans)
 
     def to_json(self) -> dict[str, Any]:
         o = self.options
