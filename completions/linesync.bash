@@ -4,7 +4,7 @@
 # Subcommands of a command path ("" is the root).
 _linesync_subcommands() {
     case "$1" in
-        "") REPLY="backfill links check-link inspect-profile doctor metrics events report segments config sandbox" ;;
+        "") REPLY="backfill links check-link inspect-profile doctor metrics events report reconcile segments config sandbox" ;;
         "backfill") REPLY="runs verify" ;;
         "links") REPLY="sync status" ;;
         "metrics") REPLY="show" ;;
@@ -39,6 +39,7 @@ _linesync_options() {
         "report") REPLY="--help" ;;
         "report funnel") REPLY="--since --until --interval --timezone --tz --compare-email --chart --exact --format -f --json --help" ;;
         "report broadcasts") REPLY="--since --until --by --no-pull --format -f --json --help" ;;
+        "reconcile") REPLY="--since --until --timezone --tz --tolerance --details -d --request-id --unit --match-property --format -f --json --help" ;;
         "segments") REPLY="--help" ;;
         "segments presets") REPLY="--format -f --json --help" ;;
         "segments create") REPLY="--days --name --dry-run --force --format -f --json --help" ;;
@@ -101,8 +102,8 @@ _linesync_option_value() {
         "inspect-profile|--limit") REPLY="@any" ;;
         "inspect-profile|--timezone"|"inspect-profile|--tz") REPLY="@any" ;;
         "inspect-profile|--format"|"inspect-profile|-f") REPLY="table json csv" ;;
-        "doctor|--only") REPLY="@list:config klaviyo-auth klaviyo-scopes line-metrics metric-split recent-events link-index linkage trackable-message open-vs-read segment-processing line-token" ;;
-        "doctor|--skip") REPLY="@list:config klaviyo-auth klaviyo-scopes line-metrics metric-split recent-events link-index linkage trackable-message open-vs-read segment-processing line-token" ;;
+        "doctor|--only") REPLY="@list:config klaviyo-auth klaviyo-scopes line-metrics metric-split recent-events link-index linkage trackable-message open-vs-read segment-processing line-token line-vs-klaviyo" ;;
+        "doctor|--skip") REPLY="@list:config klaviyo-auth klaviyo-scopes line-metrics metric-split recent-events link-index linkage trackable-message open-vs-read segment-processing line-token line-vs-klaviyo" ;;
         "doctor|--since") REPLY="@any" ;;
         "doctor|--line-user-id") REPLY="@any" ;;
         "doctor|--message") REPLY="@file" ;;
@@ -136,6 +137,14 @@ _linesync_option_value() {
         "report broadcasts|--until") REPLY="@any" ;;
         "report broadcasts|--by") REPLY="broadcast flow workflow message" ;;
         "report broadcasts|--format"|"report broadcasts|-f") REPLY="table json csv" ;;
+        "reconcile|--since") REPLY="@any" ;;
+        "reconcile|--until") REPLY="@any" ;;
+        "reconcile|--timezone"|"reconcile|--tz") REPLY="@any" ;;
+        "reconcile|--tolerance") REPLY="@any" ;;
+        "reconcile|--request-id") REPLY="@any" ;;
+        "reconcile|--unit") REPLY="@any" ;;
+        "reconcile|--match-property") REPLY="@any" ;;
+        "reconcile|--format"|"reconcile|-f") REPLY="table json csv" ;;
         "segments presets|--format"|"segments presets|-f") REPLY="table json csv" ;;
         "segments create|--days") REPLY="@any" ;;
         "segments create|--name") REPLY="@any" ;;

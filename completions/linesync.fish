@@ -5,7 +5,7 @@
 function __linesync_subcommands
     switch $argv[1]
         case ''
-            echo backfill links check-link inspect-profile doctor metrics events report segments config sandbox
+            echo backfill links check-link inspect-profile doctor metrics events report reconcile segments config sandbox
         case 'backfill'
             echo runs verify
         case 'links'
@@ -60,6 +60,8 @@ function __linesync_takes_value
             contains -- $argv[2] --since --until --interval --timezone --tz --format -f
         case 'report broadcasts'
             contains -- $argv[2] --since --until --by --format -f
+        case 'reconcile'
+            contains -- $argv[2] --since --until --timezone --tz --tolerance --request-id --unit --match-property --format -f
         case 'segments presets'
             contains -- $argv[2] --format -f
         case 'segments create'
@@ -114,6 +116,7 @@ complete -c linesync -n "__linesync_at ''" -a doctor -d 'Run the troubleshooting
 complete -c linesync -n "__linesync_at ''" -a metrics -d 'LINE metrics in Klaviyo: which of the nine have received events'
 complete -c linesync -n "__linesync_at ''" -a events -d 'The local mirror of the events Klaviyo holds (read back with Get Events, kept in DuckDB)'
 complete -c linesync -n "__linesync_at ''" -a report -d 'Reports: the LINE funnel from Klaviyo\'s aggregates, and per-broadcast figures from the event mirror'
+complete -c linesync -n "__linesync_at ''" -a reconcile -d 'LINE\'s own Insight counts beside Klaviyo\'s events, one row per JST day: where and since when events are missing'
 complete -c linesync -n "__linesync_at ''" -a segments -d 'Klaviyo Segments from LINE reactions (not the messaging platform\'s recipient segments)'
 complete -c linesync -n "__linesync_at ''" -a config -d 'Show the effective configuration'
 complete -c linesync -n "__linesync_at ''" -a sandbox -d 'A local Klaviyo and LINE on loopback, seeded with a demo account: try every command offline'
@@ -196,8 +199,8 @@ complete -c linesync -n "__linesync_at 'inspect-profile'" -l timezone -l tz -x -
 complete -c linesync -n "__linesync_at 'inspect-profile'" -l format -s f -x -a 'table json csv' -d 'Output format: table (default), json or csv'
 complete -c linesync -n "__linesync_at 'inspect-profile'" -l json -d 'Short for --format json'
 complete -c linesync -n "__linesync_at 'inspect-profile'" -l help -d 'Show this message and exit'
-complete -c linesync -n "__linesync_at 'doctor'" -l only -x -a '(__linesync_comma_list config klaviyo-auth klaviyo-scopes line-metrics metric-split recent-events link-index linkage trackable-message open-vs-read segment-processing line-token)' -d 'Report only these checks (their prerequisites still run, unreported)'
-complete -c linesync -n "__linesync_at 'doctor'" -l skip -x -a '(__linesync_comma_list config klaviyo-auth klaviyo-scopes line-metrics metric-split recent-events link-index linkage trackable-message open-vs-read segment-processing line-token)' -d 'Leave these checks out of the report'
+complete -c linesync -n "__linesync_at 'doctor'" -l only -x -a '(__linesync_comma_list config klaviyo-auth klaviyo-scopes line-metrics metric-split recent-events link-index linkage trackable-message open-vs-read segment-processing line-token line-vs-klaviyo)' -d 'Report only these checks (their prerequisites still run, unreported)'
+complete -c linesync -n "__linesync_at 'doctor'" -l skip -x -a '(__linesync_comma_list config klaviyo-auth klaviyo-scopes line-metrics metric-split recent-events link-index linkage trackable-message open-vs-read segment-processing line-token line-vs-klaviyo)' -d 'Leave these checks out of the report'
 complete -c linesync -n "__linesync_at 'doctor'" -l since -x -d 'recent-events: warn for a LINE metric with no event since then: a duration (24h, 7d) or an ISO date/time (UTC unless it has an offset)'
 complete -c linesync -n "__linesync_at 'doctor'" -l line-user-id -x -d 'Check this LINE user\'s linkage (and, with --segment, membership)'
 complete -c linesync -n "__linesync_at 'doctor'" -l message -r -F -d 'Check a LINE message JSON file (a message, an array of them, or a request body with `messages`; - for stdin) for trackable links and images'
@@ -267,6 +270,17 @@ complete -c linesync -n "__linesync_at 'report broadcasts'" -l no-pull -d 'Repor
 complete -c linesync -n "__linesync_at 'report broadcasts'" -l format -s f -x -a 'table json csv' -d 'Output format: table (default), json or csv'
 complete -c linesync -n "__linesync_at 'report broadcasts'" -l json -d 'Short for --format json'
 complete -c linesync -n "__linesync_at 'report broadcasts'" -l help -d 'Show this message and exit'
+complete -c linesync -n "__linesync_at 'reconcile'" -l since -x -d 'First day: a duration back from --until (14d, 2w) or a date (JST)'
+complete -c linesync -n "__linesync_at 'reconcile'" -l until -x -d 'End (exclusive): a date (JST), or a duration back from today'
+complete -c linesync -n "__linesync_at 'reconcile'" -l timezone -l tz -x -d 'Zone of Klaviyo\'s day counts; LINE counts JST days, so it must be a UTC+9 zone'
+complete -c linesync -n "__linesync_at 'reconcile'" -l tolerance -x -d 'A day is short when Klaviyo holds fewer than LINE\'s count by more than this'
+complete -c linesync -n "__linesync_at 'reconcile'" -l details -s d -d 'Add LINE\'s delivered per send type and its follower and block totals'
+complete -c linesync -n "__linesync_at 'reconcile'" -l request-id -x -d 'A broadcast\'s or narrowcast\'s X-Line-Request-Id (repeatable): compare that send instead of days'
+complete -c linesync -n "__linesync_at 'reconcile'" -l unit -x -d 'A custom aggregation unit (push/multicast) over --since..--until (at most 31 days)'
+complete -c linesync -n "__linesync_at 'reconcile'" -l match-property -x -d 'The Klaviyo event property that holds the request ID or unit'
+complete -c linesync -n "__linesync_at 'reconcile'" -l format -s f -x -a 'table json csv' -d 'Output format: table (default), json or csv'
+complete -c linesync -n "__linesync_at 'reconcile'" -l json -d 'Short for --format json'
+complete -c linesync -n "__linesync_at 'reconcile'" -l help -d 'Show this message and exit'
 complete -c linesync -n "__linesync_at 'segments'" -a presets -d 'List the segment presets, what they select and the metrics they need'
 complete -c linesync -n "__linesync_at 'segments'" -a create -d 'Create a Klaviyo Segment from a preset (POST /api/segments)'
 complete -c linesync -n "__linesync_at 'segments'" -l help -d 'Show this message and exit'
