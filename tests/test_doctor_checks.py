@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from linesync_cli.catalogue import ACTIONS
+from linesync_cli.sandbox.line_insight import JST
 from tests.support.linkage_helpers import seed_index
 from tests.support.standin_cli import KLAVIYO_TEST_KEY, LINE_TEST_TOKEN, line_env, run_cli
-from tests.support.standin_line_insight import JST
 
 UID = "U4af4980629a1b2c3d4e5f60718293a4b"
 OTHER_UID = "U0000000000000000000000000000beef"

@@ -61,7 +61,7 @@ def test_followers_are_typed():
 def test_insight_is_paced_at_60_an_hour_per_endpoint():
     clock = VirtualClock()
     line = client(lambda r: httpx.Response(200, json={"status": "ready"}), clock)
-    for i in range(60):
+    for _ in range(60):
         line.get_followers(date(2026, 1, 1))
         line.get_message_deliveries(date(2026, 1, 1))
     assert clock.slept == []  # two endpoints, 60 each: within both budgets

@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from linesync_cli.sandbox.line_insight import JST, jst_today
 from tests.support.standin_cli import LINE_TEST_TOKEN, line_env, run_cli
-from tests.support.standin_line_insight import JST, jst_today
 
 TODAY = jst_today()
 FIRST = TODAY - timedelta(days=14)
