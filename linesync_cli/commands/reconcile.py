@@ -97,7 +97,7 @@ def reconcile(
         _render_sends(r, report, output)
         unchecked = [s for s in report.rows if s.problem]
         for s in unchecked:
-            r.warn(f"{safe(s.key)}: {safe(s.problem)}")
+            _say(r, f"[yellow]warning:[/] {safe(s.key)}: {safe(s.problem)}")
         if report.short_rows:
             _fail(f"Klaviyo is short for {len(report.short_rows)} of {len(report.rows)} sends: "
                   + ", ".join(f"{s.key} ({s.delivered.klaviyo:,} of {s.delivered.line:,} delivered)"  # type: ignore[union-attr]
@@ -125,6 +125,11 @@ def reconcile(
               f"--timezone {zone_name}`; resend from the source with `linesync backfill`")
 
 
+def _say(r, markup: str) -> None:
+    """A note on stderr, unwrapped when piped (one finding, one line in a log)."""
+    r.err.print(markup, highlight=False, soft_wrap=True)
+
+
 def _fail(message: str, hint: str) -> None:
     from linesync_cli.errors import CheckFailed
 
@@ -134,9 +139,9 @@ def _fail(message: str, hint: str) -> None:
 def _note_budget(r, calls: dict[str, int], per_hour: int) -> None:
     busiest = max(calls.values(), default=0)
     if busiest > per_hour:
-        hours = (busiest - 1) // per_hour
-        r.note(f"[cyan]note:[/] {sum(calls.values())} LINE Insight requests; LINE allows {per_hour} an hour per "
-               f"endpoint, so this takes over {hours} hour{'s' if hours > 1 else ''} (linesync waits rather than "
+        hours = (busiest - 1) // per_hour  # the last request waits for this many hours to roll
+        _say(r, f"[cyan]note:[/] {sum(calls.values())} LINE Insight requests; LINE allows {per_hour} an hour per "
+               f"endpoint, so this takes about {hours} hour{'s' if hours > 1 else ''} (linesync waits rather than "
                "be refused)")
 
 
@@ -163,7 +168,7 @@ class _progress:
                 self.tasks[what] = self.bar.add_task(what, total=total)
             self.bar.update(self.tasks[what], completed=done, total=total)
         elif done == total or done % 10 == 0:
-            self.r.note(f"{what}: {done}/{total}")
+            _say(self.r, f"{what}: {done}/{total}")
 
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
@@ -283,18 +288,18 @@ def _render_days(r, report, output, details: bool) -> None:
         if term:
             _chart(r, report)
     for measure in report.missing_metrics:
-        r.note(f"[yellow]note:[/] {METRIC_OF[measure]} does not exist in Klaviyo yet (no event has arrived): "
+        _say(r, f"[yellow]note:[/] {METRIC_OF[measure]} does not exist in Klaviyo yet (no event has arrived): "
                "its counts are 0")
     for row in report.rows:
         for c in row.comparisons:
             if c.state == "error":
-                r.note(f"[yellow]{row.day}:[/] {c.measure}: {c.note}")
+                _say(r, f"[yellow]{row.day}:[/] {c.measure}: {c.note}")
     if any(c.state == "over" and c.measure in EXPECTED_MORE for row in report.rows for c in row.comparisons):
-        r.note("[cyan]note:[/] more Followed or Blocked in Klaviyo than LINE's change is expected: "
+        _say(r, "[cyan]note:[/] more Followed or Blocked in Klaviyo than LINE's change is expected: "
                + "; ".join(EXPECTED_MORE.values()))
     median = report.median_ratio
     if report.short_rows and median is not None and 0.2 < median < 1 - report.options.tolerance:
-        r.note(f"[cyan]note:[/] Klaviyo holds {median * 100:.0f}% of LINE's deliveries on a typical day: Klaviyo "
+        _say(r, f"[cyan]note:[/] Klaviyo holds {median * 100:.0f}% of LINE's deliveries on a typical day: Klaviyo "
                "records events of ID-linked friends only, so a steady ratio below 100% is the share of friends "
                "not linked; the days well below it are the gap")
 
@@ -373,7 +378,7 @@ def _render_sends(r, report, output) -> None:
                 Column("t_check", "Delivered check")]
         r.table(rows, cols, title=f"LINE per send vs Klaviyo's unique profiles (events matched on "
                                   f"{report.match_property!r}, read with {report.source})")
-    r.note(f"[cyan]note:[/] {IMPRESSIONS_NOTE}")
+    _say(r, f"[cyan]note:[/] {IMPRESSIONS_NOTE}")
 
 
 def _withheld_or(value, term: bool, s) -> str:
