@@ -39,7 +39,7 @@ _linesync_options() {
         "report") REPLY="--help" ;;
         "report funnel") REPLY="--since --until --interval --timezone --tz --compare-email --chart --exact --format -f --json --help" ;;
         "report broadcasts") REPLY="--since --until --by --no-pull --format -f --json --help" ;;
-        "reconcile") REPLY="--since --until --timezone --tz --tolerance --details -d --request-id --unit --match-property --format -f --json --help" ;;
+        "reconcile") REPLY="--since --until --timezone --tz --tolerance --details -d --request-id --unit --match-property --refresh --format -f --json --help" ;;
         "segments") REPLY="--help" ;;
         "segments presets") REPLY="--format -f --json --help" ;;
         "segments create") REPLY="--days --name --dry-run --force --format -f --json --help" ;;

@@ -278,6 +278,7 @@ complete -c linesync -n "__linesync_at 'reconcile'" -l details -s d -d 'Add LINE
 complete -c linesync -n "__linesync_at 'reconcile'" -l request-id -x -d 'A broadcast\'s or narrowcast\'s X-Line-Request-Id (repeatable): compare that send instead of days'
 complete -c linesync -n "__linesync_at 'reconcile'" -l unit -x -d 'A custom aggregation unit (push/multicast) over --since..--until (at most 31 days)'
 complete -c linesync -n "__linesync_at 'reconcile'" -l match-property -x -d 'The Klaviyo event property that holds the request ID or unit'
+complete -c linesync -n "__linesync_at 'reconcile'" -l refresh -d 'Ask LINE again for days it finished before (they are kept in the state directory, as LINE allows 60 Insight requests an hour)'
 complete -c linesync -n "__linesync_at 'reconcile'" -l format -s f -x -a 'table json csv' -d 'Output format: table (default), json or csv'
 complete -c linesync -n "__linesync_at 'reconcile'" -l json -d 'Short for --format json'
 complete -c linesync -n "__linesync_at 'reconcile'" -l help -d 'Show this message and exit'

@@ -208,7 +208,9 @@ def test_a_token_without_insight_access_exits_3_naming_the_permission(env, klavi
                             "available for your account)")
     assert "lacks access to the account's statistics (Messaging API Insight)" in first
     assert LINE_TEST_TOKEN not in result.stderr + result.stdout
-    assert len(line_standin.requests) == 1  # the first refusal stops the run
+    # The first refusal stops the run.
+    assert len(line_standin.requests_for("getNumberOfFollowers")) == 1
+    assert not line_standin.requests_for("getNumberOfMessageDeliveries")
     assert not klaviyo_standin.requests
 
 
@@ -293,6 +295,29 @@ def test_follows_more_in_klaviyo_is_expected_fewer_is_short(env, klaviyo_standin
     assert days[str(FIRST + timedelta(days=8))]["followed"]["state"] == "short"
     assert doc["summary"]["short_days"] == [str(FIRST + timedelta(days=8))]
     assert result.exit_code == 1
+
+
+def test_finished_days_are_kept_so_a_second_run_asks_line_only_for_the_rest(env, klaviyo_standin, line_standin):
+    seed(klaviyo_standin, line_standin)
+    last = FIRST + timedelta(days=13)
+    line_standin.insight.unready_days.add(last)
+    first_run = json.loads(reconcile(env, "--json").stdout)
+    assert first_run["line_calls"] == 29
+    line_standin.insight.unready_days.clear()
+    line_standin.requests.clear()
+    again, doc = as_json(env)
+    asked = [(r.op, r.query["date"][0]) for r in line_standin.requests if r.op != "getBotInfo"]
+    # Only the day LINE had not finished is asked again; it is ready now.
+    assert sorted(asked) == [("getNumberOfFollowers", last.strftime("%Y%m%d")),
+                             ("getNumberOfMessageDeliveries", last.strftime("%Y%m%d"))]
+    assert by_day(doc)[str(last)]["delivered"]["state"] == "match"
+    assert [d["delivered"] for d in doc["days"][:13]] == [d["delivered"] for d in first_run["days"][:13]]
+    line_standin.requests.clear()
+    refreshed = json.loads(reconcile(env, "--refresh", "--json").stdout)
+    assert refreshed["line_calls"] == 29
+    # Another LINE channel (another bot) never reads this one's figures.
+    line_standin.bot["userId"] = "U" + "9" * 32
+    assert json.loads(reconcile(env, "--json").stdout)["line_calls"] == 29
 
 
 def test_json_is_one_object_with_the_day_basis(env, klaviyo_standin, line_standin):

@@ -22,6 +22,7 @@ def reconcile(
     request_id: Annotated[list[str] | None, typer.Option("--request-id", metavar="ID", help="A broadcast's or narrowcast's X-Line-Request-Id (repeatable): compare that send instead of days.")] = None,
     unit: Annotated[str | None, typer.Option("--unit", metavar="NAME", help="A custom aggregation unit (push/multicast) over --since..--until (at most 31 days).")] = None,
     match_property: Annotated[str, typer.Option("--match-property", metavar="NAME", help="The Klaviyo event property that holds the request ID or unit.")] = "Broadcast ID",
+    refresh: Annotated[bool, typer.Option("--refresh", help="Ask LINE again for days it finished before (they are kept in the state directory, as LINE allows 60 Insight requests an hour).")] = False,
     fmt: FormatOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -109,12 +110,18 @@ def reconcile(
                   "a request ID is the X-Line-Request-Id of a broadcast or narrowcast, shown in LINE's response "
                   "when it was sent")
         return
+    from linesync_cli.core.insight_cache import InsightCache
     from linesync_cli.core.reconcile import plan_calls, reconcile_days
 
     assert options is not None
-    _note_budget(r, plan_calls(options), line.insight_per_hour)
-    with _progress(r) as progress:
-        day_report = reconcile_days(line, klaviyo, options, progress=progress)
+    bot = line.get_bot_info()  # which LINE channel: its finished days are kept apart from others'
+    cache = InsightCache(app.state_dir, str(bot.get("userId") or line.base_url), read=not refresh)
+    try:
+        _note_budget(r, plan_calls(options, cache), line.insight_per_hour)
+        with _progress(r) as progress:
+            day_report = reconcile_days(line, klaviyo, options, progress=progress, cache=cache)
+    finally:
+        cache.close()
     _render_days(r, day_report, output, details)
     if day_report.short_rows:
         first_short = day_report.first_short

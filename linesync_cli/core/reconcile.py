@@ -161,10 +161,14 @@ def check_range(first: date, last: date, today: date) -> None:
         )
 
 
-def plan_calls(options: ReconcileOptions) -> dict[str, int]:
-    """LINE Insight calls per endpoint: one per counted day, followers also for the day before."""
-    counted = len(options.counted_days)
-    return {"deliveries": counted, "followers": counted + 1 if counted else 0}
+def plan_calls(options: ReconcileOptions, cache: Any = None) -> dict[str, int]:
+    """LINE Insight calls per endpoint: one per counted day (followers also for the day before),
+    less the days `cache` already holds."""
+    counted = options.counted_days
+    days = {"deliveries": counted, "followers": ([counted[0] - timedelta(days=1)] + counted) if counted else []}
+    if cache is None:
+        return {kind: len(ds) for kind, ds in days.items()}
+    return {kind: sum(1 for d in ds if not cache.has(kind, d)) for kind, ds in days.items()}
 
 
 # -- per day -------------------------------------------------------------------
@@ -473,32 +477,40 @@ def build_day_rows(options: ReconcileOptions, deliveries: dict[date, DeliveryCou
     return rows
 
 
-def reconcile_days(line: Any, klaviyo: Any, options: ReconcileOptions, progress: Progress | None = None) -> DayReport:
+def reconcile_days(line: Any, klaviyo: Any, options: ReconcileOptions, progress: Progress | None = None,
+                   cache: Any = None) -> DayReport:
     """Ask LINE for every counted day (deliveries and followers), Klaviyo for the three series, compare.
 
-    A day LINE answers with a 400/404 becomes that row's error; the rest goes on.
-    Credentials refused (401/403) and unavailability stop the run (typed errors).
+    `cache` (core.insight_cache.InsightCache) answers the days LINE finished before and
+    keeps the ones it finishes now. A day LINE answers with a 400/404 becomes that row's
+    error; the rest goes on. Credentials refused (401/403) and unavailability stop the
+    run (typed errors).
     """
     deliveries: dict[date, DeliveryCounts | str] = {}
     followers: dict[date, FollowerCounts | str] = {}
     counted = options.counted_days
     follower_days = ([counted[0] - timedelta(days=1)] + counted) if counted else []
-    total = len(counted) + len(follower_days)
-    done = 0
+    asks: list[tuple[str, date]] = []
     # Interleaved, so each endpoint's hourly budget is spent side by side.
     for i, day in enumerate(follower_days):
-        followers[day] = _ask(lambda d=day: line.get_followers(d))
-        done += 1
-        if progress:
-            progress("LINE Insight", done, total)
+        asks.append(("followers", day))
         if i < len(counted):
-            deliveries[counted[i]] = _ask(lambda d=counted[i]: line.get_message_deliveries(d))
-            done += 1
-            if progress:
-                progress("LINE Insight", done, total)
+            asks.append(("deliveries", counted[i]))
+    calls = 0
+    for done, (kind, day) in enumerate(asks, start=1):
+        found = cache.get(kind, day) if cache is not None else None
+        if found is None:
+            calls += 1
+            ask = line.get_followers if kind == "followers" else line.get_message_deliveries
+            found = _ask(lambda ask=ask, day=day: ask(day))
+            if cache is not None and not isinstance(found, str):
+                cache.put(kind, found)
+        (followers if kind == "followers" else deliveries)[day] = found
+        if progress:
+            progress("LINE Insight", done, len(asks))
     kd = klaviyo_day_counts(klaviyo, options)
     rows = build_day_rows(options, deliveries, followers, kd)
-    return DayReport(options, rows, kd.missing_metrics, line_calls=total)
+    return DayReport(options, rows, kd.missing_metrics, line_calls=calls)
 
 
 def _ask(call: Callable[[], Any]) -> Any:
