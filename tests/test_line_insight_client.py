@@ -11,25 +11,13 @@ from pydantic import SecretStr
 from linesync_cli.api.line import LineClient
 from linesync_cli.api.line_insight import DeliveryCounts, FollowerCounts
 from linesync_cli.errors import AuthError, ExitCode, MissingScope
+from tests.test_foundation import FakeTime
 
 
-class VirtualClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-
-def client(handler, clock: VirtualClock | None = None) -> LineClient:
-    clock = clock or VirtualClock()
+def client(handler, time: FakeTime | None = None) -> LineClient:
+    time = time or FakeTime()
     return LineClient(SecretStr("tok-SECRET-123456"), "https://api.line.me", transport=httpx.MockTransport(handler),
-                      clock=clock, sleep=clock.sleep)
+                      clock=time.clock, sleep=time.sleep)
 
 
 def test_deliveries_are_typed_with_absent_types_as_0_and_nulls_as_withheld():
@@ -59,14 +47,14 @@ def test_followers_are_typed():
 
 
 def test_insight_is_paced_at_60_an_hour_per_endpoint():
-    clock = VirtualClock()
-    line = client(lambda r: httpx.Response(200, json={"status": "ready"}), clock)
+    time = FakeTime()
+    line = client(lambda r: httpx.Response(200, json={"status": "ready"}), time)
     for _ in range(60):
         line.get_followers(date(2026, 1, 1))
         line.get_message_deliveries(date(2026, 1, 1))
-    assert clock.slept == []  # two endpoints, 60 each: within both budgets
+    assert time.sleeps == []  # two endpoints, 60 each: within both budgets
     line.get_followers(date(2026, 1, 1))
-    assert sum(clock.slept) >= 3600  # the 61st request of one endpoint waits for the hour to roll
+    assert sum(time.sleeps) >= 3600  # the 61st request of one endpoint waits for the hour to roll
 
 
 def test_401_is_exit_3_and_403_names_the_insight_permission():
