@@ -10,7 +10,7 @@ from pydantic import SecretStr
 
 from linesync_cli.api.line import LineClient
 from linesync_cli.api.line_insight import DeliveryCounts, FollowerCounts
-from linesync_cli.errors import AuthError, ExitCode, MissingScope
+from linesync_cli.errors import AuthError, ExitCode, MissingScope, RateLimited
 from tests.test_foundation import FakeTime
 
 
@@ -76,3 +76,13 @@ def test_5xx_is_retried():
     line = client(lambda r: next(answers))
     assert line.get_followers(date(2026, 1, 1)).status == "unready"
     assert line.stats["retries"] == 1
+
+
+def test_429_that_outlasts_the_retries_says_the_hourly_budget_is_spent():
+    line = client(lambda r: httpx.Response(429, json={"message": "The API rate limit has been exceeded."}))
+    with pytest.raises(RateLimited) as limited:
+        line.get_message_deliveries(date(2026, 1, 1))
+    assert limited.value.exit_code == ExitCode.UNAVAILABLE
+    assert limited.value.message == ("LINE kept answering 429 for GET /v2/bot/insight/message/delivery: it allows "
+                                     "60 Insight requests an hour per endpoint and channel")
+    assert "run again in an hour" in (limited.value.hint or "")

@@ -15,7 +15,7 @@ from linesync_cli import __version__
 from linesync_cli.api.http import HttpService, RetryPolicy
 from linesync_cli.api.line_insight import DeliveryCounts, FollowerCounts, InteractionOverview, line_date
 from linesync_cli.api.ratelimit import Window, WindowLimiter
-from linesync_cli.errors import ApiError, AuthError, BadRequest, MissingScope, NotFound
+from linesync_cli.errors import ApiError, AuthError, BadRequest, MissingScope, NotFound, RateLimited
 
 # LINE limits each endpoint (method + path) per channel; the Insight group allows 60
 # requests an hour (line-api.md section 7, as of 2025-04-16). Paced here so a long
@@ -94,6 +94,17 @@ class LineClient(HttpService):
         if status == 400:
             return BadRequest(f"LINE rejected the request (400: {said})", **kw)
         return ApiError(f"LINE answered {status}: {said}", **kw)
+
+    def _rate_limited(self, response: httpx.Response, op: str | None, scope: str | None, wait: float) -> RateLimited:
+        error = super()._rate_limited(response, op, scope, wait)
+        if op in INSIGHT_OPERATIONS:
+            # Another run (or tool) on this channel spent the hour's budget.
+            error.message = (f"LINE kept answering 429 for {INSIGHT_OPERATIONS[op]}: it allows "
+                             f"{self.insight_per_hour} Insight requests an hour per endpoint and channel")
+            error.hint = ("another run or tool used this hour's budget; run again in an hour: days LINE already "
+                          "answered are kept and not asked again")
+            error.args = (error.message,)
+        return error
 
     def unreachable_hint(self) -> str:
         return "check the network, proxy settings and LINESYNC_LINE_BASE_URL"
