@@ -119,7 +119,8 @@ class InteractionOverview:
 
     @classmethod
     def from_json(cls, doc: dict) -> InteractionOverview:
-        overview = doc.get("overview") if isinstance(doc.get("overview"), dict) else {}
+        raw = doc.get("overview")
+        overview: dict[str, Any] = raw if isinstance(raw, dict) else {}
         ts = _int_or_none(overview.get("timestamp"))
         values = {k: _int_or_none(overview.get(k)) for k in
                   ("delivered", "uniqueImpression", "uniqueClick", "uniqueMediaPlayed")}

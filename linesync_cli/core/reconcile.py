@@ -501,8 +501,10 @@ def reconcile_days(line: Any, klaviyo: Any, options: ReconcileOptions, progress:
         found = cache.get(kind, day) if cache is not None else None
         if found is None:
             calls += 1
-            ask = line.get_followers if kind == "followers" else line.get_message_deliveries
-            found = _ask(lambda ask=ask, day=day: ask(day))
+            try:
+                found = line.get_followers(day) if kind == "followers" else line.get_message_deliveries(day)
+            except (BadRequest, NotFound) as exc:
+                found = exc.message  # this day's row says it; the rest goes on
             if cache is not None and not isinstance(found, str):
                 cache.put(kind, found)
         (followers if kind == "followers" else deliveries)[day] = found
@@ -511,13 +513,6 @@ def reconcile_days(line: Any, klaviyo: Any, options: ReconcileOptions, progress:
     kd = klaviyo_day_counts(klaviyo, options)
     rows = build_day_rows(options, deliveries, followers, kd)
     return DayReport(options, rows, kd.missing_metrics, line_calls=calls)
-
-
-def _ask(call: Callable[[], Any]) -> Any:
-    try:
-        return call()
-    except (BadRequest, NotFound) as exc:
-        return exc.message
 
 
 # -- per send ------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from linesync_cli.core.doctor.checks_account import settings_or_skip
 from linesync_cli.core.doctor.model import CheckResult, failed, passed, skipped, warned
@@ -32,7 +33,7 @@ def check_line_vs_klaviyo(ctx: DoctorContext) -> CheckResult:
     details = [f"{row.day}: " + ", ".join(
         f"{c.measure} {c.state}" + (f" ({c.klaviyo} of {c.line})" if c.compared else "") for c in row.comparisons)
         for row in report.rows]
-    data = {"short_days": [r.day.isoformat() for r in report.short_rows],
+    data: dict[str, Any] = {"short_days": [r.day.isoformat() for r in report.short_rows],
             "first_day": options.first.isoformat(), "last_day": options.last.isoformat()}
     if report.short_rows:
         return failed(report.summary(), HINT, details, **data)
