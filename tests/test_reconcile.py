@@ -227,6 +227,7 @@ def test_no_line_token_exits_2_with_how_to_set_it(cli_env, klaviyo_standin):
     (["--since", "400d"], "the range is 400 days; Klaviyo's metric aggregates serve at most 366 days per query"),
     (["--since", "2025-01-01", "--until", "2025-02-01"], "at most 365 days back"),
     (["--tolerance", "abc"], "--tolerance 'abc' is not a percentage"),
+    (["--tolerance", "2"], "hint: write --tolerance 2% (or 0.02)"),
     (["--unit", "promo", "--since", "45d"], "LINE serves a custom aggregation unit for at most 31 days"),
     (["--unit", "bad-name!"], "is not a custom aggregation unit name"),
 ])

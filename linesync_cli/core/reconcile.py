@@ -94,7 +94,9 @@ def parse_tolerance(text: str) -> float:
     except ValueError:
         raise UsageError(f"--tolerance {text!r} is not a percentage", hint="e.g. --tolerance 2% or --tolerance 0.5%") from None
     if not 0 <= value < 1:
-        raise UsageError(f"--tolerance {text!r} must be at least 0% and below 100%", hint="e.g. --tolerance 2%")
+        hint = f"write --tolerance {s}% (or {float(s) / 100:g})" if not s.endswith("%") and 1 <= float(s) < 100 \
+            else "e.g. --tolerance 2%"
+        raise UsageError(f"--tolerance {text!r} must be at least 0% and below 100%", hint=hint)
     return value
 
 
