@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -115,7 +115,7 @@ def reconcile(
 
     assert options is not None
     bot = line.get_bot_info()  # which LINE channel: its finished days are kept apart from others'
-    cache = InsightCache(app.state_dir, str(bot.get("userId") or line.base_url), read=not refresh)
+    cache = InsightCache(app.state_dir, bot.user_id or line.base_url, read=not refresh)
     try:
         _note_budget(r, plan_calls(options, cache), line.insight_per_hour)
         with _progress(r) as progress:
@@ -153,33 +153,23 @@ def _note_budget(r, calls: dict[str, int], per_hour: int) -> None:
 
 
 class _progress:
-    """A Rich progress bar on a terminal (stderr); plain lines every 10 requests elsewhere."""
+    """LINE and Klaviyo progress (core's callback) on the shared progress line: a bar on a terminal,
+    a plain line at most every 10 s elsewhere."""
 
     def __init__(self, r) -> None:
-        self.r = r
-        self.bar: Any = None
-        self.tasks: dict[str, Any] = {}
+        from linesync_cli.progress import ProgressLine
+
+        self.line = ProgressLine(r.err, "reconcile", with_bar=True)
 
     def __enter__(self):
-        if self.r.err.is_terminal:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                TimeElapsedColumn(), console=self.r.err, transient=True)
-            self.bar.start()
+        self.line.__enter__()
         return self
 
     def __call__(self, what: str, done: int, total: int) -> None:
-        if self.bar is not None:
-            if what not in self.tasks:
-                self.tasks[what] = self.bar.add_task(what, total=total)
-            self.bar.update(self.tasks[what], completed=done, total=total)
-        elif done == total or done % 10 == 0:
-            _say(self.r, f"{what}: {done}/{total}")
+        self.line.update(f"{what}: {done}/{total} requests", completed=done, total=total)
 
     def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.stop()
+        self.line.__exit__(*exc)
 
 
 # -- per day ------------------------------------------------------------------------

@@ -30,7 +30,7 @@ import statistics
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from linesync_cli.api.line_insight import (
     EVENT_WINDOW_DAYS,
@@ -48,6 +48,11 @@ from linesync_cli.api.line_insight import (
 from linesync_cli.catalogue import lookup
 from linesync_cli.errors import BadRequest, NotFound, UsageError
 from linesync_cli.timeutil import parse_zone
+
+if TYPE_CHECKING:
+    from linesync_cli.api.klaviyo import KlaviyoClient
+    from linesync_cli.api.line import LineClient
+    from linesync_cli.core.insight_cache import InsightCache
 
 DEFAULT_TOLERANCE = 0.02
 # One metric-aggregates query covers at most a year (klaviyo-api.md section 13), and
@@ -163,7 +168,7 @@ def check_range(first: date, last: date, today: date) -> None:
         )
 
 
-def plan_calls(options: ReconcileOptions, cache: Any = None) -> dict[str, int]:
+def plan_calls(options: ReconcileOptions, cache: InsightCache | None = None) -> dict[str, int]:
     """LINE Insight calls per endpoint: one per counted day (followers also for the day before),
     less the days `cache` already holds."""
     counted = options.counted_days
@@ -323,7 +328,7 @@ class KlaviyoDays:
     missing_metrics: tuple[str, ...] = ()  # measures whose metric has no event at all yet
 
 
-def klaviyo_day_counts(client: Any, options: ReconcileOptions) -> KlaviyoDays:
+def klaviyo_day_counts(client: KlaviyoClient, options: ReconcileOptions) -> KlaviyoDays:
     """Events per JST day of the three metrics (one aggregates query each)."""
     from linesync_cli.core.aggregates import AggregateQuery, query_aggregates
     from linesync_cli.core.metrics import line_metric_status, list_metrics
@@ -479,8 +484,8 @@ def build_day_rows(options: ReconcileOptions, deliveries: dict[date, DeliveryCou
     return rows
 
 
-def reconcile_days(line: Any, klaviyo: Any, options: ReconcileOptions, progress: Progress | None = None,
-                   cache: Any = None) -> DayReport:
+def reconcile_days(line: LineClient, klaviyo: KlaviyoClient, options: ReconcileOptions,
+                   progress: Progress | None = None, cache: InsightCache | None = None) -> DayReport:
     """Ask LINE for every counted day (deliveries and followers), Klaviyo for the three series, compare.
 
     `cache` (core.insight_cache.InsightCache) answers the days LINE finished before and
@@ -616,7 +621,7 @@ class SendReport:
         }
 
 
-def _unique_by_key(klaviyo: Any, keys: Iterable[str], match_property: str, since: datetime, until: datetime,
+def _unique_by_key(klaviyo: KlaviyoClient, keys: Iterable[str], match_property: str, since: datetime, until: datetime,
                    progress: Progress | None) -> dict[str, dict[str, int]]:
     """Unique profiles per key and interaction, from one read of each metric's events in the window."""
     from linesync_cli.core.metrics import line_metric_status, list_metrics
@@ -627,7 +632,7 @@ def _unique_by_key(klaviyo: Any, keys: Iterable[str], match_property: str, since
     for n, interaction in enumerate(INTERACTIONS, start=1):
         metric = statuses[INTERACTION_METRIC[interaction]].metric
         if metric is not None:
-            for event in klaviyo.iter_metric_events(metric.id, since, until):
+            for event in klaviyo.metric_events_between(metric.id, since, until):
                 value = event.properties.get(match_property)
                 key = None if value is None else str(value)
                 if key in wanted and event.profile_id:
@@ -637,7 +642,7 @@ def _unique_by_key(klaviyo: Any, keys: Iterable[str], match_property: str, since
     return {k: {i: len(v) for i, v in per.items()} for k, per in people.items()}
 
 
-def reconcile_sends(line: Any, klaviyo: Any, *, request_ids: Sequence[str] = (), unit: str | None = None,
+def reconcile_sends(line: LineClient, klaviyo: KlaviyoClient, *, request_ids: Sequence[str] = (), unit: str | None = None,
                     unit_days: tuple[date, date] | None = None, match_property: str = DEFAULT_MATCH_PROPERTY,
                     tolerance: float = DEFAULT_TOLERANCE, now: datetime | None = None,
                     progress: Progress | None = None) -> SendReport:
