@@ -505,21 +505,31 @@ def reconcile_days(line: LineClient, klaviyo: KlaviyoClient, options: ReconcileO
             asks.append(("deliveries", counted[i]))
     calls = 0
     for done, (kind, day) in enumerate(asks, start=1):
-        found = cache.get(kind, day) if cache is not None else None
+        found: DeliveryCounts | FollowerCounts | str | None = cache.get(kind, day) if cache is not None else None
         if found is None:
             calls += 1
-            try:
-                found = line.get_followers(day) if kind == "followers" else line.get_message_deliveries(day)
-            except (BadRequest, NotFound) as exc:
-                found = exc.message  # this day's row says it; the rest goes on
+            found = _from_line(line, kind, day)
             if cache is not None and not isinstance(found, str):
                 cache.put(kind, found)
-        (followers if kind == "followers" else deliveries)[day] = found
+        if kind == "followers":
+            assert not isinstance(found, DeliveryCounts)
+            followers[day] = found
+        else:
+            assert not isinstance(found, FollowerCounts)
+            deliveries[day] = found
         if progress:
             progress("LINE Insight", done, len(asks))
     kd = klaviyo_day_counts(klaviyo, options)
     rows = build_day_rows(options, deliveries, followers, kd)
     return DayReport(options, rows, kd.missing_metrics, line_calls=calls)
+
+
+def _from_line(line: LineClient, kind: str, day: date) -> DeliveryCounts | FollowerCounts | str:
+    """LINE's figures for one day, or LINE's refusal of that day (400/404) as the row's note."""
+    try:
+        return line.get_followers(day) if kind == "followers" else line.get_message_deliveries(day)
+    except (BadRequest, NotFound) as exc:
+        return exc.message
 
 
 # -- per send ------------------------------------------------------------------------

@@ -19,7 +19,8 @@ def check_line_vs_klaviyo(ctx: DoctorContext) -> CheckResult:
     from linesync_cli.core.reconcile import OVER, ReconcileOptions, reconcile_days
 
     settings_or_skip(ctx)
-    if ctx.line() is None:
+    line = ctx.line()
+    if line is None:
         return skipped("no LINE channel access token is configured: LINE's own counts are not compared",
                        "set LINESYNC_LINE_CHANNEL_ACCESS_TOKEN to compare LINE's Insight counts with Klaviyo's")
     ctx.need("klaviyo-auth")
@@ -27,7 +28,7 @@ def check_line_vs_klaviyo(ctx: DoctorContext) -> CheckResult:
     today = today_jst(ctx.now())
     options = ReconcileOptions(first=today - timedelta(days=DAYS), last=today - timedelta(days=1), today=today)
     try:
-        report = reconcile_days(ctx.line(), ctx.klaviyo(), options)
+        report = reconcile_days(line, ctx.klaviyo(), options)
     except AuthError as exc:  # a token without Insight access (403) names the permission
         return failed(exc.message, exc.hint)
     details = [f"{row.day}: " + ", ".join(
