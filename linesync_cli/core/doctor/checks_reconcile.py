@@ -43,11 +43,13 @@ def check_line_vs_klaviyo(ctx: DoctorContext) -> CheckResult:
     if below or over:
         parts = []
         if below:
-            parts.append(f"Klaviyo holds slightly fewer than LINE (within {options.tolerance:.0%}) on "
-                         + ", ".join(str(r.day) for r in below))
+            parts.append(f"Klaviyo holds slightly fewer than LINE (within {options.tolerance:.0%}) on {len(below)} "
+                         f"of the last {DAYS} days")
+            details.append("slightly fewer: " + ", ".join(str(r.day) for r in below))
         if over:
-            parts.append("more Delivered LINE Message in Klaviyo than LINE delivered on "
-                         + ", ".join(str(r.day) for r in over))
+            parts.append(f"more Delivered LINE Message in Klaviyo than LINE delivered on {len(over)} of the last "
+                         f"{DAYS} days")
+            details.append("more in Klaviyo: " + ", ".join(str(r.day) for r in over))
         return warned("; ".join(parts), HINT, details, **data)
     compared = sum(1 for r in report.rows if r.delivered.compared)
     if not compared:
