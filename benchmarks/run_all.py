@@ -86,6 +86,17 @@ def main() -> None:
                  "", shown))
     rows.append(("links sync: requests answered 429", f"{s['throttled_429']} of {s['requests']}", "", shown))
 
+    shown, out = run("reconcile_90d.py", *(["--days", "30", "--per-day", "50"] if quick else []))
+    rc = json_docs(out)[0]
+    d = rc["day_range"]
+    rows.append((f"reconcile: {d['days']}-day range, API requests",
+                 f"LINE {sum(d['line_requests'].values())} ({', '.join(f'{k} {v}' for k, v in d['line_requests'].items())}), "
+                 f"Klaviyo {sum(d['klaviyo_requests'].values())}; 429s: {d['line_429']} + {d['klaviyo_429']}",
+                 "one per day and endpoint (+1 followers)", shown))
+    rows.append((f"reconcile: {d['days']}-day range, time under LINE's 60/h per endpoint",
+                 f"{d['time_under_limits_s']:,.0f} s (floor {d['floor_s']:,.0f} s; processing {d['processing_s']} s)",
+                 "the floor plus the pacing margin", shown))
+
     shown, out = run("startup.py", "5" if quick else "10")
     for args in ("--help", "--version"):
         m = re.search(rf"linesync {re.escape(args)}\s+median\s+(\d+) ms", out)

@@ -4,7 +4,7 @@
 # Subcommands of a command path ("" is the root).
 _linesync_subcommands() {
     case "$1" in
-        "") REPLY="backfill links check-link inspect-profile doctor metrics events report segments config sandbox" ;;
+        "") REPLY="backfill links check-link inspect-profile doctor metrics events report reconcile segments config sandbox" ;;
         "backfill") REPLY="runs verify" ;;
         "links") REPLY="sync status" ;;
         "metrics") REPLY="show" ;;
@@ -39,6 +39,7 @@ _linesync_options() {
         "report") REPLY="--help --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries --verbose -v --quiet -q --debug --no-color" ;;
         "report funnel") REPLY="--since --until --interval --timezone --tz --compare-email --chart --exact --format -f --json --help --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries --verbose -v --quiet -q --debug --no-color" ;;
         "report broadcasts") REPLY="--since --until --by --no-pull --format -f --json --help --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries --verbose -v --quiet -q --debug --no-color" ;;
+        "reconcile") REPLY="--since --until --timezone --tz --tolerance --details -d --request-id --unit --match-property --refresh --format -f --json --help --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries --verbose -v --quiet -q --debug --no-color" ;;
         "segments") REPLY="--help --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries --verbose -v --quiet -q --debug --no-color" ;;
         "segments presets") REPLY="--format -f --json --help --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries --verbose -v --quiet -q --debug --no-color" ;;
         "segments create") REPLY="--days --name --dry-run --force --format -f --json --help --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries --verbose -v --quiet -q --debug --no-color" ;;
@@ -161,8 +162,8 @@ _linesync_option_value() {
         "inspect-profile|--line-base-url") REPLY="@any" ;;
         "inspect-profile|--timeout") REPLY="@any" ;;
         "inspect-profile|--retries") REPLY="@any" ;;
-        "doctor|--only") REPLY="@list:config klaviyo-auth klaviyo-scopes line-metrics metric-split recent-events link-index linkage trackable-message open-vs-read segment-processing line-token" ;;
-        "doctor|--skip") REPLY="@list:config klaviyo-auth klaviyo-scopes line-metrics metric-split recent-events link-index linkage trackable-message open-vs-read segment-processing line-token" ;;
+        "doctor|--only") REPLY="@list:config klaviyo-auth klaviyo-scopes line-metrics metric-split recent-events link-index linkage trackable-message open-vs-read segment-processing line-token line-vs-klaviyo" ;;
+        "doctor|--skip") REPLY="@list:config klaviyo-auth klaviyo-scopes line-metrics metric-split recent-events link-index linkage trackable-message open-vs-read segment-processing line-token line-vs-klaviyo" ;;
         "doctor|--since") REPLY="@any" ;;
         "doctor|--line-user-id") REPLY="@any" ;;
         "doctor|--message") REPLY="@file" ;;
@@ -266,6 +267,21 @@ _linesync_option_value() {
         "report broadcasts|--line-base-url") REPLY="@any" ;;
         "report broadcasts|--timeout") REPLY="@any" ;;
         "report broadcasts|--retries") REPLY="@any" ;;
+        "reconcile|--since") REPLY="@any" ;;
+        "reconcile|--until") REPLY="@any" ;;
+        "reconcile|--timezone"|"reconcile|--tz") REPLY="@any" ;;
+        "reconcile|--tolerance") REPLY="@any" ;;
+        "reconcile|--request-id") REPLY="@any" ;;
+        "reconcile|--unit") REPLY="@any" ;;
+        "reconcile|--match-property") REPLY="@any" ;;
+        "reconcile|--format"|"reconcile|-f") REPLY="table json csv" ;;
+        "reconcile|--config") REPLY="@file" ;;
+        "reconcile|--state-dir") REPLY="@dir" ;;
+        "reconcile|--link-key") REPLY="@any" ;;
+        "reconcile|--klaviyo-base-url") REPLY="@any" ;;
+        "reconcile|--line-base-url") REPLY="@any" ;;
+        "reconcile|--timeout") REPLY="@any" ;;
+        "reconcile|--retries") REPLY="@any" ;;
         "segments|--config") REPLY="@file" ;;
         "segments|--state-dir") REPLY="@dir" ;;
         "segments|--link-key") REPLY="@any" ;;

@@ -5,7 +5,7 @@
 function __linesync_subcommands
     switch $argv[1]
         case ''
-            echo backfill links check-link inspect-profile doctor metrics events report segments config sandbox
+            echo backfill links check-link inspect-profile doctor metrics events report reconcile segments config sandbox
         case 'backfill'
             echo runs verify
         case 'links'
@@ -66,6 +66,8 @@ function __linesync_takes_value
             contains -- $argv[2] --since --until --interval --timezone --tz --format -f --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries
         case 'report broadcasts'
             contains -- $argv[2] --since --until --by --format -f --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries
+        case 'reconcile'
+            contains -- $argv[2] --since --until --timezone --tz --tolerance --request-id --unit --match-property --format -f --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries
         case 'segments'
             contains -- $argv[2] --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries
         case 'segments presets'
@@ -134,6 +136,7 @@ complete -c linesync -n "__linesync_at ''" -a doctor -d 'Run the troubleshooting
 complete -c linesync -n "__linesync_at ''" -a metrics -d 'LINE metrics in Klaviyo: which of the nine have received events'
 complete -c linesync -n "__linesync_at ''" -a events -d 'The local mirror of the events Klaviyo holds (read back with Get Events, kept in DuckDB)'
 complete -c linesync -n "__linesync_at ''" -a report -d 'Reports: the LINE funnel from Klaviyo\'s aggregates, and per-broadcast figures from the event mirror'
+complete -c linesync -n "__linesync_at ''" -a reconcile -d 'LINE\'s own Insight counts beside Klaviyo\'s events, one row per JST day: where and since when events are missing'
 complete -c linesync -n "__linesync_at ''" -a segments -d 'Klaviyo Segments from LINE reactions (not the messaging platform\'s recipient segments)'
 complete -c linesync -n "__linesync_at ''" -a config -d 'The configuration: what is in effect, which files are read, a starting file'
 complete -c linesync -n "__linesync_at ''" -a sandbox -d 'A local Klaviyo and LINE on loopback, seeded with a demo account: try every command offline'
@@ -308,8 +311,8 @@ complete -c linesync -n "__linesync_at 'inspect-profile'" -l verbose -s v -d 'Mo
 complete -c linesync -n "__linesync_at 'inspect-profile'" -l quiet -s q -d 'Errors only on stderr: no progress, notes or warnings (data on stdout is unchanged)'
 complete -c linesync -n "__linesync_at 'inspect-profile'" -l debug -d 'Show tracebacks for errors'
 complete -c linesync -n "__linesync_at 'inspect-profile'" -l no-color -d 'No colour (NO_COLOR is honoured too)'
-complete -c linesync -n "__linesync_at 'doctor'" -l only -x -a '(__linesync_comma_list config klaviyo-auth klaviyo-scopes line-metrics metric-split recent-events link-index linkage trackable-message open-vs-read segment-processing line-token)' -d 'Report only these checks (their prerequisites still run, unreported)'
-complete -c linesync -n "__linesync_at 'doctor'" -l skip -x -a '(__linesync_comma_list config klaviyo-auth klaviyo-scopes line-metrics metric-split recent-events link-index linkage trackable-message open-vs-read segment-processing line-token)' -d 'Leave these checks out of the report'
+complete -c linesync -n "__linesync_at 'doctor'" -l only -x -a '(__linesync_comma_list config klaviyo-auth klaviyo-scopes line-metrics metric-split recent-events link-index linkage trackable-message open-vs-read segment-processing line-token line-vs-klaviyo)' -d 'Report only these checks (their prerequisites still run, unreported)'
+complete -c linesync -n "__linesync_at 'doctor'" -l skip -x -a '(__linesync_comma_list config klaviyo-auth klaviyo-scopes line-metrics metric-split recent-events link-index linkage trackable-message open-vs-read segment-processing line-token line-vs-klaviyo)' -d 'Leave these checks out of the report'
 complete -c linesync -n "__linesync_at 'doctor'" -l since -x -d 'recent-events: warn for a LINE metric with no event since then: a duration (24h, 7d) or an ISO date/time (UTC unless it has an offset)'
 complete -c linesync -n "__linesync_at 'doctor'" -l line-user-id -x -d 'Check this LINE user\'s linkage (and, with --segment, membership)'
 complete -c linesync -n "__linesync_at 'doctor'" -l message -r -F -d 'Check a LINE message JSON file (a message, an array of them, or a request body with `messages`; - for stdin) for trackable links and images'
@@ -489,6 +492,29 @@ complete -c linesync -n "__linesync_at 'report broadcasts'" -l verbose -s v -d '
 complete -c linesync -n "__linesync_at 'report broadcasts'" -l quiet -s q -d 'Errors only on stderr: no progress, notes or warnings (data on stdout is unchanged)'
 complete -c linesync -n "__linesync_at 'report broadcasts'" -l debug -d 'Show tracebacks for errors'
 complete -c linesync -n "__linesync_at 'report broadcasts'" -l no-color -d 'No colour (NO_COLOR is honoured too)'
+complete -c linesync -n "__linesync_at 'reconcile'" -l since -x -d 'First day: a duration back from --until (14d, 2w) or a date (JST)'
+complete -c linesync -n "__linesync_at 'reconcile'" -l until -x -d 'End (exclusive): a date (JST), or a duration back from today'
+complete -c linesync -n "__linesync_at 'reconcile'" -l timezone -l tz -x -d 'Zone of Klaviyo\'s day counts; LINE counts JST days, so it must be a UTC+9 zone'
+complete -c linesync -n "__linesync_at 'reconcile'" -l tolerance -x -d 'A day is short when Klaviyo holds fewer than LINE\'s count by more than this'
+complete -c linesync -n "__linesync_at 'reconcile'" -l details -s d -d 'Add LINE\'s delivered per send type and its follower and block totals'
+complete -c linesync -n "__linesync_at 'reconcile'" -l request-id -x -d 'A broadcast\'s or narrowcast\'s X-Line-Request-Id (repeatable): compare that send instead of days'
+complete -c linesync -n "__linesync_at 'reconcile'" -l unit -x -d 'A custom aggregation unit (push/multicast) over --since..--until (at most 31 days)'
+complete -c linesync -n "__linesync_at 'reconcile'" -l match-property -x -d 'The Klaviyo event property that holds the request ID or unit'
+complete -c linesync -n "__linesync_at 'reconcile'" -l refresh -d 'Ask LINE again for days it finished before (they are kept in the state directory, as LINE allows 60 Insight requests an hour)'
+complete -c linesync -n "__linesync_at 'reconcile'" -l format -s f -x -a 'table json csv' -d 'Output format: table (default), json or csv'
+complete -c linesync -n "__linesync_at 'reconcile'" -l json -d 'Short for --format json'
+complete -c linesync -n "__linesync_at 'reconcile'" -l help -d 'Show this message and exit'
+complete -c linesync -n "__linesync_at 'reconcile'" -l config -r -F -d 'Config file (TOML)'
+complete -c linesync -n "__linesync_at 'reconcile'" -l state-dir -x -a '(__fish_complete_directories)' -d 'Local state: link index, backfill ledger, rejects'
+complete -c linesync -n "__linesync_at 'reconcile'" -l link-key -x -d 'How profiles are linked: `property:<name>` or `external_id`'
+complete -c linesync -n "__linesync_at 'reconcile'" -l klaviyo-base-url -x -d 'Klaviyo API base URL'
+complete -c linesync -n "__linesync_at 'reconcile'" -l line-base-url -x -d 'LINE API base URL'
+complete -c linesync -n "__linesync_at 'reconcile'" -l timeout -x -d 'Seconds to wait for each HTTP response before retrying (default 60 for Klaviyo, 30 for LINE)'
+complete -c linesync -n "__linesync_at 'reconcile'" -l retries -x -d 'Retries after a failed HTTP request (network error, 5xx, 429) before giving up with exit 4'
+complete -c linesync -n "__linesync_at 'reconcile'" -l verbose -s v -d 'More detail: each HTTP request (method, URL, status, time) and retry on stderr, doctor\'s extra lines; never secrets'
+complete -c linesync -n "__linesync_at 'reconcile'" -l quiet -s q -d 'Errors only on stderr: no progress, notes or warnings (data on stdout is unchanged)'
+complete -c linesync -n "__linesync_at 'reconcile'" -l debug -d 'Show tracebacks for errors'
+complete -c linesync -n "__linesync_at 'reconcile'" -l no-color -d 'No colour (NO_COLOR is honoured too)'
 complete -c linesync -n "__linesync_at 'segments'" -a presets -d 'List the segment presets, what they select and the metrics they need'
 complete -c linesync -n "__linesync_at 'segments'" -a create -d 'Create a Klaviyo Segment from a preset (POST /api/segments)'
 complete -c linesync -n "__linesync_at 'segments'" -l help -d 'Show this message and exit'

@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "metrics",
     "events",
     "report",
+    "reconcile",
     "segments",
     "config_cmd",
     "sandbox",

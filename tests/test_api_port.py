@@ -86,6 +86,7 @@ def test_every_typed_method_sends_what_the_spec_accepts(httpx_mock):
                         until=when.replace(day=2), timezone="UTC", by=("$message",))
     list(c.profile_events("01PROFILE", since=when, until=when.replace(day=2), page_size=50))
     list(c.metric_events("AbC123", until=when, page_size=20))
+    list(c.metric_events_between("AbC123", when, when.replace(day=15)))
     c.latest_event_time("AbC123")
     c.get_events_page("AbC123", when, when.replace(day=2))
     c.get_events_page("AbC123", when, when.replace(day=2), cursor="bmV4dA", profile_id="01PROFILE", page_size=200)

@@ -23,7 +23,7 @@ COMPLETIONS = PROJECT / "completions"
 # (words on the command line, the last one being completed) -> words offered.
 CASES = [
     (["linesync", ""], {"backfill", "links", "check-link", "inspect-profile", "doctor", "metrics", "events", "report",
-                          "segments", "config", "sandbox"}),
+                          "reconcile", "segments", "config", "sandbox"}),
     (["linesync", "sandbox", ""], {"start", "stop", "env", "status"}),
     (["linesync", "sandbox", "start", "--l"], {"--latency-ms", "--line-base-url", "--link-key"}),
     (["linesync", "li"], {"links"}),

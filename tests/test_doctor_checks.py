@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from linesync_cli.catalogue import ACTIONS
+from linesync_cli.sandbox.line_insight import JST
 from tests.support.linkage_helpers import seed_index
 from tests.support.standin_cli import KLAVIYO_TEST_KEY, LINE_TEST_TOKEN, line_env, run_cli
 
@@ -517,11 +518,13 @@ def test_line_token_refused(cli_env, line_standin):
 
 def test_a_healthy_run(healthy, line_standin):
     env = healthy["env"] | line_env(line_standin)
+    # LINE's figure for the Delivered event's JST day is under its privacy threshold: not compared.
+    line_standin.insight.set_delivery((datetime.now(UTC) - timedelta(hours=1)).astimezone(JST).date(), apiPush=1)
     result, checks, doc = doctor(env, "--line-user-id", UID, "--message", str(EXAMPLES / "flex-sale.json"))
     assert result.exit_code == 0, result.stderr
     assert list(checks) == ["config", "klaviyo-auth", "klaviyo-scopes", "line-metrics", "metric-split",
                             "recent-events", "link-index", "linkage", "trackable-message", "open-vs-read",
-                            "segment-processing", "line-token"]
+                            "segment-processing", "line-token", "line-vs-klaviyo"]
     for c in doc["checks"]:
         assert {"id", "title", "status", "detail", "hint"} <= set(c)
     assert checks["linkage"]["row"] == "Events are not recorded in Klaviyo"
@@ -529,10 +532,11 @@ def test_a_healthy_run(healthy, line_standin):
         "config": "pass", "klaviyo-auth": "pass", "klaviyo-scopes": "pass", "line-metrics": "pass",
         "metric-split": "pass", "recent-events": "pass", "link-index": "pass", "linkage": "pass",
         "trackable-message": "pass", "open-vs-read": "info", "segment-processing": "skip", "line-token": "pass",
+        "line-vs-klaviyo": "pass",
     }
-    assert doc["summary"] == {"pass": 10, "warn": 0, "fail": 0, "skip": 1, "error": 0, "info": 1, "total": 12,
+    assert doc["summary"] == {"pass": 11, "warn": 0, "fail": 0, "skip": 1, "error": 0, "info": 1, "total": 13,
                               "strict": False, "exit_code": 0,
-                              "text": "No problems found: 10 checks passed, 1 skipped"}
+                              "text": "No problems found: 11 checks passed, 1 skipped"}
     # GET /api/accounts (1/s, 15/min) once per run, although two checks use it.
     assert len(healthy["standin"].requests_for("get_accounts")) == 1
 
@@ -547,7 +551,7 @@ def test_table_output_marks_hints_details_and_summary(healthy):
     assert "    hint: edit the key in Klaviyo > Settings > API keys and grant flows:read" in result.stdout
     assert any(line.startswith("- Customer linkage (linkage): no --line-user-id given") for line in lines)
     assert any(line.startswith("i Opens versus LINE's Read (open-vs-read)") for line in lines)
-    assert lines[-1] == "1 check failed (6 passed, 3 skipped)"
+    assert lines[-1] == "1 check failed (6 passed, 4 skipped)"
     assert "·" not in result.stdout  # details only with -d
     assert "\x1b[" not in result.stdout
     assert result.exit_code == 1

@@ -39,6 +39,7 @@ def test_the_check_ids_are_stable_and_kebab_case():
     assert CHECK_IDS == (
         "config", "klaviyo-auth", "klaviyo-scopes", "line-metrics", "metric-split", "recent-events",
         "link-index", "linkage", "trackable-message", "open-vs-read", "segment-processing", "line-token",
+        "line-vs-klaviyo",
     )
     assert all(c.title and c.id.replace("-", "").isalpha() and c.id.islower() for c in CHECKS)
 

@@ -117,6 +117,7 @@ def command_runs(tmp: Path) -> dict[str, list[list[str]]]:
         "metrics": [["metrics"], ["metrics", "--json"]],
         "metrics show": [["metrics", "show", "Sent LINE Message", "--feed"], ["metrics", "show", "clicked", "--json"]],
         "report funnel": [["report", "funnel", "--since", "30d"], ["report", "funnel", "--json", "--compare-email"]],
+        "reconcile": [["reconcile", "--since", "3d"], ["reconcile", "--request-id", "f70dd685-0000", "--json"]],
         "segments presets": [["segments", "presets"]],
         "segments create": [["segments", "create", "clicked-recently", "--dry-run"],
                             ["segments", "create", "clicked-recently", "--json"]],

@@ -10,7 +10,7 @@ import typer
 from linesync_cli.commands.options import FormatOpt, JsonOpt, app_context, resolve_format
 
 IDS_HELP = ("config, klaviyo-auth, klaviyo-scopes, line-metrics, metric-split, recent-events, link-index, "
-            "linkage, trackable-message, open-vs-read, segment-processing, line-token")
+            "linkage, trackable-message, open-vs-read, segment-processing, line-token, line-vs-klaviyo")
 
 
 def _id_list(values: list[str] | None) -> list[str]:

@@ -13,6 +13,7 @@ import uuid
 from typing import Any
 
 from linesync_cli.sandbox.base import Incoming, RecordedRequest, Reply, StandInServer, Validator
+from linesync_cli.sandbox.line_insight import INSIGHT_OPS, InsightFigures, answer_insight
 
 USER_ID = re.compile(r"U[0-9a-f]{32}")
 AUTH_FAILED = "Authentication failed. Confirm that the access token in the authorization header is valid."
@@ -23,7 +24,8 @@ class LineStandIn(StandInServer):
 
     `add_user(user_id, display_name=...)` makes a profile visible; `add_token(...)`
     adds more tokens (kind "long-lived" verifies at /v2/oauth/verify, "v2.1" at
-    /oauth2/v2.1/verify).
+    /oauth2/v2.1/verify). Insight figures: `seed_insight(...)` and `insight`
+    (linesync_cli/sandbox/line_insight.py).
     """
 
     service = "LINE"
@@ -36,6 +38,12 @@ class LineStandIn(StandInServer):
         self.users: dict[str, dict[str, Any]] = {}
         self.bot = {"userId": "U0f1e2d3c4b5a69788796a5b4c3d2e1f0", "basicId": "@123abcde",
                     "displayName": "Stand-in Shop", "chatMode": "bot", "markAsReadMode": "auto"}
+        self.insight = InsightFigures()
+
+    def seed_insight(self, *args: Any, **kwargs: Any) -> None:
+        """Insight figures per JST day: see InsightFigures.seed_insight."""
+        with self.lock:
+            self.insight.seed_insight(*args, **kwargs)
 
     def add_token(self, token: str, kind: str = "long-lived", client_id: str = "1234567890",
                   expires_in: int = 3138007490) -> None:
@@ -56,6 +64,8 @@ class LineStandIn(StandInServer):
             return "verifyChannelToken"
         if req.method == "GET" and path == "/oauth2/v2.1/verify":
             return "verifyChannelTokenByJWT"
+        if req.method == "GET" and path in INSIGHT_OPS:
+            return INSIGHT_OPS[path]
         return None
 
     def fault_reply(self, status: int) -> Reply:
@@ -79,6 +89,12 @@ class LineStandIn(StandInServer):
                 return Reply.json(401, {"message": AUTH_FAILED}, headers=self._headers())
             if op == "getBotInfo":
                 return Reply.json(200, self.bot, headers=self._headers())
+            if op in INSIGHT_OPS.values():
+                if token in self.insight.no_access_tokens:
+                    return Reply.json(403, {"message": "Access to this API is not available for your account"},
+                                      headers=self._headers())
+                status, body = answer_insight(self.insight, op, req.arg)
+                return Reply.json(status, body, headers=self._headers())
             user_id = req.route_path.rsplit("/", 1)[-1]
             if not USER_ID.fullmatch(user_id):
                 return Reply.json(400, {"message": "The value for the 'userId' parameter is invalid"},

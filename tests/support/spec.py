@@ -49,7 +49,8 @@ from linesync_cli.sandbox.klaviyo import split_top as _split_top
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SPECS_DIR = PROJECT_ROOT.parent / "shared" / "specs"
 KLAVIYO_SPEC = SPECS_DIR / "klaviyo" / "stable.json"
-LINE_SPECS = (SPECS_DIR / "line" / "messaging-api.yml", SPECS_DIR / "line" / "channel-access-token.yml")
+LINE_SPECS = (SPECS_DIR / "line" / "messaging-api.yml", SPECS_DIR / "line" / "channel-access-token.yml",
+              SPECS_DIR / "line" / "insight.yml")
 
 SPECS_PRESENT = KLAVIYO_SPEC.is_file() and all(p.is_file() for p in LINE_SPECS)
 
@@ -214,7 +215,7 @@ def klaviyo_spec() -> LoadedSpec:
 
 @cache
 def line_spec() -> LoadedSpec:
-    """The LINE Messaging API and channel-access-token specs, merged (distinct paths)."""
+    """The LINE Messaging API, channel-access-token and Insight specs, merged (distinct paths)."""
     import yaml
 
     operations: list[Operation] = []

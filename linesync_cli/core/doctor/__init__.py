@@ -20,6 +20,7 @@ from linesync_cli.core.doctor.checks_account import (
 from linesync_cli.core.doctor.checks_events import check_line_metrics, check_metric_split, check_recent_events
 from linesync_cli.core.doctor.checks_linkage import check_link_index, check_linkage, check_segment_processing
 from linesync_cli.core.doctor.checks_messages import check_open_vs_read, check_trackable_message
+from linesync_cli.core.doctor.checks_reconcile import check_line_vs_klaviyo
 from linesync_cli.core.doctor.model import (
     Check,
     CheckOutcome,
@@ -66,6 +67,7 @@ CHECKS: tuple[Check, ...] = (
     Check("segment-processing", "Klaviyo Segment", check_segment_processing,
           row="Events are not reflected in a Klaviyo Segment"),
     Check("line-token", "LINE channel access token", check_line_token),
+    Check("line-vs-klaviyo", "LINE's counts against Klaviyo's", check_line_vs_klaviyo),
 )
 CHECK_IDS: tuple[str, ...] = tuple(c.id for c in CHECKS)
 
