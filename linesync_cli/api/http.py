@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 
-from linesync_cli.api.ratelimit import WindowLimiter
+from linesync_cli.api.ratelimit import Slot, WindowLimiter
 from linesync_cli.errors import ApiError, RateLimited, Unavailable
 
 log = logging.getLogger("linesync.http")
@@ -117,8 +117,14 @@ class HttpService:
     def limiter_for(self, op: str | None) -> WindowLimiter | None:
         return None
 
-    def observe_headers(self, op: str | None, response: httpx.Response) -> None:
-        """Learn rate-limit state from a response (Klaviyo's RateLimit-* headers)."""
+    def observe_headers(self, op: str | None, response: httpx.Response, slot: Slot | None = None) -> None:
+        """Learn rate-limit state from a non-429 response (Klaviyo's RateLimit-* headers).
+
+        Must hand `slot` back to the operation's limiter (observe() or settle()).
+        """
+        limiter = self.limiter_for(op)
+        if limiter is not None:
+            limiter.settle(slot)
 
     def translate_error(self, response: httpx.Response, op: str | None, scope: str | None) -> ApiError:
         raise NotImplementedError
@@ -154,8 +160,7 @@ class HttpService:
         limiter = self.limiter_for(op)
         last_problem = ""
         for attempt in range(self.retry.max_attempts):
-            if limiter is not None:
-                limiter.acquire()
+            slot = limiter.acquire() if limiter is not None else None
             started = self._clock()
             self.stats["requests"] += 1
             try:
@@ -168,18 +173,26 @@ class HttpService:
                 retry_ok, last_problem = idempotent, f"connection dropped or timed out ({_short(exc)})"
             except httpx.HTTPError as exc:
                 retry_ok, last_problem = False, f"request failed ({_short(exc)})"
+            except BaseException:  # e.g. Ctrl-C: the slot must not stay taken
+                if limiter is not None:
+                    limiter.settle(slot)
+                raise
             else:
                 elapsed = self._clock() - started
                 log.info("%s %s %s %.2fs", method, redact_url(response.request.url), response.status_code, elapsed)
-                self.observe_headers(op, response)
                 status = response.status_code
+                if status != 429:
+                    self.observe_headers(op, response, slot)
                 if status < 400:
                     return response
                 if status == 429:
                     self.stats["throttled"] += 1
                     wait = retry_after_seconds(response)
                     if wait is not None and wait > self.retry.max_retry_after:
+                        if limiter is not None:
+                            limiter.refused(slot, wait, wait)
                         raise self._rate_limited(response, op, scope, wait)
+                    said = wait
                     if wait is None:
                         wait = self._backoff(attempt + 1)
                     else:
@@ -188,11 +201,11 @@ class HttpService:
                         # each further one waits a quarter second more, so the retries outlast a
                         # 1 s burst window that another process's requests had filled.
                         wait = wait + 0.05 + 0.25 * self._rng() + 0.25 * attempt
+                    if limiter is not None:
+                        limiter.refused(slot, wait, said)
                     if attempt + 1 >= self.retry.max_attempts:
                         raise self._rate_limited(response, op, scope, wait)
-                    if limiter is not None:
-                        limiter.block_for(wait)
-                    else:
+                    if limiter is None:
                         self._sleep(wait)
                     self.stats["retries"] += 1
                     log.info("%s throttled (429); waiting %.2fs", self.service, wait)
@@ -214,6 +227,8 @@ class HttpService:
                     )
                 raise error
             # network failure path
+            if limiter is not None:
+                limiter.settle(slot)
             log.info("%s %s %s", method, redact_url(self._client.build_request(method, url, params=params).url), last_problem)
             if retry_ok and attempt + 1 < self.retry.max_attempts:
                 wait = self._backoff(attempt)
