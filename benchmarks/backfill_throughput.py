@@ -52,9 +52,9 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from linesync_cli.sandbox.base import Incoming, RecordedRequest  # noqa: E402
 from tests.support.backfill_data import line_id, write_actions_csv, write_link_map  # noqa: E402
 from tests.support.standins import KlaviyoStandIn  # noqa: E402
-from linesync_cli.sandbox.base import Incoming, RecordedRequest  # noqa: E402
 
 KEY = "pk_bench_0000000000000000"
 USERS = 5_000
@@ -70,6 +70,7 @@ class BenchStandIn(KlaviyoStandIn):
         self.unique_ids: set[str] = set()
         self.events_received = 0
         self.accepted_at: list[float] = []  # when each bulk request was counted and accepted
+        self.refused_by: Counter[str] = Counter()  # 429s by the window that was full
 
     def _bulk_create_events(self, req: Incoming, record: RecordedRequest):
         body = json.loads(req.raw)
@@ -88,6 +89,17 @@ def start_standin(args: argparse.Namespace, latency: float, op: str = OP,
     standin = BenchStandIn().start()
     standin.set_latency(latency)
     standin.set_rate_limit(op, burst=(limits[0], 1.0 / args.scale), steady=(limits[1], 60.0 / args.scale))
+    limit = standin.rate_limits[op]
+    take = limit.try_take
+
+    def counted_take(now: float) -> float | None:
+        # Which window refused: a full steady window costs up to its rest, a full burst one a moment.
+        wait = take(now)
+        if wait is not None:
+            standin.refused_by["steady" if limit._count(1, now) >= limit.windows[1][0] else "burst"] += 1
+        return wait
+
+    limit.try_take = counted_take  # type: ignore[method-assign]
     return standin
 
 
@@ -216,7 +228,7 @@ def run_linesync(args: argparse.Namespace, latency: float, events: int, work: Pa
         last = max(t for t in standin.accepted_at if int((t - epoch) // steady_s) == i)
         spent_in.append(round(last - opened, 1))
     cpu = (cpu_after.ru_utime + cpu_after.ru_stime) - (cpu_before.ru_utime + cpu_before.ru_stime)
-    return {"seconds_to_spend_each_window": spent_in, "linesync_cpu_s": round(cpu, 1),"seconds": elapsed, "requests": len(bulk), "answered_429": sum(1 for r in bulk if r.status == 429),
+    return {"refused_by": dict(standin.refused_by), "seconds_to_spend_each_window": spent_in, "linesync_cpu_s": round(cpu, 1),"seconds": elapsed, "requests": len(bulk), "answered_429": sum(1 for r in bulk if r.status == 429),
             "events_sent": summary["counts"]["sent"], "events_stored": len(standin.unique_ids),
             "events_received": standin.events_received, "accepted_per_steady_window": windows}
 
@@ -256,6 +268,8 @@ def main() -> None:
     parser.add_argument("--phase", type=float, default=0.5,
                         help="how far into a steady window the run starts (0-1; 0.5: the middle)")
     parser.add_argument("--workers", type=int, default=0, help="pass --workers to linesync (0: its default)")
+    parser.add_argument("--no-ideal", action="store_true",
+                        help="skip the ideal client (long runs: the figure is the share of the ceiling)")
     parser.add_argument("--peer-python", help="an interpreter with klaviyo-api installed: also run the peer")
     args = parser.parse_args()
     requests = args.events // PER_REQUEST
@@ -270,16 +284,18 @@ def main() -> None:
         for latency in args.latency:
             ratios, ones = [], []
             for run in range(args.runs):
-                ideal = run_ideal(args, latency, requests)
+                ideal = None if args.no_ideal else run_ideal(args, latency, requests)
                 mine = run_linesync(args, latency, args.events, work, actions)
-                ratio = ideal["seconds"] / mine["seconds"]
-                ratios.append(ratio)
+                ratio = ideal["seconds"] / mine["seconds"] if ideal else None
+                if ratio is not None:
+                    ratios.append(ratio)
                 inner = mine["accepted_per_steady_window"][1:-1]
-                row = {"latency_s": latency, "run": run + 1, "ideal_s": round(ideal["seconds"], 2),
-                       "ideal_429": ideal["answered_429"], "linesync_s": round(mine["seconds"], 2),
-                       "ratio_to_ideal": round(ratio, 3), "requests": mine["requests"],
+                row = {"latency_s": latency, "run": run + 1, "ideal_s": round(ideal["seconds"], 2) if ideal else None,
+                       "ideal_429": ideal["answered_429"] if ideal else None, "linesync_s": round(mine["seconds"], 2),
+                       "ratio_to_ideal": round(ratio, 3) if ratio is not None else None, "requests": mine["requests"],
                        "answered_429": mine["answered_429"],
                        "share_429": round(mine["answered_429"] / max(1, mine["requests"]), 4),
+                       "429_by_window": mine["refused_by"],
                        "accepted_per_steady_window": mine["accepted_per_steady_window"],
                        "seconds_to_spend_each_window": mine["seconds_to_spend_each_window"],
                        "linesync_cpu_s": mine["linesync_cpu_s"],
@@ -294,7 +310,8 @@ def main() -> None:
                     row["linesync_over_peer"] = round(args.events / max(1, peer["events_stored"]), 1)
                 print(json.dumps(row), flush=True)
                 results.append(row)
-            print(f"latency {latency * 1000:.0f} ms: ratio to ideal {spread(ratios)}", flush=True)
+            if ratios:
+                print(f"latency {latency * 1000:.0f} ms: ratio to ideal {spread(ratios)}", flush=True)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,13 @@ import random
 
 import pytest
 
-from linesync_cli.api.ratelimit import MIN_MARGIN_SECONDS, RESET_MARGIN_SECONDS, Window, WindowLimiter
+from linesync_cli.api.ratelimit import (
+    MAX_MARGIN_SECONDS,
+    MIN_MARGIN_SECONDS,
+    RESET_MARGIN_SECONDS,
+    Window,
+    WindowLimiter,
+)
 
 KLAVIYO_BULK = [Window(10, 1.0), Window(150, 60.0)]
 
@@ -233,3 +239,29 @@ def test_fixed_windows_are_filled_without_a_429(latency, phase, in_flight):
     second_window_start = server.epoch + (min(per_window) + 1) * 60.0
     first_in_second = min(w for w in server.accepted if w >= second_window_start)
     assert first_in_second - second_window_start <= latency * 1.2 + 0.05
+
+
+def test_burst_429s_widen_the_sliding_margin_up_to_a_cap():
+    """A 429 from a full burst window means the send-to-count jitter beat the margin: widen it, boundedly."""
+    t = FakeTime()
+    lim = limiter(t)
+    assert lim.margin == MIN_MARGIN_SECONDS
+    lim.refused(lim.acquire(), wait=0.1, available_in=0)
+    assert lim.margin == 2 * MIN_MARGIN_SECONDS
+    for _ in range(10):
+        lim.refused(lim.acquire(), wait=0.1, available_in=0)
+    assert lim.margin == MAX_MARGIN_SECONDS
+    # ... and the wider margin is what the burst window is paced with.
+    t.now += 10
+    first = t.now
+    for _ in range(10):
+        lim.settle(lim.acquire())
+    lim.acquire()
+    assert t.now - first >= 1.0 + MAX_MARGIN_SECONDS - 1e-9
+
+
+def test_a_steady_429_does_not_widen_the_margin():
+    t = FakeTime()
+    lim = limiter(t)
+    lim.refused(lim.acquire(), wait=20.2, available_in=20)
+    assert lim.margin == MIN_MARGIN_SECONDS

@@ -38,10 +38,12 @@ from dataclasses import dataclass
 # Sent times are taken before the request leaves; the server counts arrivals. A
 # margin on each window paced by the sliding log absorbs the jitter between the
 # two: 4 %, and never less than MIN_MARGIN_SECONDS. On the 1 s burst window that
-# margin is paid on every burst second, so it is the figure that sets how fast a
-# steady window's budget is spent (see docs/benchmarks.md for the runs behind it).
+# margin is paid on every burst second, so it sets how fast a steady window's budget
+# is spent: it starts small, and each 429 from a full burst window (the jitter was
+# larger) doubles it, up to MAX_MARGIN_SECONDS, for the rest of the run.
 WINDOW_MARGIN = 0.04
 MIN_MARGIN_SECONDS = 0.05
+MAX_MARGIN_SECONDS = 0.5
 # After the steady window rolls, its first requests wait this long past our estimate
 # of the reset (an upper bound already): a clock step between us and the server.
 RESET_MARGIN_SECONDS = 0.02
@@ -95,6 +97,7 @@ class WindowLimiter:
         self._windows = list(windows)
         self._sent: deque[float] = deque(maxlen=max((w.limit for w in windows), default=1))
         self._blocked_until = 0.0
+        self._margin = MIN_MARGIN_SECONDS  # widened by burst-window 429s
         self._in_flight = 0
         # The steady window as the server states it; None until a response says.
         self._window_end: float | None = None  # upper bound of when it resets, our clock
@@ -108,6 +111,11 @@ class WindowLimiter:
     def steady(self) -> Window | None:
         """The longest window: the one `RateLimit-Remaining`/`-Reset` describe."""
         return max(self._windows, key=lambda w: w.seconds, default=None)
+
+    @property
+    def margin(self) -> float:
+        """Seconds added to each window paced by the sliding log (at least 4 % of it)."""
+        return self._margin
 
     @property
     def follows_server(self) -> bool:
@@ -206,6 +214,8 @@ class WindowLimiter:
             self._settle(slot)
             now = self._clock()
             self._blocked_until = max(self._blocked_until, now + max(0.0, wait))
+            if available_in is not None and available_in < 1:
+                self._margin = min(MAX_MARGIN_SECONDS, self._margin * 2)
             if self._window_end is not None and steady is not None and available_in is not None and available_in >= 1:
                 self._roll(now)
                 if now + available_in > self._window_end:
@@ -242,7 +252,7 @@ class WindowLimiter:
             if len(sent) >= w.limit:
                 # The request `limit` places back must be at least a window old.
                 oldest = sent[-w.limit]
-                margin = max(w.seconds * WINDOW_MARGIN, MIN_MARGIN_SECONDS)
+                margin = max(w.seconds * WINDOW_MARGIN, self._margin)
                 delay = max(delay, oldest + w.seconds + margin - now)
         if follows and steady is not None:
             self._roll(now)
