@@ -40,10 +40,12 @@ from dataclasses import dataclass
 # two: 4 %, and never less than MIN_MARGIN_SECONDS. On the 1 s burst window that
 # margin is paid on every burst second, so it sets how fast a steady window's budget
 # is spent: it starts small, and each 429 from a full burst window (the jitter was
-# larger) doubles it, up to MAX_MARGIN_SECONDS, for the rest of the run.
+# larger) widens it by MIN_MARGIN_SECONDS, up to MAX_MARGIN_SECONDS, for the rest of
+# the run. A burst 429 costs a retry a moment later; a wider margin costs every
+# burst second from then on, so it grows only as far as the jitter shows it must.
 WINDOW_MARGIN = 0.04
 MIN_MARGIN_SECONDS = 0.05
-MAX_MARGIN_SECONDS = 0.5
+MAX_MARGIN_SECONDS = 0.25
 # After the steady window rolls, its first requests wait this long past our estimate
 # of the reset (an upper bound already): a clock step between us and the server.
 RESET_MARGIN_SECONDS = 0.02
@@ -215,7 +217,7 @@ class WindowLimiter:
             now = self._clock()
             self._blocked_until = max(self._blocked_until, now + max(0.0, wait))
             if available_in is not None and available_in < 1:
-                self._margin = min(MAX_MARGIN_SECONDS, self._margin * 2)
+                self._margin = min(MAX_MARGIN_SECONDS, self._margin + MIN_MARGIN_SECONDS)
             if self._window_end is not None and steady is not None and available_in is not None and available_in >= 1:
                 self._roll(now)
                 if now + available_in > self._window_end:
