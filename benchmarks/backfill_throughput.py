@@ -69,7 +69,7 @@ class BenchStandIn(KlaviyoStandIn):
         super().__init__(api_key=KEY, validate=False, record_bodies=False)
         self.unique_ids: set[str] = set()
         self.events_received = 0
-        self.accepted_at: list[float] = []  # when each bulk request was counted and accepted
+        self.accepted_at: list[float] = []  # when each bulk request was counted (not refused)
         self.refused_by: Counter[str] = Counter()  # 429s by the window that was full
 
     def _bulk_create_events(self, req: Incoming, record: RecordedRequest):
@@ -79,7 +79,6 @@ class BenchStandIn(KlaviyoStandIn):
                 self.events_received += 1
                 self.unique_ids.add(event["attributes"]["unique_id"])
         self.bulk_jobs += 1
-        self.accepted_at.append(self.clock())
         record.processed = True
         return 202, None
 
@@ -97,6 +96,8 @@ def start_standin(args: argparse.Namespace, latency: float, op: str = OP,
         wait = take(now)
         if wait is not None:
             standin.refused_by["steady" if limit._count(1, now) >= limit.windows[1][0] else "burst"] += 1
+        elif op == OP:
+            standin.accepted_at.append(now)  # the instant it was counted, in the window it was counted in
         return wait
 
     limit.try_take = counted_take  # type: ignore[method-assign]
