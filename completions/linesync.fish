@@ -148,7 +148,7 @@ complete -c linesync -n "__linesync_at 'backfill'" -l unlinked -r -F -d 'Write t
 complete -c linesync -n "__linesync_at 'backfill'" -l trigger-flows -d 'Send with backfill: false, so Flows triggered by these metrics START for old events'
 complete -c linesync -n "__linesync_at 'backfill'" -l yes -s y -d 'Do not ask for confirmation (with --trigger-flows)'
 complete -c linesync -n "__linesync_at 'backfill'" -l restart -d 'Start over instead of resuming the earlier run of the same inputs and options'
-complete -c linesync -n "__linesync_at 'backfill'" -l workers -x -d 'Requests in flight at once (the rate limit still applies)'
+complete -c linesync -n "__linesync_at 'backfill'" -l workers -x -d 'Most requests in flight at once'
 complete -c linesync -n "__linesync_at 'backfill'" -l help -d 'Show this message and exit'
 complete -c linesync -n "__linesync_at 'backfill'" -F
 complete -c linesync -n "__linesync_at 'backfill runs'" -l format -s f -x -a 'table json csv' -d 'Output format: table (default), json or csv'

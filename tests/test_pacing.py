@@ -265,3 +265,85 @@ def test_a_steady_429_does_not_widen_the_margin():
     lim = limiter(t)
     lim.refused(lim.acquire(), wait=20.2, available_in=20)
     assert lim.margin == MIN_MARGIN_SECONDS
+
+
+# -- requests in flight, sized by latency -------------------------------------------------------
+
+def _bulk_client_after(latencies: list[float]):
+    """A Klaviyo client whose bulk-create answers took these many seconds (fake clock)."""
+    import httpx
+    from pydantic import SecretStr
+
+    from linesync_cli.api.klaviyo import KlaviyoClient
+
+    t = FakeTime()
+    answers = iter(latencies)
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        t.now += next(answers)
+        return httpx.Response(202, headers={"RateLimit-Limit": "10, 10;w=1, 150;w=60",
+                                            "RateLimit-Remaining": "140", "RateLimit-Reset": "50"})
+
+    client = KlaviyoClient(SecretStr("pk_test_0000000000000000"), "https://a.klaviyo.com",
+                           transport=httpx.MockTransport(answer), sleep=t.sleep, clock=t.clock)
+    for _ in latencies:
+        client.bulk_create_events_encoded(b"{}")
+    return client
+
+
+@pytest.mark.parametrize("latency, upper, wanted", [
+    (0.8, 32, 9),    # 10/s for 0.8 s: 8 answering, one more being sent
+    (0.3, 32, 4),
+    (0.05, 32, 2),   # never fewer than 2
+    (2.0, 16, 16),   # --workers is the upper bound
+    (0.8, 1, 1),     # ... even below 2
+])
+def test_in_flight_is_the_burst_rate_times_the_observed_latency(latency, upper, wanted):
+    client = _bulk_client_after([latency] * 3)
+    assert client.bulk_create_in_flight(upper) == wanted
+
+
+def test_in_flight_follows_the_latency_as_it_changes():
+    slow_then_fast = _bulk_client_after([1.0] * 3 + [0.1] * 30)
+    assert slow_then_fast.bulk_create_in_flight(32) == 3  # smoothed down to ~0.1 s
+    # Before any answer: the burst window's limit, which may go at once.
+    assert _bulk_client_after([]).bulk_create_in_flight(32) == 10
+
+
+def test_the_sender_keeps_only_the_wanted_number_in_flight():
+    """8 worker threads, but the client asks for 3: never more than 3 posts at once, and all are sent."""
+    import threading
+    import time
+
+    from linesync_cli.core.backfill.batching import Batch
+    from linesync_cli.core.backfill.sender import Sender
+
+    lock = threading.Lock()
+    now_sending = most = 0
+    go = threading.Event()
+
+    def post(body: bytes) -> None:
+        nonlocal now_sending, most
+        with lock:
+            now_sending += 1
+            most = max(most, now_sending)
+        go.wait(timeout=10)
+        with lock:
+            now_sending -= 1
+
+    delivered = []
+    sender = Sender(post, 8, lambda batch, key, delivery: delivered.append(batch.seq), in_flight=lambda: 3)
+    feeder = threading.Thread(target=lambda: [sender.submit(Batch(seq=i, backfill=True), b"{}", str(i), lambda: None)
+                                              for i in range(12)])
+    feeder.start()
+    deadline = time.monotonic() + 10
+    while now_sending < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.3)  # room for a fourth to start, if the sender let it
+    assert now_sending == 3
+    go.set()
+    feeder.join(timeout=10)
+    sender.drain(lambda: None)
+    sender.close()
+    assert sorted(delivered) == list(range(12))
+    assert most == 3

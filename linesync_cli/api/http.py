@@ -8,6 +8,7 @@ responses into typed errors; commands never see httpx.
 from __future__ import annotations
 
 import logging
+import math
 import random
 import re
 import time
@@ -23,6 +24,10 @@ from linesync_cli.api.ratelimit import Slot, WindowLimiter
 from linesync_cli.errors import ApiError, RateLimited, Unavailable
 
 log = logging.getLogger("linesync.http")
+
+# Requests worth keeping in flight for one operation: its fastest allowed rate times
+# the observed latency, and never fewer than this.
+MIN_IN_FLIGHT = 2
 
 # 5xx worth retrying. 501 (not implemented) will not get better.
 RETRYABLE_STATUS = frozenset({500, 502, 503, 504, 520, 521, 522, 523, 524, 529})
@@ -103,6 +108,8 @@ class HttpService:
             follow_redirects=False,
         )
         self.stats = {"requests": 0, "retries": 0, "throttled": 0}
+        # Per operation: seconds from sending to the answer (not the pacing wait), smoothed.
+        self._latency: dict[str, float] = {}
 
     def close(self) -> None:
         self._client.close()
@@ -116,6 +123,18 @@ class HttpService:
     # -- hooks for subclasses ------------------------------------------------
     def limiter_for(self, op: str | None) -> WindowLimiter | None:
         return None
+
+    def in_flight_for(self, op: str, upper: int) -> int:
+        """How many `op` requests to keep in flight: enough to send at its fastest allowed
+        rate (the burst window) at the latency observed so far, between MIN_IN_FLIGHT and
+        `upper`. Before any answer, the burst window's whole limit (it may go at once)."""
+        limiter = self.limiter_for(op)
+        if limiter is None or not limiter.windows:
+            return max(1, upper)
+        burst = min(limiter.windows, key=lambda w: w.seconds)
+        latency = self._latency.get(op)
+        wanted = burst.limit if latency is None else math.ceil(latency * burst.limit / burst.seconds) + 1
+        return max(min(MIN_IN_FLIGHT, upper), min(upper, wanted))
 
     def observe_headers(self, op: str | None, response: httpx.Response, slot: Slot | None = None) -> None:
         """Learn rate-limit state from a non-429 response (Klaviyo's RateLimit-* headers).
@@ -180,6 +199,9 @@ class HttpService:
             else:
                 elapsed = self._clock() - started
                 log.info("%s %s %s %.2fs", method, redact_url(response.request.url), response.status_code, elapsed)
+                if op is not None:
+                    seen = self._latency.get(op)
+                    self._latency[op] = elapsed if seen is None else seen + 0.2 * (elapsed - seen)
                 status = response.status_code
                 if status != 429:
                     self.observe_headers(op, response, slot)

@@ -405,6 +405,10 @@ class KlaviyoClient(HttpService):
         self.send("POST", "/api/event-bulk-create-jobs", op=Op.BULK_CREATE_EVENTS, idempotent=True,
                   content=content, headers={"Content-Type": JSONAPI})
 
+    def bulk_create_in_flight(self, upper: int) -> int:
+        """Bulk-create requests worth keeping in flight now (rate x observed latency, at most `upper`)."""
+        return self.in_flight_for(Op.BULK_CREATE_EVENTS, upper)
+
     def profile_events(self, profile_id: str, *, since: datetime | None = None, until: datetime | None = None,
                        page_size: int = EVENT_PAGE) -> Iterator[EventPage]:
         """A profile's events with their metric, newest first, a page at a time (fetched as asked)."""
