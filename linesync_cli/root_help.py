@@ -55,6 +55,8 @@ ROOT_HELP = "".join((
     '│ segments         Klaviyo Segments from LINE reactions (not the messaging     │\n',
     "│                  platform's recipient segments).                             │\n",
     '│ config           Show the effective configuration.                           │\n',
+    '│ sandbox          A local Klaviyo and LINE on loopback, seeded with a demo    │\n',
+    '│                  account: try every command offline.                         │\n',
     '╰──────────────────────────────────────────────────────────────────────────────╯\n',
     '                                                                                \n',
     ' Exit codes: 0 ok, 1 a check/link/record failed, 2 usage or configuration, 3    \n',
