@@ -1,23 +1,35 @@
-"""Backfill throughput against the stand-in Klaviyo at Klaviyo's rate limits, scaled down in time.
+"""Backfill throughput against the stand-in Klaviyo's fixed windows, as a ratio to an ideal client.
 
-Klaviyo allows bulk create 10 requests/s (burst) and 150/min (steady): at 1,000
-events a request the ceiling is 2,500 events/s. To keep the run short the stand-in's
-windows are scaled 4x (default): 10 per 0.25 s and 150 per 15 s, so the ceiling is
-10 requests/s = 10,000 events/s; the stand-in announces them in `RateLimit-Limit`
-and answers 429 (no Retry-After) beyond them, like Klaviyo. The backfill runs as a
-separate process:
+For each server latency, each run starts a fresh stand-in with bulk create's windows
+(Klaviyo's: 10 per 1 s burst, 150 per 60 s steady; `--scale` makes them faster),
+puts the start `--phase` of the way into a steady window, and times:
 
-    linesync backfill actions.csv --link-map map.csv --json
+- **the ideal client**, in this process: 1,000 events a request, every request sent
+  the instant the server's windows allow it (it reads the stand-in's own window
+  clock, so it never guesses), as many in flight as it likes;
+- **linesync**: `linesync backfill actions.csv --link-map map.csv --json`, a
+  separate process, from launch to exit (start-up and reading included);
+- optionally **the peer** (`--peer-python`, an interpreter with the official
+  `klaviyo-api` SDK installed; not a project dependency): `benchmarks/peer_sdk.py`,
+  one Create Event per action, for as long as linesync took, against a fresh
+  stand-in with the same scale, phase and latency (Create Event's own windows).
 
-and the figures are events/s as a fraction of the ceiling and the share of
-requests answered 429, plus how many requests were accepted in each of the
-stand-in's fixed steady windows. The overall figure of a short run is blurred at
-both ends: the first window is open in full at the start (a bonus), and the end of
-the input can spill a few requests into one more window (a loss); the inner windows
-show whether the whole budget is used. Request validation and body recording are off in the
-stand-in here (they cost more CPU than the client on a 2-core machine).
+Figures: the ideal's time over linesync's (1.0 = as fast as physically possible),
+requests answered 429, requests accepted in each steady window (the inner ones
+show whether the budget is used whole), and events stored exactly once.
 
-    python benchmarks/backfill_throughput.py [--windows 3] [--scale 4]
+The stand-in counts a request against its windows when it starts to answer it,
+then answers `--latency` seconds later (Klaviyo's gateway counts first; the work
+takes its time). Its bulk-create handler is replaced here by a light one that parses
+the body and keeps only each event's `unique_id` (to check exactly-once): the full
+handler stores every event under one lock and, on a shared 2-core machine, becomes
+the bottleneck in the 10-requests-a-second bursts for the ideal client as much as
+for linesync; the latency stands for the server's work instead.
+
+    python benchmarks/backfill_throughput.py                         # 300,000 events, 50/300/800 ms, 1 run each
+    python benchmarks/backfill_throughput.py --runs 3 --latency 0.8  # spread over 3 runs
+    python benchmarks/backfill_throughput.py --events 1500000 --scale 4 --latency 0.3   # a long run, windows 4x faster
+    python benchmarks/backfill_throughput.py --peer-python /tmp/peer-venv/bin/python
 """
 
 from __future__ import annotations
@@ -25,83 +37,282 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from linesync_cli.sandbox.base import Incoming, RecordedRequest  # noqa: E402
 from tests.support.backfill_data import line_id, write_actions_csv, write_link_map  # noqa: E402
 from tests.support.standins import KlaviyoStandIn  # noqa: E402
 
 KEY = "pk_bench_0000000000000000"
 USERS = 5_000
+OP = "bulk_create_events"
+PER_REQUEST = 1000
+
+
+class BenchStandIn(KlaviyoStandIn):
+    """The stand-in with a light bulk-create handler: parse, count, keep unique_ids."""
+
+    def __init__(self) -> None:
+        super().__init__(api_key=KEY, validate=False, record_bodies=False)
+        self.unique_ids: set[str] = set()
+        self.events_received = 0
+        self.accepted_at: list[float] = []  # when each bulk request was counted (not refused)
+        self.refused_by: Counter[str] = Counter()  # 429s by the window that was full
+
+    def _bulk_create_events(self, req: Incoming, record: RecordedRequest):
+        body = json.loads(req.raw)
+        for entry in body["data"]["attributes"]["events-bulk-create"]["data"]:
+            for event in entry["attributes"]["events"]["data"]:
+                self.events_received += 1
+                self.unique_ids.add(event["attributes"]["unique_id"])
+        self.bulk_jobs += 1
+        record.processed = True
+        return 202, None
+
+
+def start_standin(args: argparse.Namespace, latency: float, op: str = OP,
+                  limits: tuple[int, int] = (10, 150)) -> BenchStandIn:
+    standin = BenchStandIn().start()
+    standin.set_latency(latency)
+    standin.set_rate_limit(op, burst=(limits[0], 1.0 / args.scale), steady=(limits[1], 60.0 / args.scale))
+    limit = standin.rate_limits[op]
+    take = limit.try_take
+
+    def counted_take(now: float) -> float | None:
+        # Which window refused: a full steady window costs up to its rest, a full burst one a moment.
+        wait = take(now)
+        if wait is not None:
+            standin.refused_by["steady" if limit._count(1, now) >= limit.windows[1][0] else "burst"] += 1
+        elif op == OP:
+            standin.accepted_at.append(now)  # the instant it was counted, in the window it was counted in
+        return wait
+
+    limit.try_take = counted_take  # type: ignore[method-assign]
+    return standin
+
+
+def set_phase(standin: KlaviyoStandIn, args: argparse.Namespace, op: str = OP) -> float:
+    """Put now `phase` of the way into a fresh steady window; return now."""
+    now = time.monotonic()
+    limit = standin.rate_limits[op]
+    limit.epoch = now - args.phase * (60.0 / args.scale)
+    limit.counts.clear()
+    return now
+
+
+# -- the ideal client ---------------------------------------------------------------------
+
+def ideal_body(r: int) -> bytes:
+    """Request r's 1,000 events, shaped like linesync's (one profile and one event per entry)."""
+    entries = []
+    for i in range(PER_REQUEST):
+        n = r * PER_REQUEST + i
+        entries.append({"type": "event-bulk-create", "attributes": {
+            "profile": {"data": {"type": "profile", "id": f"01PROFILE{n % USERS:017d}"}},
+            "events": {"data": [{"type": "event", "attributes": {
+                "metric": {"data": {"type": "metric", "attributes": {"name": "Opened LINE Message"}}},
+                "properties": {"line_user_id": line_id(n % USERS), "message_id": f"msg-{n // 50}"},
+                "time": "2026-06-01T00:00:00+00:00", "unique_id": f"ideal-{n}", "backfill": True}}]}}})
+    return json.dumps({"data": {"type": "event-bulk-create-job",
+                                "attributes": {"events-bulk-create": {"data": entries}}}}).encode()
+
+
+def ideal_schedule(standin: KlaviyoStandIn, requests: int, start: float) -> list[float]:
+    """When each request may be counted: the first instant both fixed windows have room."""
+    limit = standin.rate_limits[OP]
+    (burst, burst_s), (steady, steady_s) = limit.windows
+    used: Counter[tuple[int, int]] = Counter()
+    times = []
+    t = start
+    for _ in range(requests):
+        while True:
+            b, s = int((t - limit.epoch) // burst_s), int((t - limit.epoch) // steady_s)
+            if used[(1, s)] >= steady:
+                t = limit.epoch + (s + 1) * steady_s
+            elif used[(0, b)] >= burst:
+                t = limit.epoch + (b + 1) * burst_s
+            else:
+                break
+        used[(0, b)] += 1
+        used[(1, s)] += 1
+        times.append(t)
+    return times
+
+
+def run_ideal(args: argparse.Namespace, latency: float, requests: int) -> dict:
+    standin = start_standin(args, latency)
+    headers = {"Authorization": f"Klaviyo-API-Key {KEY}", "revision": "2026-07-15",
+               "Content-Type": "application/vnd.api+json", "Accept": "application/vnd.api+json"}
+    limits = httpx.Limits(max_connections=128, max_keepalive_connections=128)
+    throttled = 0
+    lock = threading.Lock()
+    try:
+        with httpx.Client(base_url=standin.base_url, headers=headers, limits=limits, timeout=60) as client:
+            client.get("/api/accounts")  # a warm connection, as a long-running client has
+            # Bodies built beforehand (the ideal spends no time on them); one steady window's
+            # worth, reused: a repeated unique_id costs the server the same.
+            bodies = [ideal_body(r) for r in range(min(requests, 150))]
+            start = set_phase(standin, args)
+            schedule = ideal_schedule(standin, requests, start)
+
+            def send(i: int) -> None:
+                nonlocal throttled
+                body = bodies[i % len(bodies)]
+                # A hair after the window opens: the stand-in's clock is ours, to the microsecond.
+                delay = schedule[i] + 0.002 - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                while client.post("/api/event-bulk-create-jobs", content=body).status_code == 429:
+                    # Counted late (a loaded machine): try again as the next burst window opens.
+                    with lock:
+                        throttled += 1
+                    limit = standin.rate_limits[OP]
+                    burst_s = limit.windows[0][1]
+                    now = time.monotonic()
+                    time.sleep(burst_s - ((now - limit.epoch) % burst_s) + 0.002)
+
+            with ThreadPoolExecutor(max_workers=64) as pool:
+                list(pool.map(send, range(requests)))
+            elapsed = time.monotonic() - start
+    finally:
+        standin.stop()
+    return {"seconds": elapsed, "answered_429": throttled}
+
+
+# -- linesync ----------------------------------------------------------------------------
+
+def run_linesync(args: argparse.Namespace, latency: float, events: int, work: Path, actions: Path) -> dict:
+    standin = start_standin(args, latency)
+    try:
+        mapping = {line_id(u): standin.add_profile() for u in range(USERS)}
+        link_map = write_link_map(work / "map.csv", mapping)
+        state = work / f"state-{time.monotonic_ns()}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LINESYNC_")}
+        env.update({"LINESYNC_KLAVIYO_API_KEY": KEY, "LINESYNC_KLAVIYO_BASE_URL": standin.base_url,
+                    "LINESYNC_STATE_DIR": str(state), "LINESYNC_CONFIG": str(work / "none.toml")})
+        (work / "none.toml").write_text("")
+        argv = [sys.executable, "-m", "linesync_cli", "backfill", str(actions), "--link-map", str(link_map), "--json"]
+        if args.workers:
+            argv += ["--workers", str(args.workers)]
+        start = set_phase(standin, args)
+        cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        proc = subprocess.run(argv, env=env, capture_output=True, check=False)
+        elapsed = time.monotonic() - start
+        cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if proc.returncode != 0:
+            raise SystemExit(proc.stderr.decode())
+        summary = json.loads(proc.stdout)
+    finally:
+        standin.stop()
+    bulk = [r for r in standin.requests if r.op == OP]
+    steady_s = 60.0 / args.scale
+    epoch = standin.rate_limits[OP].epoch
+    per_window = Counter(int((t - epoch) // steady_s) for t in standin.accepted_at)
+    windows = [per_window.get(i, 0) for i in range(min(per_window), max(per_window) + 1)]
+    # How long each window took to spend its budget, from its opening (the run's start for the first).
+    spent_in = []
+    for i in range(min(per_window), max(per_window) + 1):
+        opened = max(start, epoch + i * steady_s)
+        last = max(t for t in standin.accepted_at if int((t - epoch) // steady_s) == i)
+        spent_in.append(round(last - opened, 1))
+    cpu = (cpu_after.ru_utime + cpu_after.ru_stime) - (cpu_before.ru_utime + cpu_before.ru_stime)
+    return {"refused_by": dict(standin.refused_by), "seconds_to_spend_each_window": spent_in, "linesync_cpu_s": round(cpu, 1),"seconds": elapsed, "requests": len(bulk), "answered_429": sum(1 for r in bulk if r.status == 429),
+            "events_sent": summary["counts"]["sent"], "events_stored": len(standin.unique_ids),
+            "events_received": standin.events_received, "accepted_per_steady_window": windows}
+
+
+# -- the peer: the official SDK, one Create Event per action ----------------------------------------
+
+def run_peer(args: argparse.Namespace, latency: float, seconds: float) -> dict:
+    standin = start_standin(args, latency, op="create_event", limits=(350, 3500))
+    try:
+        profiles = [standin.add_profile() for _ in range(100)]
+        set_phase(standin, args, op="create_event")
+        proc = subprocess.run([args.peer_python, str(Path(__file__).with_name("peer_sdk.py")), standin.base_url, KEY,
+                               f"{seconds:.3f}", ",".join(profiles)], capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise SystemExit(proc.stderr)
+        peer = json.loads(proc.stdout)
+    finally:
+        standin.stop()
+    peer["events_stored"] = len(standin.events)
+    peer["answered_429"] = standin.throttled["create_event"]
+    return peer
+
+
+def spread(values: list[float]) -> str:
+    if len(values) == 1:
+        return f"{values[0]:.3f}"
+    return f"{statistics.median(values):.3f} (min {min(values):.3f}, max {max(values):.3f}, {len(values)} runs)"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--windows", type=int, default=3, help="steady windows the run should last")
-    parser.add_argument("--scale", type=float, default=4.0, help="how much faster than Klaviyo's windows")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--events", type=int, default=300_000, help="events to send (1,000 a request)")
+    parser.add_argument("--latency", type=float, nargs="+", default=[0.05, 0.3, 0.8],
+                        help="server latencies in seconds, each measured in turn")
+    parser.add_argument("--runs", type=int, default=1, help="runs per latency (for the spread)")
+    parser.add_argument("--scale", type=float, default=1.0, help="windows this many times faster than Klaviyo's")
+    parser.add_argument("--phase", type=float, default=0.5,
+                        help="how far into a steady window the run starts (0-1; 0.5: the middle)")
+    parser.add_argument("--workers", type=int, default=0, help="pass --workers to linesync (0: its default)")
+    parser.add_argument("--no-ideal", action="store_true",
+                        help="skip the ideal client (long runs: the figure is the share of the ceiling)")
+    parser.add_argument("--peer-python", help="an interpreter with klaviyo-api installed: also run the peer")
     args = parser.parse_args()
-    burst_s, steady_s = 1.0 / args.scale, 60.0 / args.scale
-    ceiling_rps = 150 / steady_s
-    requests = int(150 * args.windows)
-    events = requests * 1000
-    standin = KlaviyoStandIn(api_key=KEY, validate=False, record_bodies=False).start()
-    accepted_at: list[float] = []  # when each bulk request was accepted (202)
-    answer = standin.answer
-
-    def timed_answer(req, record):
-        reply = answer(req, record)
-        if record.op == "bulk_create_events" and reply.status == 202:
-            accepted_at.append(time.monotonic())
-        return reply
-
-    standin.answer = timed_answer  # type: ignore[method-assign]
-    try:
-        standin.set_rate_limit("bulk_create_events", burst=(10, burst_s), steady=(150, steady_s))
-        with tempfile.TemporaryDirectory() as tmp:
-            work = Path(tmp)
-            mapping = {line_id(u): standin.add_profile() for u in range(USERS)}
-            link_map = write_link_map(work / "map.csv", mapping)
-            actions = write_actions_csv(work / "actions.csv", events, USERS)
-            env = {k: v for k, v in os.environ.items() if not k.startswith("LINESYNC_")}
-            env.update({"LINESYNC_KLAVIYO_API_KEY": KEY, "LINESYNC_KLAVIYO_BASE_URL": standin.base_url,
-                        "LINESYNC_STATE_DIR": str(work / "state"), "LINESYNC_CONFIG": str(work / "none.toml")})
-            (work / "none.toml").write_text("")
-            started = time.perf_counter()
-            proc = subprocess.run([sys.executable, "-m", "linesync_cli", "backfill", str(actions), "--link-map",
-                                   str(link_map), "--json"], env=env, capture_output=True, check=False)
-            elapsed = time.perf_counter() - started
-            if proc.returncode != 0:
-                raise SystemExit(proc.stderr.decode())
-            summary = json.loads(proc.stdout)
-    finally:
-        standin.stop()
-    bulk = [r for r in standin.requests if r.op == "bulk_create_events"]
-    throttled = sum(1 for r in bulk if r.status == 429)
-    sent = summary["counts"]["sent"]
-    rate = sent / elapsed
-    # Requests accepted in each of the stand-in's fixed steady windows: the inner ones
-    # (neither the first, open in full at the start, nor the last, cut off by the end
-    # of the input) show whether the budget is used whole.
-    epoch = standin.rate_limits["bulk_create_events"].epoch
-    per_window = Counter(int((t - epoch) // steady_s) for t in accepted_at)
-    windows = [per_window.get(i, 0) for i in range(min(per_window), max(per_window) + 1)]
-    inner = windows[1:-1]
-    print(json.dumps({
-        "windows": f"10 per {burst_s:g}s, 150 per {steady_s:g}s (Klaviyo's, {args.scale:g}x faster)",
-        "events": sent, "events_recorded": len(standin.events), "requests": len(bulk), "answered_429": throttled,
-        "share_429": round(throttled / len(bulk), 4), "seconds": round(elapsed, 2),
-        "events_per_second": round(rate), "ceiling_events_per_second": round(ceiling_rps * 1000),
-        "fraction_of_ceiling": round(rate / (ceiling_rps * 1000), 3),
-        "accepted_per_steady_window": windows,
-        "inner_windows_budget_used": round(sum(inner) / (150 * len(inner)), 3) if inner else None,
-        "same_at_klaviyo_speed_events_per_second": round(rate / args.scale),
-    }, indent=2))
+    requests = args.events // PER_REQUEST
+    load = os.getloadavg()
+    print(f"windows: 10 per {1 / args.scale:g} s, 150 per {60 / args.scale:g} s (Klaviyo's{'' if args.scale == 1 else f', {args.scale:g}x faster'}); "
+          f"{args.events:,} events; start {args.phase:g} into a steady window; load {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}",
+          flush=True)
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        actions = write_actions_csv(work / "actions.csv", args.events, USERS)
+        for latency in args.latency:
+            ratios, ones = [], []
+            for run in range(args.runs):
+                ideal = None if args.no_ideal else run_ideal(args, latency, requests)
+                mine = run_linesync(args, latency, args.events, work, actions)
+                ratio = ideal["seconds"] / mine["seconds"] if ideal else None
+                if ratio is not None:
+                    ratios.append(ratio)
+                inner = mine["accepted_per_steady_window"][1:-1]
+                row = {"latency_s": latency, "run": run + 1, "ideal_s": round(ideal["seconds"], 2) if ideal else None,
+                       "ideal_429": ideal["answered_429"] if ideal else None, "linesync_s": round(mine["seconds"], 2),
+                       "ratio_to_ideal": round(ratio, 3) if ratio is not None else None, "requests": mine["requests"],
+                       "answered_429": mine["answered_429"],
+                       "share_429": round(mine["answered_429"] / max(1, mine["requests"]), 4),
+                       "429_by_window": mine["refused_by"],
+                       "accepted_per_steady_window": mine["accepted_per_steady_window"],
+                       "seconds_to_spend_each_window": mine["seconds_to_spend_each_window"],
+                       "linesync_cpu_s": mine["linesync_cpu_s"],
+                       "inner_windows_budget_used": round(sum(inner) / (150 * len(inner)), 4) if inner else None,
+                       "events_stored_once": mine["events_stored"] == args.events == mine["events_sent"],
+                       "load": round(os.getloadavg()[0], 1)}
+                if args.peer_python and run == 0:
+                    peer = run_peer(args, latency, mine["seconds"])
+                    ones.append(peer)
+                    row["peer_events_in_same_time"] = peer["events_stored"]
+                    row["peer_429"] = peer["answered_429"]
+                    row["linesync_over_peer"] = round(args.events / max(1, peer["events_stored"]), 1)
+                print(json.dumps(row), flush=True)
+                results.append(row)
+            if ratios:
+                print(f"latency {latency * 1000:.0f} ms: ratio to ideal {spread(ratios)}", flush=True)
 
 
 if __name__ == "__main__":

@@ -174,7 +174,7 @@ complete -c linesync -n "__linesync_at 'backfill'" -l unlinked -r -F -d 'Write t
 complete -c linesync -n "__linesync_at 'backfill'" -l trigger-flows -d 'Send with backfill: false, so Flows triggered by these metrics START for old events'
 complete -c linesync -n "__linesync_at 'backfill'" -l yes -s y -d 'Do not ask for confirmation (with --trigger-flows)'
 complete -c linesync -n "__linesync_at 'backfill'" -l restart -d 'Start over instead of resuming the earlier run of the same inputs and options'
-complete -c linesync -n "__linesync_at 'backfill'" -l workers -x -d 'Requests in flight at once (the rate limit still applies)'
+complete -c linesync -n "__linesync_at 'backfill'" -l workers -x -d 'Most requests in flight at once'
 complete -c linesync -n "__linesync_at 'backfill'" -l allow-empty -d 'Exit 0 when the inputs hold no records (by default an empty input, e.g'
 complete -c linesync -n "__linesync_at 'backfill'" -l help -d 'Show this message and exit'
 complete -c linesync -n "__linesync_at 'backfill'" -l config -r -F -d 'Config file (TOML)'

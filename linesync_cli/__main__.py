@@ -1,3 +1,3 @@
-from linesync_cli.app import main
+from linesync_cli.entry import main
 
 main()

@@ -1,7 +1,11 @@
 """Static bash, zsh and fish completion scripts generated from the Typer app.
 
-    python -m linesync_cli.completion_gen            # rewrite completions/
+    python -m linesync_cli.completion_gen            # rewrite completions/ (and linesync_cli/root_help.py)
     python -m linesync_cli.completion_gen --check    # exit 1 when completions/ is stale
+
+It also writes `linesync_cli/root_help.py`, the root help as printed off a terminal,
+which `linesync --help | ...` serves without loading Typer (`entry.py`): the same
+command changes both, so one regeneration follows both.
 
 Static scripts answer a Tab from data written into them, so no Python starts per
 Tab (Typer's own `--install-completion` scripts run linesync on every Tab; they
@@ -558,10 +562,23 @@ def main(argv: list[str] | None = None) -> int:
         if not args.check:
             args.dir.mkdir(parents=True, exist_ok=True)
             path.write_text(content, encoding="utf-8")
+    help_path = Path(__file__).with_name("root_help.py")
+    help_module = render_root_help_module()
+    if (help_path.read_text(encoding="utf-8") if help_path.is_file() else None) != help_module:
+        stale.append("linesync_cli/root_help.py")
+        if not args.check:
+            help_path.write_text(help_module, encoding="utf-8")
     if args.check and stale:
         print(f"stale: {', '.join(stale)}; run `{REGENERATE}`", file=sys.stderr)
         return 1
     return 0
+
+
+def render_root_help_module() -> str:
+    from linesync_cli.entry import render_root_help
+
+    lines = "".join(f"    {line!r},\n" for line in render_root_help().splitlines(keepends=True))
+    return f'"""`linesync --help` off a terminal, {HEADER}."""\n\nROOT_HELP = "".join((\n{lines}))\n'
 
 
 if __name__ == "__main__":

@@ -73,8 +73,8 @@ def test_parse_ratelimit_limit(header, windows):
 def test_limiter_waits_for_the_burst_window():
     t = FakeTime()
     limiter = WindowLimiter([Window(3, 1.0), Window(100, 60.0)], clock=t.clock, sleep=t.sleep)
-    assert [limiter.acquire() for _ in range(3)] == [0.0, 0.0, 0.0]
-    waited = limiter.acquire()
+    assert [limiter.acquire().waited for _ in range(3)] == [0.0, 0.0, 0.0]
+    waited = limiter.acquire().waited
     # A whole window, plus the safety margin and no more.
     from linesync_cli.api.ratelimit import MIN_MARGIN_SECONDS
 
@@ -117,9 +117,9 @@ def test_limiter_follows_new_windows_and_blocks():
     limiter = WindowLimiter([Window(100, 1.0)], clock=t.clock, sleep=t.sleep)
     limiter.set_windows([Window(1, 1.0)])
     limiter.acquire()
-    assert limiter.acquire() >= 1.0
+    assert limiter.acquire().waited >= 1.0
     limiter.block_for(5.0)
-    assert limiter.acquire() >= 5.0
+    assert limiter.acquire().waited >= 5.0
 
 
 # -- retry decisions (pytest-httpx, fake time) -----------------------------------------------------

@@ -8,6 +8,7 @@ responses into typed errors; commands never see httpx.
 from __future__ import annotations
 
 import logging
+import math
 import random
 import re
 import time
@@ -19,10 +20,14 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 
-from linesync_cli.api.ratelimit import WindowLimiter
+from linesync_cli.api.ratelimit import Slot, WindowLimiter
 from linesync_cli.errors import ApiError, RateLimited, Unavailable
 
 log = logging.getLogger("linesync.http")
+
+# Requests worth keeping in flight for one operation: its fastest allowed rate times
+# the observed latency, and never fewer than this.
+MIN_IN_FLIGHT = 2
 
 # 5xx worth retrying. 501 (not implemented) will not get better.
 RETRYABLE_STATUS = frozenset({500, 502, 503, 504, 520, 521, 522, 523, 524, 529})
@@ -122,6 +127,8 @@ class HttpService:
         # Told before each retry's wait, and None once a retried request got an answer (the CLI
         # shows the notice on stderr and clears it); None: silent.
         self.on_retry: Callable[[RetryNotice | None], None] | None = None
+        # Per operation: seconds from sending to the answer (not the pacing wait), smoothed.
+        self._latency: dict[str, float] = {}
 
     def close(self) -> None:
         self._client.close()
@@ -136,8 +143,26 @@ class HttpService:
     def limiter_for(self, op: str | None) -> WindowLimiter | None:
         return None
 
-    def observe_headers(self, op: str | None, response: httpx.Response) -> None:
-        """Learn rate-limit state from a response (Klaviyo's RateLimit-* headers)."""
+    def in_flight_for(self, op: str, upper: int) -> int:
+        """How many `op` requests to keep in flight: enough to send at its fastest allowed
+        rate (the burst window) at the latency observed so far, between MIN_IN_FLIGHT and
+        `upper`. Before any answer, the burst window's whole limit (it may go at once)."""
+        limiter = self.limiter_for(op)
+        if limiter is None or not limiter.windows:
+            return max(1, upper)
+        burst = min(limiter.windows, key=lambda w: w.seconds)
+        latency = self._latency.get(op)
+        wanted = burst.limit if latency is None else math.ceil(latency * burst.limit / burst.seconds) + 1
+        return max(min(MIN_IN_FLIGHT, upper), min(upper, wanted))
+
+    def observe_headers(self, op: str | None, response: httpx.Response, slot: Slot | None = None) -> None:
+        """Learn rate-limit state from a non-429 response (Klaviyo's RateLimit-* headers).
+
+        Must hand `slot` back to the operation's limiter (observe() or settle()).
+        """
+        limiter = self.limiter_for(op)
+        if limiter is not None:
+            limiter.settle(slot)
 
     def translate_error(self, response: httpx.Response, op: str | None, scope: str | None) -> ApiError:
         raise NotImplementedError
@@ -201,8 +226,7 @@ class HttpService:
         limiter = self.limiter_for(op)
         last_problem = ""
         for attempt in range(self.retry.max_attempts):
-            if limiter is not None:
-                limiter.acquire()
+            slot = limiter.acquire() if limiter is not None else None
             started = self._clock()
             self.stats["requests"] += 1
             try:
@@ -217,12 +241,20 @@ class HttpService:
                 retry_ok, last_problem, short = idempotent, f"connection dropped ({_short(exc)})", "dropped the connection"
             except httpx.HTTPError as exc:
                 retry_ok, last_problem, short = False, f"request failed ({_short(exc)})", "request failed"
+            except BaseException:  # e.g. Ctrl-C: the slot must not stay taken
+                if limiter is not None:
+                    limiter.settle(slot)
+                raise
             else:
                 elapsed = self._clock() - started
                 log.info("%s %s %s %.2fs%s", method, redact_url(response.request.url), response.status_code, elapsed,
                          self._attempt_label(attempt))
-                self.observe_headers(op, response)
+                if op is not None:
+                    seen = self._latency.get(op)
+                    self._latency[op] = elapsed if seen is None else seen + 0.2 * (elapsed - seen)
                 status = response.status_code
+                if status != 429:
+                    self.observe_headers(op, response, slot)
                 if attempt and self.on_retry is not None:
                     self.on_retry(None)
                 if status < 400:
@@ -231,7 +263,10 @@ class HttpService:
                     self.stats["throttled"] += 1
                     wait = retry_after_seconds(response)
                     if wait is not None and wait > self.retry.max_retry_after:
+                        if limiter is not None:
+                            limiter.refused(slot, wait, wait)
                         raise self._rate_limited(response, op, scope, wait)
+                    said = wait
                     if wait is None:
                         wait = self._backoff(attempt + 1)
                     else:
@@ -240,12 +275,12 @@ class HttpService:
                         # each further one waits a quarter second more, so the retries outlast a
                         # 1 s burst window that another process's requests had filled.
                         wait = wait + 0.05 + 0.25 * self._rng() + 0.25 * attempt
+                    if limiter is not None:
+                        limiter.refused(slot, wait, said)
                     if attempt + 1 >= self.retry.max_attempts:
                         raise self._rate_limited(response, op, scope, wait)
                     self._retrying("rate limited (429)", attempt, wait, what)
-                    if limiter is not None:
-                        limiter.block_for(wait)
-                    else:
+                    if limiter is None:
                         self._sleep(wait)
                     continue
                 if status in RETRYABLE_STATUS and idempotent and attempt + 1 < self.retry.max_attempts:
@@ -264,6 +299,8 @@ class HttpService:
                     )
                 raise error
             # network failure path
+            if limiter is not None:
+                limiter.settle(slot)
             log.info("%s %s %s%s", method, redact_url(self._client.build_request(method, url, params=params).url),
                      last_problem, self._attempt_label(attempt))
             if retry_ok and attempt + 1 < self.retry.max_attempts:

@@ -41,7 +41,7 @@ from linesync_cli.api.klaviyo_records import (
     parse_read_page,
     parse_segment,
 )
-from linesync_cli.api.ratelimit import Window, WindowLimiter, parse_ratelimit_limit
+from linesync_cli.api.ratelimit import Slot, Window, WindowLimiter, parse_ratelimit_limit
 from linesync_cli.errors import (
     ApiError,
     AuthError,
@@ -254,22 +254,21 @@ class KlaviyoClient(HttpService):
             self._limiters[op] = limiter
         return limiter
 
-    def observe_headers(self, op: str | None, response: httpx.Response) -> None:
-        if op is None or response.status_code == 429:
-            return
+    def observe_headers(self, op: str | None, response: httpx.Response, slot: Slot | None = None) -> None:
         limiter = self.limiter_for(op)
-        assert limiter is not None
+        if limiter is None:
+            return
         windows = parse_ratelimit_limit(response.headers.get("RateLimit-Limit", ""))
         if windows:
             limiter.set_windows(windows)
-        remaining = response.headers.get("RateLimit-Remaining")
-        reset = response.headers.get("RateLimit-Reset")
-        if remaining is not None and reset is not None:
-            try:
-                if int(remaining.split(",")[0]) <= 0:
-                    limiter.block_for(float(reset.split(",")[0]))
-            except ValueError:
-                pass
+        # Both describe the steady window; a list form ("150, 149") is read by its first value.
+        try:
+            remaining = int(response.headers["RateLimit-Remaining"].split(",")[0])
+            reset = float(response.headers["RateLimit-Reset"].split(",")[0])
+        except (KeyError, ValueError):
+            limiter.settle(slot)
+        else:
+            limiter.observe(slot, remaining, reset)
 
     # -- errors --------------------------------------------------------------
     def translate_error(self, response: httpx.Response, op: str | None, scope: str | None) -> ApiError:
@@ -431,6 +430,10 @@ class KlaviyoClient(HttpService):
         Idempotent thanks to unique_id on every event, so it is safe to retry."""
         self.send("POST", "/api/event-bulk-create-jobs", op=Op.BULK_CREATE_EVENTS, idempotent=True,
                   content=content, headers={"Content-Type": JSONAPI})
+
+    def bulk_create_in_flight(self, upper: int) -> int:
+        """Bulk-create requests worth keeping in flight now (rate x observed latency, at most `upper`)."""
+        return self.in_flight_for(Op.BULK_CREATE_EVENTS, upper)
 
     def profile_events(self, profile_id: str, *, since: datetime | None = None, until: datetime | None = None,
                        page_size: int = EVENT_PAGE) -> Iterator[EventPage]:

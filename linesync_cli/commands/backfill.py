@@ -134,7 +134,7 @@ def backfill(
     trigger_flows: Annotated[bool, typer.Option("--trigger-flows", help="Send with backfill: false, so Flows triggered by these metrics START for old events. Asks first (or --yes).")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (with --trigger-flows).")] = False,
     restart: Annotated[bool, typer.Option("--restart", help="Start over instead of resuming the earlier run of the same inputs and options.")] = False,
-    workers: Annotated[int, typer.Option("--workers", min=1, max=16, help="Requests in flight at once (the rate limit still applies).")] = 4,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=32, help="Most requests in flight at once. linesync keeps as many as the rate limit times the observed latency needs (at least 2), up to this.")] = 16,
     allow_empty: Annotated[bool, typer.Option("--allow-empty", help="Exit 0 when the inputs hold no records (by default an empty input, e.g. a broken `zcat ... |` pipe, exits 1).")] = False,
 ) -> None:
     """Load LINE actions (actions CSV/JSON Lines, or LINE webhook archives) into Klaviyo as events.

@@ -56,6 +56,7 @@ DEFAULT_RATE_LIMITS: dict[str, tuple[int, ...]] = {
     "get_flows": (3, 60),
     "get_events": (350, 3500),
     "bulk_create_events": (10, 150),
+    "create_event": (350, 3500),
     "query_metric_aggregates": (3, 60),
 }
 
@@ -296,6 +297,7 @@ _ROUTES: list[tuple[str, re.Pattern, str]] = [
         ("GET", r"/api/segments/(?P<id>[^/]+)/profiles", "get_profiles_for_segment"),
         ("GET", r"/api/flows", "get_flows"),
         ("GET", r"/api/events", "get_events"),
+        ("POST", r"/api/events", "create_event"),
         ("POST", r"/api/event-bulk-create-jobs", "bulk_create_events"),
         ("POST", r"/api/metric-aggregates", "query_metric_aggregates"),
     ]
@@ -354,6 +356,10 @@ class KlaviyoStandIn(StandInServer):
         self.dropped_events: list[dict] = []
         # Each metric's events in (datetime, seq) order, for Get Events' fast path.
         self._by_metric: dict[str, tuple[list[tuple[datetime, int]], list[dict]]] = {}
+        # Seconds between counting a request against the rate limit and answering it
+        # (Klaviyo's gateway counts first, then the work takes its time): see set_latency.
+        self.latency = 0.0
+        self.latency_jitter = 0.0
 
     # -- ids ----------------------------------------------------------------------------
     def _short_id(self) -> str:
@@ -430,6 +436,14 @@ class KlaviyoStandIn(StandInServer):
         """E.g. set_rate_limit("bulk_create_events", burst=(10, 0.1), steady=(150, 6)) to scale windows down."""
         with self.lock:
             self.rate_limits[op] = RateLimit([burst, steady], epoch=self.clock())
+
+    def set_latency(self, seconds: float, jitter: float = 0.0) -> None:
+        """Answer every request `seconds` (plus up to `jitter`) after it was counted and processed.
+
+        Unlike `set_delay` (before counting, to provoke client timeouts), this is the
+        server's own latency: the rate limiter has already counted the request.
+        """
+        self.latency, self.latency_jitter = seconds, jitter
 
     def metric_by_name(self, name: str, category: str = "API") -> dict | None:
         with self.lock:
@@ -514,6 +528,9 @@ class KlaviyoStandIn(StandInServer):
             headers = {"X-Klaviyo-API-Revision": req.headers.get("revision", "")}
             if limit is not None:
                 headers.update(limit.headers(now))
+            latency = self.latency + (self._rng.random() * self.latency_jitter if self.latency_jitter else 0.0)
+        if latency > 0:
+            time.sleep(max(0.0, latency - (self.clock() - now)))
         if document is None:
             return Reply(status, b"", headers, None)
         return Reply.json(status, document, JSONAPI, headers)
@@ -830,6 +847,31 @@ class KlaviyoStandIn(StandInServer):
                 if flow["trigger_metric_id"] == metric_id and flow["status"] == "live" and not flow["archived"]:
                     self.flow_triggers.append((flow["id"], eid))
         return eid
+
+    def _create_event(self, req: Incoming, record: RecordedRequest):
+        """One event (`POST /api/events`), as the official SDK's create_event sends it."""
+        body = _json_body(req)
+        try:
+            attrs = body["data"]["attributes"]
+            assert body["data"]["type"] == "event" and isinstance(attrs, dict)
+            name = attrs["metric"]["data"]["attributes"]["name"]
+            profile = attrs["profile"]["data"]
+        except (KeyError, TypeError, AssertionError):
+            raise bad_request("Expected data.type 'event' with a metric and a profile", pointer="/data") from None
+        pattrs = (profile.get("attributes") or {}) if isinstance(profile, dict) else {}
+        pid = profile.get("id") if isinstance(profile, dict) else None
+        if pid is not None and pid not in self.profiles:
+            raise bad_request(f"A profile with id {pid} does not exist.", pointer="/data/attributes/profile/data/id")
+        if pid is None and not any(pattrs.get(k) for k in ("email", "phone_number", "external_id")):
+            raise bad_request("A profile needs an id, email, phone_number or external_id.",
+                              pointer="/data/attributes/profile/data/attributes")
+        pid = pid or self._upsert_profile(pattrs)
+        metric = self.metric_by_name(name) or self.metrics[self.add_metric(name)]
+        when = parse_time(str(attrs["time"])) if attrs.get("time") is not None else datetime.now(UTC)
+        self._store_event(metric["id"], pid, when, dict(attrs.get("properties") or {}), attrs.get("unique_id"),
+                          attrs.get("value"), backfill_event=None, backfill_entry=None)
+        record.processed = True
+        return 202, None
 
     def _bulk_create_events(self, req: Incoming, record: RecordedRequest):
         if len(req.raw) > MAX_BULK_BYTES:

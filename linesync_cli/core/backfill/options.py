@@ -95,7 +95,7 @@ class BackfillOptions:
     unlinked: Path | None = None
     trigger_flows: bool = False
     restart: bool = False
-    workers: int = 4
+    workers: int = 16  # the most in flight; the client sizes it below that from rate x latency
 
     def identity(self) -> dict[str, Any]:
         """The options that change what is sent (part of the run's fingerprint)."""

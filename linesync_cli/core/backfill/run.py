@@ -181,7 +181,10 @@ class LedgerOutlet:
         self._counts = counts
         self._rejects = rejects
         self._lock = threading.Lock()
-        self._sender = Sender(sink.send, max(1, workers), self._on_delivered)
+        upper = max(1, workers)
+        sized: Callable[[int], int] | None = getattr(sink, "in_flight", None)
+        self._sender = Sender(sink.send, upper, self._on_delivered,
+                              in_flight=(lambda: sized(upper)) if sized is not None else None)
 
     @property
     def error(self) -> Exception | None:

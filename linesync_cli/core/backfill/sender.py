@@ -118,8 +118,13 @@ class Sender:
     """A small pool of workers, with a bound on batches in flight (memory stays flat)."""
 
     def __init__(self, post: Callable[[bytes], None], workers: int,
-                 on_done: Callable[[Batch, str, Delivery], None]) -> None:
+                 on_done: Callable[[Batch, str, Delivery], None], in_flight: Callable[[], int] | None = None) -> None:
+        """`workers` threads at most; `in_flight`, when given, says how many batches to have
+        in flight right now (the client sizes it from the rate limit and the latency)."""
         self._post = post
+        self._in_flight_wanted = in_flight
+        self._sending = 0
+        self._room = threading.Condition()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="backfill-send")
         self._slots = threading.Semaphore(workers * 2)
         self._on_done = on_done
@@ -135,7 +140,19 @@ class Sender:
         """Queue a batch once a slot is free; False when a worker already hit a stopping error."""
         while not self._slots.acquire(timeout=0.2):
             wait_tick()
+        if self._in_flight_wanted is not None:
+            # As many in flight as the rate limit times the latency needs, not all the workers:
+            # more would only wait for the limiter, each holding a body.
+            while True:
+                with self._room:
+                    if self._sending < max(1, self._in_flight_wanted()) or self.error is not None:
+                        self._sending += 1
+                        break
+                    woke = self._room.wait(timeout=0.2)
+                if not woke:
+                    wait_tick()
         if self.error is not None:
+            self._done_sending()
             self._slots.release()
             return False
         with self._lock:
@@ -158,7 +175,14 @@ class Sender:
             with self._lock:
                 self.in_flight_events -= batch.events
                 self._in_flight = {f for f in self._in_flight if not f.done()}
+            self._done_sending()
             self._slots.release()
+
+    def _done_sending(self) -> None:
+        if self._in_flight_wanted is not None:
+            with self._room:
+                self._sending -= 1
+                self._room.notify()
 
     def drain(self, wait_tick: Callable[[], None]) -> None:
         """Wait for every batch in flight (their results are recorded as they land)."""

@@ -40,6 +40,7 @@ class KlaviyoSink:
         self._client = client
         self.identity = client.base_url
         self.send = client.bulk_create_events_encoded
+        self.in_flight = client.bulk_create_in_flight  # (upper) -> requests worth keeping in flight
 
     def open(self) -> None:
         pass
