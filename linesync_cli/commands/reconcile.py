@@ -129,7 +129,7 @@ def reconcile(
         n = len(day_report.short_rows)
         _fail(f"{n} short day{'s' if n > 1 else ''} ({day_report.short_spans()})",
               f"find the cause from {first_short.day}: `linesync metrics show delivered --since {first_short.day} "
-              f"--timezone {zone_name}`; resend from the source with `linesync backfill`")
+              f"--timezone {zone_name}`; resend from the source with `linesync backfill FILE --since {first_short.day}`")
 
 
 def _say(r, markup: str) -> None:
