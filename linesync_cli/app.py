@@ -111,6 +111,7 @@ def _version(value: bool) -> None:
 def root(
     ctx: typer.Context,
     config: Annotated[Path | None, typer.Option("--config", help="Config file (TOML). Default: linesync.toml in the user config directory.", envvar="LINESYNC_CONFIG", show_envvar=True, metavar="FILE")] = None,
+    account: Annotated[str | None, typer.Option("--account", help="Named account: an [accounts.NAME] table of the config file, with its own state directory. Overrides LINESYNC_ACCOUNT and default_account.", metavar="NAME")] = None,
     state_dir: Annotated[Path | None, typer.Option("--state-dir", help="Local state: link index, backfill ledger, rejects. Overrides LINESYNC_STATE_DIR.", metavar="DIR")] = None,
     link_key: Annotated[str | None, typer.Option("--link-key", help='How profiles are linked: "property:<name>" or "external_id". Overrides LINESYNC_LINK_KEY.')] = None,
     klaviyo_base_url: Annotated[str | None, typer.Option("--klaviyo-base-url", help="Klaviyo API base URL. Overrides LINESYNC_KLAVIYO_BASE_URL.", metavar="URL")] = None,
@@ -128,7 +129,7 @@ def root(
         "klaviyo_base_url": klaviyo_base_url,
         "line_base_url": line_base_url,
     }
-    ctx.obj = AppContext(flags=flags, config_file=config, verbose=verbose, debug=debug, no_color=no_color)
+    ctx.obj = AppContext(flags=flags, config_file=config, account=account, verbose=verbose, debug=debug, no_color=no_color)
     if verbose or debug:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))

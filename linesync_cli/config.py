@@ -90,6 +90,8 @@ class Settings(BaseSettings):
     line_base_url: str = "https://api.line.me"
     link_key: str = "property:LINE User ID"
     state_dir: Path = Field(default_factory=default_state_dir)
+    # A command whose stdout is the key (a password manager's CLI): keeps the key out of files.
+    klaviyo_key_command: str | None = None
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, *args, **kwargs):
@@ -150,7 +152,22 @@ class Settings(BaseSettings):
     def link(self) -> LinkKey:
         return LinkKey.parse(self.link_key)
 
+    @property
+    def has_klaviyo_key(self) -> bool:
+        """A key is configured (directly or by key_command), without running the command."""
+        return self.klaviyo_api_key is not None or bool(self.klaviyo_key_command)
+
     def require_klaviyo_key(self) -> SecretStr:
+        if self.klaviyo_api_key is None and self.klaviyo_key_command:
+            from linesync_cli.accounts import run_key_command
+
+            try:
+                key = self._key_shape(SecretStr(run_key_command(self.klaviyo_key_command)))
+            except ValueError as exc:
+                raise ConfigError(f"key_command printed something that {exc}",
+                                  hint="it must print the Klaviyo private key (pk_...) and nothing else") from None
+            if key is not None:
+                return key
         if self.klaviyo_api_key is None:
             raise ConfigError(
                 "no Klaviyo API key is configured",
@@ -162,6 +179,8 @@ class Settings(BaseSettings):
 
 FIELDS: tuple[str, ...] = tuple(Settings.model_fields)
 SECRET_FIELDS = frozenset({"klaviyo_api_key", "line_channel_access_token"})
+# Short names accepted in the config file.
+TOML_ALIASES = {"key_command": "klaviyo_key_command"}
 
 
 def env_name(field_name: str) -> str:
@@ -174,6 +193,9 @@ class LoadedSettings:
     # field -> "flag", "env", ".env (path)", "config file (path)" or "default"
     sources: dict[str, str]
     config_file: Path
+    account: str | None = None  # the named account in effect ([accounts.NAME]), if any
+    account_source: str = "none"  # flag, env, .env, default_account or none
+    config_holds_secret: bool = False  # the config file has a key or token written in it
 
 
 def _read_dotenv(path: Path) -> dict[str, str]:
@@ -201,7 +223,24 @@ def _read_dotenv(path: Path) -> dict[str, str]:
     return {k: v for k, v in values.items() if k.startswith(ENV_PREFIX) and v is not None}
 
 
-def _read_toml(path: Path, explicit: bool) -> dict[str, Any]:
+def _field_name(key: str) -> str:
+    name = key.lower().removeprefix(ENV_PREFIX.lower())
+    return TOML_ALIASES.get(name, name)
+
+
+def _toml_fields(data: dict[str, Any]) -> dict[str, Any]:
+    # Accept both `klaviyo_api_key = ...` and `LINESYNC_KLAVIYO_API_KEY = ...`, top level
+    # or under a [linesync] table.
+    table = data.get("linesync", data) if isinstance(data.get("linesync"), dict) else data
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        name = _field_name(key)
+        if name in FIELDS:
+            out[name] = value
+    return out
+
+
+def _read_toml_document(path: Path, explicit: bool) -> dict[str, Any]:
     if not path.is_file():
         if explicit:
             raise ConfigError(f"config file {path} does not exist", hint="check the --config path")
@@ -211,15 +250,7 @@ def _read_toml(path: Path, explicit: bool) -> dict[str, Any]:
             data = tomllib.load(fh)
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read config file {path}: {exc}", hint="fix the TOML syntax") from None
-    # Accept both `klaviyo_api_key = ...` and `LINESYNC_KLAVIYO_API_KEY = ...`, top level
-    # or under a [linesync] table.
-    table = data.get("linesync", data) if isinstance(data.get("linesync"), dict) else data
-    out: dict[str, Any] = {}
-    for key, value in table.items():
-        name = key.lower().removeprefix(ENV_PREFIX.lower())
-        if name in FIELDS:
-            out[name] = value
-    return out
+    return data
 
 
 def load_settings(
@@ -227,21 +258,27 @@ def load_settings(
     config_file: Path | None = None,
     environ: dict[str, str] | None = None,
     cwd: Path | None = None,
+    account: str | None = None,
 ) -> LoadedSettings:
     """Merge the layers by precedence and validate; raise ConfigError naming the variable."""
     environ = dict(os.environ) if environ is None else environ
     cwd = cwd or Path.cwd()
-    explicit = config_file is not None
-    if config_file is None and environ.get(ENV_PREFIX + "CONFIG"):
-        config_file, explicit = Path(environ[ENV_PREFIX + "CONFIG"]), True
-    config_path = config_file or default_config_file()
+    config_path, explicit = resolve_config_path(config_file, environ)
+
+    from linesync_cli import accounts
 
     dotenv = _read_dotenv(cwd / ".env")
+    document = _read_toml_document(config_path, explicit)
+    choice = accounts.choose(document, config_path, account, environ, dotenv)
+    file_label = f"config file {config_path}"
+    account_label = f"{file_label} [accounts.{choice.name}]"
+    own, inherited = accounts.config_layers(_toml_fields(document), choice, FIELDS, _field_name)
     layers: list[tuple[str, dict[str, Any]]] = [
         ("flag", {k: v for k, v in (flags or {}).items() if v is not None}),
         ("env", {f: environ[env_name(f)] for f in FIELDS if env_name(f) in environ}),
         (".env", {f: dotenv[env_name(f)] for f in FIELDS if env_name(f) in dotenv}),
-        (f"config file {config_path}", _read_toml(config_path, explicit)),
+        (account_label, own),
+        (file_label, inherited),
     ]
     merged: dict[str, Any] = {}
     sources: dict[str, str] = {}
@@ -253,6 +290,13 @@ def load_settings(
                 break
         else:
             sources[name] = "default"
+    _key_or_key_command(merged, sources, [label for label, _ in layers])
+    if choice.name is not None and sources["state_dir"] != account_label:
+        # Each account its own state: ledgers, link indexes and mirrors never mix.
+        root = merged.get("state_dir")
+        base = Path(os.path.expanduser(str(root))) if root not in (None, "") else default_state_dir()
+        merged["state_dir"] = base / choice.name
+        sources["state_dir"] = f"{sources['state_dir']}, /{choice.name} for the account"
     try:
         settings = Settings(**merged)
     except ValidationError as exc:
@@ -264,7 +308,41 @@ def load_settings(
             f"{env_name(name)} {reason} (from {where})",
             hint="fix the value, then check with `linesync config show`",
         ) from None
-    return LoadedSettings(settings=settings, sources=sources, config_file=config_path)
+    return LoadedSettings(settings=settings, sources=sources, config_file=config_path, account=choice.name,
+                          account_source=choice.source, config_holds_secret=accounts.file_holds_secret(document))
+
+
+def _key_or_key_command(merged: dict[str, Any], sources: dict[str, str], order: list[str]) -> None:
+    """A key and a key_command: the one from the higher layer wins; both in one layer is ambiguous."""
+    key, command = "klaviyo_api_key", "klaviyo_key_command"
+    if not merged.get(key) or not merged.get(command):
+        return
+    rank_key, rank_command = order.index(sources[key]), order.index(sources[command])
+    if rank_key == rank_command:
+        raise ConfigError(f"both klaviyo_api_key and key_command are set (from {sources[key]})",
+                          hint="keep one of them")
+    loser = command if rank_key < rank_command else key
+    merged.pop(loser)
+    sources[loser] = f"overridden by {'the key' if loser == command else 'key_command'} from {sources[key if loser == command else command]}"
+
+
+def resolve_config_path(config_file: Path | None = None, environ: dict[str, str] | None = None) -> tuple[Path, bool]:
+    """The config file in effect (--config, LINESYNC_CONFIG, or the default) and whether it was named."""
+    environ = dict(os.environ) if environ is None else environ
+    if config_file is not None:
+        return config_file, True
+    if environ.get(ENV_PREFIX + "CONFIG"):
+        return Path(environ[ENV_PREFIX + "CONFIG"]), True
+    return default_config_file(), False
+
+
+def list_accounts(config_file: Path | None = None, environ: dict[str, str] | None = None
+                  ) -> tuple[Path, list[dict[str, Any]]]:
+    """The config file and one row per [accounts.NAME] table (secrets never included)."""
+    from linesync_cli import accounts
+
+    path, explicit = resolve_config_path(config_file, environ)
+    return path, accounts.listing(_read_toml_document(path, explicit), path, FIELDS, _field_name)
 
 
 def masked(value: SecretStr | None) -> str:

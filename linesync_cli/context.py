@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 class AppContext:
     flags: dict[str, Any] = field(default_factory=dict)  # global flags that override settings
     config_file: Path | None = None
+    account: str | None = None  # --account NAME (LINESYNC_ACCOUNT and default_account are read by config)
     verbose: bool = False
     debug: bool = False
     no_color: bool = False
@@ -40,7 +41,7 @@ class AppContext:
         if self._loaded is None:
             from linesync_cli.config import load_settings
 
-            self._loaded = load_settings(self.flags, self.config_file)
+            self._loaded = load_settings(self.flags, self.config_file, account=self.account)
         return self._loaded
 
     @property
