@@ -43,7 +43,8 @@ def show(ctx: typer.Context, fmt: FormatOpt = None, as_json: JsonOpt = False) ->
     if loaded.account:
         app.renderer.note(f"account: {safe(loaded.account)} (from {loaded.account_source})")
     for warning in warnings:
-        app.renderer.warn(safe(warning))
+        # One unbroken line: the chmod is meant to be copied.
+        app.renderer.err.print(f"[yellow]warning:[/] {safe(warning)}", highlight=False, soft_wrap=True)
     app.renderer.emit(output, json_data=json_data, rows=rows, columns=cols)
 
 
