@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from linesync_cli.api.klaviyo import KlaviyoClient
     from linesync_cli.api.line import LineClient
     from linesync_cli.config import LoadedSettings, Settings
+    from linesync_cli.core.account_guard import AccountRef
 
 
 @dataclass
@@ -31,6 +32,7 @@ class AppContext:
     _klaviyo: KlaviyoClient | None = None
     _line: LineClient | None = None
     _sandbox_noted: bool = False
+    _account_ref: AccountRef | None = None
 
     def __post_init__(self) -> None:
         if self.renderer is None:
@@ -70,6 +72,24 @@ class AppContext:
         if not self._sandbox_noted:
             self._sandbox_noted = True
             self.renderer.note(f"note: talking to the linesync sandbox at {url}, not {service}")
+
+    def klaviyo_account(self) -> AccountRef:
+        """The Klaviyo account of the configured key (`GET /api/accounts`, once per process)."""
+        if self._account_ref is None:
+            from linesync_cli.core.account_guard import AccountRef
+
+            doc = self.klaviyo().get_accounts()
+            data = doc.get("data") or [{}]
+            first = data[0] if isinstance(data, list) and data else {}
+            contact = (first.get("attributes") or {}).get("contact_information") or {}
+            self._account_ref = AccountRef(str(first.get("id") or "?"), contact.get("organization_name"))
+        return self._account_ref
+
+    def guard_state(self, *create: str) -> None:
+        """Refuse (exit 2) state built for another Klaviyo account than the key's; bind new state to it."""
+        from linesync_cli.core.account_guard import guard_state
+
+        guard_state(self.state_dir, self.klaviyo_account(), create)
 
     def line(self) -> LineClient | None:
         """The LINE client, or None when no channel access token is configured."""

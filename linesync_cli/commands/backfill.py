@@ -187,6 +187,8 @@ def _run(ctx: typer.Context, opts: BackfillOptions, link_map: Path | None, out: 
     # file name is said before a missing key.
     inputs = check_inputs(opts.inputs)
     sink: KlaviyoSink | DryRunSink = DryRunSink(out) if dry_run else KlaviyoSink(app.klaviyo())
+    if isinstance(sink, KlaviyoSink):
+        app.guard_state("ledger.sqlite")  # another account's ledger or link index: exit 2, nothing sent
     resolver = open_resolver(settings, app.klaviyo, link_map=link_map)
     try:
         if isinstance(sink, KlaviyoSink):

@@ -72,6 +72,7 @@ def sync(
         _no_index_needed(r, output, str(link))
         return
     client = app.klaviyo()
+    app.guard_state("links.sqlite")  # an index of another account's profiles: exit 2 before any page
     r.note(f'syncing the link index for property "{safe(link.property_name)}"'
            + (f" from segment {safe(segment)}" if segment else "") + " …")
 
