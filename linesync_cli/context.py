@@ -78,11 +78,13 @@ class AppContext:
         if self._account_ref is None:
             from linesync_cli.core.account_guard import AccountRef
 
-            doc = self.klaviyo().get_accounts()
-            data = doc.get("data") or [{}]
-            first = data[0] if isinstance(data, list) and data else {}
-            contact = (first.get("attributes") or {}).get("contact_information") or {}
-            self._account_ref = AccountRef(str(first.get("id") or "?"), contact.get("organization_name"))
+            account = self.klaviyo().get_account()
+            if not account.id:
+                from linesync_cli.errors import Unavailable
+
+                raise Unavailable("Klaviyo did not say which account the key belongs to (GET /api/accounts)",
+                                  hint="try again; `linesync doctor` checks the key")
+            self._account_ref = AccountRef(account.id, account.organization_name)
         return self._account_ref
 
     def guard_state(self, *create: str) -> None:
