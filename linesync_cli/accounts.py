@@ -47,6 +47,11 @@ class AccountChoice:
     table: dict[str, Any] = field(default_factory=dict)  # the account's own settings (raw TOML)
 
 
+def oa_link_key(n: int) -> str:
+    """`--oa N`: the link property of the N-th LINE Official Account (LINE's own numbering)."""
+    return "property:LINE User ID" + ("" if n == 1 else f" {n}")
+
+
 def check_name(name: str, where: str) -> str:
     if not ACCOUNT_NAME.fullmatch(name) or name.endswith("."):
         raise ConfigError(f"account name {name!r} ({where}) is not usable",

@@ -114,6 +114,7 @@ def root(
     account: Annotated[str | None, typer.Option("--account", help="Named account: an [accounts.NAME] table of the config file, with its own state directory. Overrides LINESYNC_ACCOUNT and default_account.", metavar="NAME")] = None,
     state_dir: Annotated[Path | None, typer.Option("--state-dir", help="Local state: link index, backfill ledger, rejects. Overrides LINESYNC_STATE_DIR.", metavar="DIR")] = None,
     link_key: Annotated[str | None, typer.Option("--link-key", help='How profiles are linked: "property:<name>" or "external_id". Overrides LINESYNC_LINK_KEY.')] = None,
+    oa: Annotated[int | None, typer.Option("--oa", min=1, help='LINE Official Account N: short for --link-key "property:LINE User ID N" (1 is "LINE User ID").', metavar="N")] = None,
     klaviyo_base_url: Annotated[str | None, typer.Option("--klaviyo-base-url", help="Klaviyo API base URL. Overrides LINESYNC_KLAVIYO_BASE_URL.", metavar="URL")] = None,
     line_base_url: Annotated[str | None, typer.Option("--line-base-url", help="LINE API base URL. Overrides LINESYNC_LINE_BASE_URL.", metavar="URL")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each HTTP request (method, URL, status, time) to stderr; never secrets.")] = False,
@@ -123,6 +124,13 @@ def root(
 ) -> None:
     from linesync_cli.context import AppContext
 
+    if oa is not None:
+        from linesync_cli.accounts import oa_link_key
+
+        if link_key is not None and link_key.strip() != oa_link_key(oa):
+            raise typer.BadParameter(f"--oa {oa} means --link-key \"{oa_link_key(oa)}\"; give one of them",
+                                     param_hint="--oa")
+        link_key = oa_link_key(oa)
     flags = {
         "state_dir": state_dir,
         "link_key": link_key,

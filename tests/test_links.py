@@ -257,6 +257,33 @@ def test_numbered_link_key_has_its_own_index(httpx_mock, env, tmp_path):
     assert index_rows(tmp_path) == {}
 
 
+def test_oa_is_the_numbered_link_key_and_status_lists_every_index(httpx_mock, env, tmp_path):
+    fake = FakeProfiles()
+    fake.put("p1", line_id(1), **{"LINE User ID 2": line_id(2)})
+    fake.put("p2", line_id(3))
+    httpx_mock.add_callback(fake, is_reusable=True)
+    assert run(env, "--oa", "2", "links", "sync").exit_code == 0
+    assert index_rows(tmp_path, "LINE User ID 2") == {"p1": line_id(2)}
+    assert index_rows(tmp_path) == {}  # --oa 2 did not write the first OA's index
+    assert run(env, "--oa", "1", "links", "sync").exit_code == 0
+    assert index_rows(tmp_path) == {"p1": line_id(1), "p2": line_id(3)}
+
+    status = run(env, "--oa", "2", "links", "status", "--json")
+    data = json.loads(status.stdout)
+    assert data["link_key"] == "property:LINE User ID 2"
+    assert [(i["link_key"], i["linked_ids"]) for i in data["indexes"]] == [
+        ("property:LINE User ID", 2), ("property:LINE User ID 2", 1)]
+    table = run(env, "links", "status")
+    assert table.exit_code == 0
+    listed = table.stdout.split("link indexes in", 1)[1].splitlines()
+    rows = {("ID 2" if "LINE User ID 2" in line else "ID"): line.split()
+            for line in listed if "property:LINE User ID" in line}
+    assert rows["ID"][0] == "*" and rows["ID"][4:6] == ["2", "0"]  # the configured key is marked
+    assert rows["ID 2"][0] == "property:LINE" and rows["ID 2"][4:6] == ["1", "0"]
+    clash = run(env, "--oa", "2", "--link-key", "external_id", "links", "status")
+    assert clash.exit_code == 2 and "--oa" in clash.stderr
+
+
 def test_external_id_needs_no_index(env):
     result = run(env, "--link-key", "external_id", "links", "sync", "--json")
     assert result.exit_code == 0

@@ -317,3 +317,15 @@ def link_index_status(settings: Any) -> IndexStatus:
         index.close()
 
 
+
+
+def all_link_index_statuses(state_dir: Path) -> list[IndexStatus]:
+    """Every link key with an index in the state dir (one per LINE Official Account's property), by key."""
+    index = LinkIndex.open_existing(index_path(state_dir))
+    if index is None:
+        return []
+    try:
+        keys = [row[0] for row in index.conn.execute("SELECT link_key FROM link_keys ORDER BY link_key")]
+        return [index.status(key) for key in keys]
+    finally:
+        index.close()
