@@ -15,11 +15,9 @@ def show(ctx: typer.Context, fmt: FormatOpt = None, as_json: JsonOpt = False) ->
 
     Examples:
 
-      linesync config show
+      linesync --account shop-a config show
 
       LINESYNC_LINK_KEY=external_id linesync config show --json
-
-      linesync --account shop-a config show
     """
     from linesync_cli.accounts import exposure_warnings, key_shown
     from linesync_cli.config import SECRET_FIELDS, env_name, masked

@@ -122,8 +122,6 @@ def status(
 
     Examples:
 
-      linesync links status
-
       linesync --oa 2 links status
 
       linesync links status --json | jq .synced_at
