@@ -93,6 +93,24 @@ class AppContext:
 
         guard_state(self.state_dir, self.klaviyo_account(), create)
 
+    def account_names(self) -> list[str]:
+        """--all-accounts: the [accounts.NAME] tables of the config file, in name order."""
+        from linesync_cli.config import list_accounts
+        from linesync_cli.errors import UsageError
+
+        if self.account:
+            raise UsageError("--all-accounts and --account NAME: give one of them")
+        path, rows = list_accounts(self.config_file)
+        if not rows:
+            raise UsageError(f"--all-accounts: no [accounts.NAME] tables in {path}",
+                             hint="add them to the config file (see `linesync config accounts`), or use --config FILE")
+        return [row["account"] for row in rows]
+
+    def for_account(self, name: str) -> AppContext:
+        """The same global options for another account (its own settings, clients and state). Close it."""
+        return AppContext(flags=dict(self.flags), config_file=self.config_file, account=name, verbose=self.verbose,
+                          debug=self.debug, no_color=self.no_color, renderer=self.renderer)
+
     def line(self) -> LineClient | None:
         """The LINE client, or None when no channel access token is configured."""
         if self._line is None:

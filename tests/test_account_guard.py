@@ -144,3 +144,29 @@ def test_check_binding_works_on_any_dbapi_connection_and_binds_once(tmp_path):
     assert conn.execute("SELECT COUNT(*) FROM linesync_account").fetchone() == (1,)
     with pytest.raises(ConfigError, match="mirror"):
         check_binding(conn, AccountRef("B2"), "mirror", tmp_path / "x.db")
+
+
+def test_fleet_views_have_a_row_per_account_from_its_own_state(two_accounts, tmp_path):
+    a, b, env = two_accounts
+    assert run_cli(["--account", "shop-a", *_backfill_args(tmp_path, a, "a", 12)], env=env).exit_code == 0
+    _backfill_args(tmp_path, b, "b", 4)  # shop-b: profiles, but no run yet
+    runs = run_cli(["backfill", "runs", "--all-accounts", "--json"], env=env)
+    assert runs.exit_code == 0, runs.stderr
+    by_account = {row["account"]: row for row in json.loads(runs.stdout)["accounts"]}
+    assert [len(by_account[n]["runs"]) for n in ("shop-a", "shop-b")] == [1, 0]
+    assert by_account["shop-a"]["runs"][0]["events_sent"] == 12
+    assert by_account["shop-b"]["state_dir"] == str(tmp_path / "state" / "shop-b")
+    table = run_cli(["backfill", "runs", "--all-accounts"], env=env)
+    lines = {line.split()[0]: line.split() for line in table.stdout.splitlines()[1:]}
+    assert lines["shop-a"][1:3] == ["1", "1"] and lines["shop-b"][1:4] == ["0", "no", "runs"]
+    both = run_cli(["--account", "shop-a", "backfill", "runs", "--all-accounts"], env=env)
+    assert both.exit_code == 2
+
+    b.api_key = "pk_test_rotated_key_0000000000"  # shop-b's key no longer works: exit 3 for that row
+    doctor = run_cli(["doctor", "--all-accounts", "--ci", "--only", "config,klaviyo-auth", "--json"], env=env)
+    reports = {r["account"]: r for r in json.loads(doctor.stdout)["accounts"]}
+    assert set(reports) == {"shop-a", "shop-b"}
+    assert reports["shop-a"]["summary"]["exit_code"] == 0
+    assert reports["shop-b"]["summary"]["exit_code"] == ExitCode.AUTH
+    assert doctor.exit_code == ExitCode.AUTH and "shop-b" in doctor.stderr
+    assert a.requests_for("get_accounts") and b.requests_for("get_accounts")  # each account asked with its own key
