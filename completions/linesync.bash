@@ -11,7 +11,7 @@ _linesync_subcommands() {
         "events") REPLY="pull status export" ;;
         "report") REPLY="funnel broadcasts" ;;
         "segments") REPLY="presets create" ;;
-        "config") REPLY="show" ;;
+        "config") REPLY="show accounts" ;;
         "sandbox") REPLY="start stop env status" ;;
         *) return 1 ;;
     esac
@@ -20,16 +20,16 @@ _linesync_subcommands() {
 # Options of a command path.
 _linesync_options() {
     case "$1" in
-        "") REPLY="--config --state-dir --link-key --klaviyo-base-url --line-base-url --verbose -v --debug --no-color --version --install-completion --show-completion --help" ;;
+        "") REPLY="--config --account --state-dir --link-key --oa --klaviyo-base-url --line-base-url --verbose -v --debug --no-color --version --install-completion --show-completion --help" ;;
         "backfill") REPLY="--format -f --input-format --json --encoding --timezone --tz --since --until --only --limit --dry-run --out --link-map --rejects --unlinked --trigger-flows --yes -y --restart --workers --help" ;;
-        "backfill runs") REPLY="--format -f --json --limit --help" ;;
+        "backfill runs") REPLY="--format -f --json --limit --all-accounts --help" ;;
         "backfill verify") REPLY="--settle --sample --missing --resend --readers --format -f --json --help" ;;
         "links") REPLY="--help" ;;
         "links sync") REPLY="--segment --full --format -f --json --help" ;;
         "links status") REPLY="--format -f --json --help" ;;
         "check-link") REPLY="--file --email --link-map --timezone --tz --format -f --json --help" ;;
         "inspect-profile") REPLY="--email --phone --profile-id --external-id --line-user-id --link-map --since --until --limit --line-only --reverse --timezone --tz --format -f --json --help" ;;
-        "doctor") REPLY="--only --skip --since --line-user-id --message --segment --link-map --strict --ci --details -d --verbose -v --format -f --json --help" ;;
+        "doctor") REPLY="--only --skip --since --line-user-id --message --segment --link-map --strict --ci --all-accounts --details -d --verbose -v --format -f --json --help" ;;
         "metrics") REPLY="--allow-missing --format -f --json --help" ;;
         "metrics show") REPLY="--since --until --interval --timezone --tz --feed --format -f --json --help" ;;
         "events") REPLY="--help" ;;
@@ -44,6 +44,7 @@ _linesync_options() {
         "segments create") REPLY="--days --name --dry-run --force --format -f --json --help" ;;
         "config") REPLY="--help" ;;
         "config show") REPLY="--format -f --json --help" ;;
+        "config accounts") REPLY="--format -f --json --help" ;;
         "sandbox") REPLY="--help" ;;
         "sandbox start") REPLY="--port --seed --faults --latency-ms --host --detach -d --help" ;;
         "sandbox stop") REPLY="--help" ;;
@@ -58,8 +59,10 @@ _linesync_options() {
 _linesync_option_value() {
     case "$1|$2" in
         "|--config") REPLY="@file" ;;
+        "|--account") REPLY="@any" ;;
         "|--state-dir") REPLY="@dir" ;;
         "|--link-key") REPLY="@any" ;;
+        "|--oa") REPLY="@any" ;;
         "|--klaviyo-base-url") REPLY="@any" ;;
         "|--line-base-url") REPLY="@any" ;;
         "backfill|--format"|"backfill|-f") REPLY="table json csv jsonl line-webhook" ;;
@@ -141,6 +144,7 @@ _linesync_option_value() {
         "segments create|--name") REPLY="@any" ;;
         "segments create|--format"|"segments create|-f") REPLY="table json csv" ;;
         "config show|--format"|"config show|-f") REPLY="table json csv" ;;
+        "config accounts|--format"|"config accounts|-f") REPLY="table json csv" ;;
         "sandbox start|--port") REPLY="@any" ;;
         "sandbox start|--seed") REPLY="@any" ;;
         "sandbox start|--faults") REPLY="@any" ;;

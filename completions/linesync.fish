@@ -19,7 +19,7 @@ function __linesync_subcommands
         case 'segments'
             echo presets create
         case 'config'
-            echo show
+            echo show accounts
         case 'sandbox'
             echo start stop env status
     end
@@ -29,7 +29,7 @@ end
 function __linesync_takes_value
     switch $argv[1]
         case ''
-            contains -- $argv[2] --config --state-dir --link-key --klaviyo-base-url --line-base-url
+            contains -- $argv[2] --config --account --state-dir --link-key --oa --klaviyo-base-url --line-base-url
         case 'backfill'
             contains -- $argv[2] --format -f --input-format --encoding --timezone --tz --since --until --only --limit --out --link-map --rejects --unlinked --workers
         case 'backfill runs'
@@ -65,6 +65,8 @@ function __linesync_takes_value
         case 'segments create'
             contains -- $argv[2] --days --name --format -f
         case 'config show'
+            contains -- $argv[2] --format -f
+        case 'config accounts'
             contains -- $argv[2] --format -f
         case 'sandbox start'
             contains -- $argv[2] --port --seed --faults --latency-ms --host
@@ -115,11 +117,13 @@ complete -c linesync -n "__linesync_at ''" -a metrics -d 'LINE metrics in Klaviy
 complete -c linesync -n "__linesync_at ''" -a events -d 'The local mirror of the events Klaviyo holds (read back with Get Events, kept in DuckDB)'
 complete -c linesync -n "__linesync_at ''" -a report -d 'Reports: the LINE funnel from Klaviyo\'s aggregates, and per-broadcast figures from the event mirror'
 complete -c linesync -n "__linesync_at ''" -a segments -d 'Klaviyo Segments from LINE reactions (not the messaging platform\'s recipient segments)'
-complete -c linesync -n "__linesync_at ''" -a config -d 'Show the effective configuration'
+complete -c linesync -n "__linesync_at ''" -a config -d 'Show the effective configuration and the named accounts'
 complete -c linesync -n "__linesync_at ''" -a sandbox -d 'A local Klaviyo and LINE on loopback, seeded with a demo account: try every command offline'
 complete -c linesync -n "__linesync_at ''" -l config -r -F -d 'Config file (TOML)'
+complete -c linesync -n "__linesync_at ''" -l account -x -d 'Named account: an [accounts.NAME] table of the config file, with its own state directory'
 complete -c linesync -n "__linesync_at ''" -l state-dir -x -a '(__fish_complete_directories)' -d 'Local state: link index, backfill ledger, rejects'
 complete -c linesync -n "__linesync_at ''" -l link-key -x -d 'How profiles are linked: "property:<name>" or "external_id"'
+complete -c linesync -n "__linesync_at ''" -l oa -x -d 'LINE Official Account N: short for --link-key "property:LINE User ID N" (1 is "LINE User ID")'
 complete -c linesync -n "__linesync_at ''" -l klaviyo-base-url -x -d 'Klaviyo API base URL'
 complete -c linesync -n "__linesync_at ''" -l line-base-url -x -d 'LINE API base URL'
 complete -c linesync -n "__linesync_at ''" -l verbose -s v -d 'Log each HTTP request (method, URL, status, time) to stderr; never secrets'
@@ -154,6 +158,7 @@ complete -c linesync -n "__linesync_at 'backfill'" -F
 complete -c linesync -n "__linesync_at 'backfill runs'" -l format -s f -x -a 'table json csv' -d 'Output format: table (default), json or csv'
 complete -c linesync -n "__linesync_at 'backfill runs'" -l json -d 'Short for --format json'
 complete -c linesync -n "__linesync_at 'backfill runs'" -l limit -x -d 'Show the N most recent runs'
+complete -c linesync -n "__linesync_at 'backfill runs'" -l all-accounts -d 'One row per named account of the config file: its latest run and how many there are'
 complete -c linesync -n "__linesync_at 'backfill runs'" -l help -d 'Show this message and exit'
 complete -c linesync -n "__linesync_at 'backfill verify'" -l settle -x -d 'Events sent less than this long ago count as "not visible yet", never as missing (Klaviyo takes minutes to show events)'
 complete -c linesync -n "__linesync_at 'backfill verify'" -l sample -x -d 'Check N random events of the run with one-profile reads: fast confidence on a huge run'
@@ -164,7 +169,7 @@ complete -c linesync -n "__linesync_at 'backfill verify'" -l format -s f -x -a '
 complete -c linesync -n "__linesync_at 'backfill verify'" -l json -d 'Short for --format json'
 complete -c linesync -n "__linesync_at 'backfill verify'" -l help -d 'Show this message and exit'
 complete -c linesync -n "__linesync_at 'links'" -a sync -d 'Build or refresh the link index from the profiles that carry the link property'
-complete -c linesync -n "__linesync_at 'links'" -a status -d 'Show the link index\'s age and counts for the configured link key'
+complete -c linesync -n "__linesync_at 'links'" -a status -d 'Show the link index\'s age and counts for the configured link key, then every link index in the state dir'
 complete -c linesync -n "__linesync_at 'links'" -l help -d 'Show this message and exit'
 complete -c linesync -n "__linesync_at 'links sync'" -l segment -x -d 'Read only the members of this segment (ID)'
 complete -c linesync -n "__linesync_at 'links sync'" -l full -d 'Read every profile again instead of only those updated since the last sync'
@@ -205,6 +210,7 @@ complete -c linesync -n "__linesync_at 'doctor'" -l segment -x -d 'Check this Kl
 complete -c linesync -n "__linesync_at 'doctor'" -l link-map -r -F -d 'Resolve --line-user-id through this CSV (line_user_id + profile_id/email/phone_number) instead of the configured link key'
 complete -c linesync -n "__linesync_at 'doctor'" -l strict -d 'Exit 1 on warnings too'
 complete -c linesync -n "__linesync_at 'doctor'" -l ci -d 'For CI: no colour, no prompts (doctor never prompts; the flag makes that explicit in scripts)'
+complete -c linesync -n "__linesync_at 'doctor'" -l all-accounts -d 'Run the checks for every [accounts.NAME] of the config file, one after the other: a table with a row per account'
 complete -c linesync -n "__linesync_at 'doctor'" -l details -s d -l verbose -s v -d 'Show each check\'s extra lines (the root option, `linesync -v doctor`, logs HTTP requests and implies this)'
 complete -c linesync -n "__linesync_at 'doctor'" -l format -s f -x -a 'table json csv' -d 'Output format: table (default), json or csv'
 complete -c linesync -n "__linesync_at 'doctor'" -l json -d 'Short for --format json'
@@ -282,10 +288,14 @@ complete -c linesync -n "__linesync_at 'segments create'" -l json -d 'Short for 
 complete -c linesync -n "__linesync_at 'segments create'" -l help -d 'Show this message and exit'
 complete -c linesync -n "__linesync_at 'segments create'" -a 'line-opened-not-clicked line-clicked-recently email-unopened-line-clicked line-blocked-recently line-linked'
 complete -c linesync -n "__linesync_at 'config'" -a show -d 'Print every setting, its value (secrets masked) and its source: flag, env, .env, config file or default'
+complete -c linesync -n "__linesync_at 'config'" -a accounts -d 'List the named accounts of the config file ([accounts.NAME] tables) and which is the default'
 complete -c linesync -n "__linesync_at 'config'" -l help -d 'Show this message and exit'
 complete -c linesync -n "__linesync_at 'config show'" -l format -s f -x -a 'table json csv' -d 'Output format: table (default), json or csv'
 complete -c linesync -n "__linesync_at 'config show'" -l json -d 'Short for --format json'
 complete -c linesync -n "__linesync_at 'config show'" -l help -d 'Show this message and exit'
+complete -c linesync -n "__linesync_at 'config accounts'" -l format -s f -x -a 'table json csv' -d 'Output format: table (default), json or csv'
+complete -c linesync -n "__linesync_at 'config accounts'" -l json -d 'Short for --format json'
+complete -c linesync -n "__linesync_at 'config accounts'" -l help -d 'Show this message and exit'
 complete -c linesync -n "__linesync_at 'sandbox'" -a start -d 'Serve a local Klaviyo and LINE on loopback, and print the exports that point linesync at them'
 complete -c linesync -n "__linesync_at 'sandbox'" -a stop -d 'Stop the sandbox started with --detach (or in another terminal)'
 complete -c linesync -n "__linesync_at 'sandbox'" -a env -d 'Print the export lines of the running sandbox (for eval, or to paste)'

@@ -382,8 +382,6 @@ def runs(
 
     Examples:
 
-      linesync backfill runs
-
       linesync backfill runs --all-accounts
 
       linesync backfill runs --json | jq '.runs[0].counts'

@@ -39,15 +39,13 @@ def doctor(
     Each check prints ✓ (pass), ! (warning), ✗ (failed), ? (could not run), - (skipped) or i (information),
     with a hint naming the next command. Exit codes: 0 nothing failed (warnings allowed unless --strict),
     1 a check failed, 2 configuration (no key, bad option, unreadable --message file), 3 Klaviyo refused the key,
-    4 Klaviyo unavailable.
+    4 Klaviyo unavailable. With --all-accounts, a row per account and the worst account's exit code.
 
     Examples:
 
       linesync doctor --line-user-id U4af4980629a1b2c3d4e5f60718293a4b --message campaign.json
 
       linesync doctor --ci --json --skip line-token | jq '.checks[] | select(.status != "pass")'
-
-    With --all-accounts the exit code is the worst of the accounts' (e.g. `linesync doctor --all-accounts --ci`).
     """
     from linesync_cli.core.doctor import run_doctor
     from linesync_cli.errors import CheckFailed
