@@ -139,3 +139,16 @@ def test_every_command_that_writes_state_leaves_it_owner_only(cli_env, klaviyo_s
     runs = run_cli(["backfill", "runs", "--json"], env=cli_env)
     assert runs.exit_code == 0, runs.stderr
     _assert_owner_only(state)
+
+
+def test_doctor_warns_when_the_state_dir_is_open_to_others(cli_env, tmp_path):
+    state = Path(cli_env["LINESYNC_STATE_DIR"] or "")
+    state.mkdir(mode=0o700)
+    ok = run_cli(["doctor", "--only", "config", "--json"], env=cli_env)
+    check = json.loads(ok.stdout)["checks"][0]
+    assert check["status"] == "pass", check
+    state.chmod(0o755)
+    loose = run_cli(["doctor", "--only", "config", "--json"], env=cli_env)
+    check = json.loads(loose.stdout)["checks"][0]
+    assert check["status"] == "warn" and f"chmod 700 {state}" in check["detail"]
+    assert _mode(state) == 0o755  # said, not silently changed
