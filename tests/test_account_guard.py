@@ -170,3 +170,19 @@ def test_fleet_views_have_a_row_per_account_from_its_own_state(two_accounts, tmp
     assert reports["shop-b"]["summary"]["exit_code"] == ExitCode.AUTH
     assert doctor.exit_code == ExitCode.AUTH and "shop-b" in doctor.stderr
     assert a.requests_for("get_accounts") and b.requests_for("get_accounts")  # each account asked with its own key
+
+
+def test_the_event_mirror_is_owner_only_and_bound_to_its_account(two_accounts, tmp_path):
+    import stat
+
+    a, b, env = two_accounts
+    pulled = run_cli(["--account", "shop-a", "events", "pull"], env=env)
+    assert pulled.exit_code == 0, pulled.stderr
+    mirrors = [p for p in (tmp_path / "state" / "shop-a").iterdir() if p.suffix == ".duckdb"]
+    assert mirrors and all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in mirrors)
+    wrong = env | {"LINESYNC_STATE_DIR": str(tmp_path / "state" / "shop-a"), "LINESYNC_CONFIG": str(tmp_path / "e.toml"),
+                   "LINESYNC_KLAVIYO_API_KEY": KEY_B, "LINESYNC_KLAVIYO_BASE_URL": b.base_url}
+    (tmp_path / "e.toml").write_text("")
+    refused = run_cli(["events", "pull"], env=wrong)
+    assert refused.exit_code == ExitCode.USAGE and "event mirror" in refused.stderr
+    assert "ShopA1" in refused.stderr.replace("\n", " ")
