@@ -19,7 +19,7 @@ function __linesync_subcommands
         case 'segments'
             echo presets create
         case 'config'
-            echo show path init
+            echo show path init accounts
         case 'sandbox'
             echo start stop env status
     end
@@ -29,69 +29,71 @@ end
 function __linesync_takes_value
     switch $argv[1]
         case ''
-            contains -- $argv[2] --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries
+            contains -- $argv[2] --config --account --state-dir --link-key --oa --klaviyo-base-url --line-base-url --timeout --retries
         case 'backfill'
-            contains -- $argv[2] --format -f --input-format --encoding --timezone --tz --since --until --only --limit --out --link-map --rejects --unlinked --workers --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries
+            contains -- $argv[2] --format -f --input-format --encoding --timezone --tz --since --until --only --limit --out --link-map --rejects --unlinked --workers --config --account --state-dir --link-key --oa --klaviyo-base-url --line-base-url --timeout --retries
         case 'backfill runs'
-            contains -- $argv[2] --format -f --limit --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries
+            contains -- $argv[2] --format -f --limit --config --account --state-dir --link-key --oa --klaviyo-base-url --line-base-url --timeout --retries
         case 'backfill verify'
-            contains -- $argv[2] --settle --sample --missing --readers --format -f --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries
+            contains -- $argv[2] --settle --sample --missing --readers --format -f --config --account --state-dir --link-key --oa --klaviyo-base-url --line-base-url --timeout --retries
         case 'links'
-            contains -- $argv[2] --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries
+            contains -- $argv[2] --config --account --state-dir --link-key --oa --klaviyo-base-url --line-base-url --timeout --retries
         case 'links sync'
-            contains -- $argv[2] --segment --format -f --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries
+            contains -- $argv[2] --segment --format -f --config --account --state-dir --link-key --oa --klaviyo-base-url --line-base-url --timeout --retries
         case 'links status'
-            contains -- $argv[2] --format -f --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries
+            contains -- $argv[2] --format -f --config --account --state-dir --link-key --oa --klaviyo-base-url --line-base-url --timeout --retries
         case 'check-link'
-            contains -- $argv[2] --file --email --link-map --timezone --tz --format -f --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries
+            contains -- $argv[2] --file --email --link-map --timezone --tz --format -f --config --account --state-dir --link-key --oa --klaviyo-base-url --line-base-url --timeout --retries
         case 'inspect-profile'
-            contains -- $argv[2] --email --phone --profile-id --external-id --line-user-id --link-map --since --until --limit --timezone --tz --format -f --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries
+            contains -- $argv[2] --email --phone --profile-id --external-id --line-user-id --link-map --since --until --limit --timezone --tz --format -f --config --account --state-dir --link-key --oa --klaviyo-base-url --line-base-url --timeout --retries
         case 'doctor'
-            contains -- $argv[2] --only --skip --since --line-user-id --message --segment --link-map --format -f --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries
+            contains -- $argv[2] --only --skip --since --line-user-id --message --segment --link-map --format -f --config --account --state-dir --link-key --oa --klaviyo-base-url --line-base-url --timeout --retries
         case 'metrics'
-            contains -- $argv[2] --format -f --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries
+            contains -- $argv[2] --format -f --config --account --state-dir --link-key --oa --klaviyo-base-url --line-base-url --timeout --retries
         case 'metrics show'
-            contains -- $argv[2] --since --until --interval --timezone --tz --feed --format -f --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries
+            contains -- $argv[2] --since --until --interval --timezone --tz --feed --format -f --config --account --state-dir --link-key --oa --klaviyo-base-url --line-base-url --timeout --retries
         case 'events'
-            contains -- $argv[2] --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries
+            contains -- $argv[2] --config --account --state-dir --link-key --oa --klaviyo-base-url --line-base-url --timeout --retries
         case 'events pull'
-            contains -- $argv[2] --since --until --metric -m --overlap --readers --format -f --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries
+            contains -- $argv[2] --since --until --metric -m --overlap --readers --format -f --config --account --state-dir --link-key --oa --klaviyo-base-url --line-base-url --timeout --retries
         case 'events status'
-            contains -- $argv[2] --format -f --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries
+            contains -- $argv[2] --format -f --config --account --state-dir --link-key --oa --klaviyo-base-url --line-base-url --timeout --retries
         case 'events export'
-            contains -- $argv[2] --format -f --since --until --metric -m --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries
+            contains -- $argv[2] --format -f --since --until --metric -m --config --account --state-dir --link-key --oa --klaviyo-base-url --line-base-url --timeout --retries
         case 'report'
-            contains -- $argv[2] --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries
+            contains -- $argv[2] --config --account --state-dir --link-key --oa --klaviyo-base-url --line-base-url --timeout --retries
         case 'report funnel'
-            contains -- $argv[2] --since --until --interval --timezone --tz --format -f --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries
+            contains -- $argv[2] --since --until --interval --timezone --tz --format -f --config --account --state-dir --link-key --oa --klaviyo-base-url --line-base-url --timeout --retries
         case 'report broadcasts'
-            contains -- $argv[2] --since --until --by --format -f --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries
+            contains -- $argv[2] --since --until --by --format -f --config --account --state-dir --link-key --oa --klaviyo-base-url --line-base-url --timeout --retries
         case 'reconcile'
-            contains -- $argv[2] --since --until --timezone --tz --tolerance --request-id --unit --match-property --format -f --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries
+            contains -- $argv[2] --since --until --timezone --tz --tolerance --request-id --unit --match-property --format -f --config --account --state-dir --link-key --oa --klaviyo-base-url --line-base-url --timeout --retries
         case 'segments'
-            contains -- $argv[2] --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries
+            contains -- $argv[2] --config --account --state-dir --link-key --oa --klaviyo-base-url --line-base-url --timeout --retries
         case 'segments presets'
-            contains -- $argv[2] --format -f --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries
+            contains -- $argv[2] --format -f --config --account --state-dir --link-key --oa --klaviyo-base-url --line-base-url --timeout --retries
         case 'segments create'
-            contains -- $argv[2] --days --name --format -f --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries
+            contains -- $argv[2] --days --name --format -f --config --account --state-dir --link-key --oa --klaviyo-base-url --line-base-url --timeout --retries
         case 'config'
-            contains -- $argv[2] --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries
+            contains -- $argv[2] --config --account --state-dir --link-key --oa --klaviyo-base-url --line-base-url --timeout --retries
         case 'config show'
-            contains -- $argv[2] --format -f --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries
+            contains -- $argv[2] --format -f --config --account --state-dir --link-key --oa --klaviyo-base-url --line-base-url --timeout --retries
         case 'config path'
-            contains -- $argv[2] --format -f --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries
+            contains -- $argv[2] --format -f --config --account --state-dir --link-key --oa --klaviyo-base-url --line-base-url --timeout --retries
         case 'config init'
-            contains -- $argv[2] --format -f --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries
+            contains -- $argv[2] --format -f --config --account --state-dir --link-key --oa --klaviyo-base-url --line-base-url --timeout --retries
+        case 'config accounts'
+            contains -- $argv[2] --format -f --config --account --state-dir --link-key --oa --klaviyo-base-url --line-base-url --timeout --retries
         case 'sandbox'
-            contains -- $argv[2] --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries
+            contains -- $argv[2] --config --account --state-dir --link-key --oa --klaviyo-base-url --line-base-url --timeout --retries
         case 'sandbox start'
-            contains -- $argv[2] --port --seed --faults --latency-ms --host --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries
+            contains -- $argv[2] --port --seed --faults --latency-ms --host --config --account --state-dir --link-key --oa --klaviyo-base-url --line-base-url --timeout --retries
         case 'sandbox stop'
-            contains -- $argv[2] --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries
+            contains -- $argv[2] --config --account --state-dir --link-key --oa --klaviyo-base-url --line-base-url --timeout --retries
         case 'sandbox env'
-            contains -- $argv[2] --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries
+            contains -- $argv[2] --config --account --state-dir --link-key --oa --klaviyo-base-url --line-base-url --timeout --retries
         case 'sandbox status'
-            contains -- $argv[2] --format -f --config --state-dir --link-key --klaviyo-base-url --line-base-url --timeout --retries
+            contains -- $argv[2] --format -f --config --account --state-dir --link-key --oa --klaviyo-base-url --line-base-url --timeout --retries
         case '*'
             return 1
     end
@@ -138,11 +140,13 @@ complete -c linesync -n "__linesync_at ''" -a events -d 'The local mirror of the
 complete -c linesync -n "__linesync_at ''" -a report -d 'Reports: the LINE funnel from Klaviyo\'s aggregates, and per-broadcast figures from the event mirror'
 complete -c linesync -n "__linesync_at ''" -a reconcile -d 'LINE\'s own Insight counts beside Klaviyo\'s events, one row per JST day: where and since when events are missing'
 complete -c linesync -n "__linesync_at ''" -a segments -d 'Klaviyo Segments from LINE reactions (not the messaging platform\'s recipient segments)'
-complete -c linesync -n "__linesync_at ''" -a config -d 'The configuration: what is in effect, which files are read, a starting file'
+complete -c linesync -n "__linesync_at ''" -a config -d 'The configuration: what is in effect, which files are read, a starting file, the named accounts'
 complete -c linesync -n "__linesync_at ''" -a sandbox -d 'A local Klaviyo and LINE on loopback, seeded with a demo account: try every command offline'
 complete -c linesync -n "__linesync_at ''" -l config -r -F -d 'Config file (TOML)'
+complete -c linesync -n "__linesync_at ''" -l account -x -d 'Named account: an [accounts.NAME] table of the config file, with its own state directory'
 complete -c linesync -n "__linesync_at ''" -l state-dir -x -a '(__fish_complete_directories)' -d 'Local state: link index, backfill ledger, rejects'
 complete -c linesync -n "__linesync_at ''" -l link-key -x -d 'How profiles are linked: `property:<name>` or `external_id`'
+complete -c linesync -n "__linesync_at ''" -l oa -x -d 'LINE Official Account N: short for --link-key "property:LINE User ID N" (1 is "LINE User ID")'
 complete -c linesync -n "__linesync_at ''" -l klaviyo-base-url -x -d 'Klaviyo API base URL'
 complete -c linesync -n "__linesync_at ''" -l line-base-url -x -d 'LINE API base URL'
 complete -c linesync -n "__linesync_at ''" -l timeout -x -d 'Seconds to wait for each HTTP response before retrying (default 60 for Klaviyo, 30 for LINE)'
@@ -178,8 +182,10 @@ complete -c linesync -n "__linesync_at 'backfill'" -l workers -x -d 'Most reques
 complete -c linesync -n "__linesync_at 'backfill'" -l allow-empty -d 'Exit 0 when the inputs hold no records (by default an empty input, e.g'
 complete -c linesync -n "__linesync_at 'backfill'" -l help -d 'Show this message and exit'
 complete -c linesync -n "__linesync_at 'backfill'" -l config -r -F -d 'Config file (TOML)'
+complete -c linesync -n "__linesync_at 'backfill'" -l account -x -d 'Named account: an [accounts.NAME] table of the config file, with its own state directory'
 complete -c linesync -n "__linesync_at 'backfill'" -l state-dir -x -a '(__fish_complete_directories)' -d 'Local state: link index, backfill ledger, rejects'
 complete -c linesync -n "__linesync_at 'backfill'" -l link-key -x -d 'How profiles are linked: `property:<name>` or `external_id`'
+complete -c linesync -n "__linesync_at 'backfill'" -l oa -x -d 'LINE Official Account N: short for --link-key "property:LINE User ID N" (1 is "LINE User ID")'
 complete -c linesync -n "__linesync_at 'backfill'" -l klaviyo-base-url -x -d 'Klaviyo API base URL'
 complete -c linesync -n "__linesync_at 'backfill'" -l line-base-url -x -d 'LINE API base URL'
 complete -c linesync -n "__linesync_at 'backfill'" -l timeout -x -d 'Seconds to wait for each HTTP response before retrying (default 60 for Klaviyo, 30 for LINE)'
@@ -192,10 +198,13 @@ complete -c linesync -n "__linesync_at 'backfill'" -F
 complete -c linesync -n "__linesync_at 'backfill runs'" -l format -s f -x -a 'table json csv' -d 'Output format: table (default), json or csv'
 complete -c linesync -n "__linesync_at 'backfill runs'" -l json -d 'Short for --format json'
 complete -c linesync -n "__linesync_at 'backfill runs'" -l limit -x -d 'Show the N most recent runs'
+complete -c linesync -n "__linesync_at 'backfill runs'" -l all-accounts -d 'One row per named account of the config file: its latest run and how many there are'
 complete -c linesync -n "__linesync_at 'backfill runs'" -l help -d 'Show this message and exit'
 complete -c linesync -n "__linesync_at 'backfill runs'" -l config -r -F -d 'Config file (TOML)'
+complete -c linesync -n "__linesync_at 'backfill runs'" -l account -x -d 'Named account: an [accounts.NAME] table of the config file, with its own state directory'
 complete -c linesync -n "__linesync_at 'backfill runs'" -l state-dir -x -a '(__fish_complete_directories)' -d 'Local state: link index, backfill ledger, rejects'
 complete -c linesync -n "__linesync_at 'backfill runs'" -l link-key -x -d 'How profiles are linked: `property:<name>` or `external_id`'
+complete -c linesync -n "__linesync_at 'backfill runs'" -l oa -x -d 'LINE Official Account N: short for --link-key "property:LINE User ID N" (1 is "LINE User ID")'
 complete -c linesync -n "__linesync_at 'backfill runs'" -l klaviyo-base-url -x -d 'Klaviyo API base URL'
 complete -c linesync -n "__linesync_at 'backfill runs'" -l line-base-url -x -d 'LINE API base URL'
 complete -c linesync -n "__linesync_at 'backfill runs'" -l timeout -x -d 'Seconds to wait for each HTTP response before retrying (default 60 for Klaviyo, 30 for LINE)'
@@ -213,8 +222,10 @@ complete -c linesync -n "__linesync_at 'backfill verify'" -l format -s f -x -a '
 complete -c linesync -n "__linesync_at 'backfill verify'" -l json -d 'Short for --format json'
 complete -c linesync -n "__linesync_at 'backfill verify'" -l help -d 'Show this message and exit'
 complete -c linesync -n "__linesync_at 'backfill verify'" -l config -r -F -d 'Config file (TOML)'
+complete -c linesync -n "__linesync_at 'backfill verify'" -l account -x -d 'Named account: an [accounts.NAME] table of the config file, with its own state directory'
 complete -c linesync -n "__linesync_at 'backfill verify'" -l state-dir -x -a '(__fish_complete_directories)' -d 'Local state: link index, backfill ledger, rejects'
 complete -c linesync -n "__linesync_at 'backfill verify'" -l link-key -x -d 'How profiles are linked: `property:<name>` or `external_id`'
+complete -c linesync -n "__linesync_at 'backfill verify'" -l oa -x -d 'LINE Official Account N: short for --link-key "property:LINE User ID N" (1 is "LINE User ID")'
 complete -c linesync -n "__linesync_at 'backfill verify'" -l klaviyo-base-url -x -d 'Klaviyo API base URL'
 complete -c linesync -n "__linesync_at 'backfill verify'" -l line-base-url -x -d 'LINE API base URL'
 complete -c linesync -n "__linesync_at 'backfill verify'" -l timeout -x -d 'Seconds to wait for each HTTP response before retrying (default 60 for Klaviyo, 30 for LINE)'
@@ -224,11 +235,13 @@ complete -c linesync -n "__linesync_at 'backfill verify'" -l quiet -s q -d 'Erro
 complete -c linesync -n "__linesync_at 'backfill verify'" -l debug -d 'Show tracebacks for errors'
 complete -c linesync -n "__linesync_at 'backfill verify'" -l no-color -d 'No colour (NO_COLOR is honoured too)'
 complete -c linesync -n "__linesync_at 'links'" -a sync -d 'Build or refresh the link index from the profiles that carry the link property'
-complete -c linesync -n "__linesync_at 'links'" -a status -d 'Show the link index\'s age and counts for the configured link key'
+complete -c linesync -n "__linesync_at 'links'" -a status -d 'Show the link index\'s age and counts for the configured link key, then every link index in the state dir'
 complete -c linesync -n "__linesync_at 'links'" -l help -d 'Show this message and exit'
 complete -c linesync -n "__linesync_at 'links'" -l config -r -F -d 'Config file (TOML)'
+complete -c linesync -n "__linesync_at 'links'" -l account -x -d 'Named account: an [accounts.NAME] table of the config file, with its own state directory'
 complete -c linesync -n "__linesync_at 'links'" -l state-dir -x -a '(__fish_complete_directories)' -d 'Local state: link index, backfill ledger, rejects'
 complete -c linesync -n "__linesync_at 'links'" -l link-key -x -d 'How profiles are linked: `property:<name>` or `external_id`'
+complete -c linesync -n "__linesync_at 'links'" -l oa -x -d 'LINE Official Account N: short for --link-key "property:LINE User ID N" (1 is "LINE User ID")'
 complete -c linesync -n "__linesync_at 'links'" -l klaviyo-base-url -x -d 'Klaviyo API base URL'
 complete -c linesync -n "__linesync_at 'links'" -l line-base-url -x -d 'LINE API base URL'
 complete -c linesync -n "__linesync_at 'links'" -l timeout -x -d 'Seconds to wait for each HTTP response before retrying (default 60 for Klaviyo, 30 for LINE)'
@@ -243,8 +256,10 @@ complete -c linesync -n "__linesync_at 'links sync'" -l format -s f -x -a 'table
 complete -c linesync -n "__linesync_at 'links sync'" -l json -d 'Short for --format json'
 complete -c linesync -n "__linesync_at 'links sync'" -l help -d 'Show this message and exit'
 complete -c linesync -n "__linesync_at 'links sync'" -l config -r -F -d 'Config file (TOML)'
+complete -c linesync -n "__linesync_at 'links sync'" -l account -x -d 'Named account: an [accounts.NAME] table of the config file, with its own state directory'
 complete -c linesync -n "__linesync_at 'links sync'" -l state-dir -x -a '(__fish_complete_directories)' -d 'Local state: link index, backfill ledger, rejects'
 complete -c linesync -n "__linesync_at 'links sync'" -l link-key -x -d 'How profiles are linked: `property:<name>` or `external_id`'
+complete -c linesync -n "__linesync_at 'links sync'" -l oa -x -d 'LINE Official Account N: short for --link-key "property:LINE User ID N" (1 is "LINE User ID")'
 complete -c linesync -n "__linesync_at 'links sync'" -l klaviyo-base-url -x -d 'Klaviyo API base URL'
 complete -c linesync -n "__linesync_at 'links sync'" -l line-base-url -x -d 'LINE API base URL'
 complete -c linesync -n "__linesync_at 'links sync'" -l timeout -x -d 'Seconds to wait for each HTTP response before retrying (default 60 for Klaviyo, 30 for LINE)'
@@ -257,8 +272,10 @@ complete -c linesync -n "__linesync_at 'links status'" -l format -s f -x -a 'tab
 complete -c linesync -n "__linesync_at 'links status'" -l json -d 'Short for --format json'
 complete -c linesync -n "__linesync_at 'links status'" -l help -d 'Show this message and exit'
 complete -c linesync -n "__linesync_at 'links status'" -l config -r -F -d 'Config file (TOML)'
+complete -c linesync -n "__linesync_at 'links status'" -l account -x -d 'Named account: an [accounts.NAME] table of the config file, with its own state directory'
 complete -c linesync -n "__linesync_at 'links status'" -l state-dir -x -a '(__fish_complete_directories)' -d 'Local state: link index, backfill ledger, rejects'
 complete -c linesync -n "__linesync_at 'links status'" -l link-key -x -d 'How profiles are linked: `property:<name>` or `external_id`'
+complete -c linesync -n "__linesync_at 'links status'" -l oa -x -d 'LINE Official Account N: short for --link-key "property:LINE User ID N" (1 is "LINE User ID")'
 complete -c linesync -n "__linesync_at 'links status'" -l klaviyo-base-url -x -d 'Klaviyo API base URL'
 complete -c linesync -n "__linesync_at 'links status'" -l line-base-url -x -d 'LINE API base URL'
 complete -c linesync -n "__linesync_at 'links status'" -l timeout -x -d 'Seconds to wait for each HTTP response before retrying (default 60 for Klaviyo, 30 for LINE)'
@@ -275,8 +292,10 @@ complete -c linesync -n "__linesync_at 'check-link'" -l format -s f -x -a 'table
 complete -c linesync -n "__linesync_at 'check-link'" -l json -d 'Short for --format json'
 complete -c linesync -n "__linesync_at 'check-link'" -l help -d 'Show this message and exit'
 complete -c linesync -n "__linesync_at 'check-link'" -l config -r -F -d 'Config file (TOML)'
+complete -c linesync -n "__linesync_at 'check-link'" -l account -x -d 'Named account: an [accounts.NAME] table of the config file, with its own state directory'
 complete -c linesync -n "__linesync_at 'check-link'" -l state-dir -x -a '(__fish_complete_directories)' -d 'Local state: link index, backfill ledger, rejects'
 complete -c linesync -n "__linesync_at 'check-link'" -l link-key -x -d 'How profiles are linked: `property:<name>` or `external_id`'
+complete -c linesync -n "__linesync_at 'check-link'" -l oa -x -d 'LINE Official Account N: short for --link-key "property:LINE User ID N" (1 is "LINE User ID")'
 complete -c linesync -n "__linesync_at 'check-link'" -l klaviyo-base-url -x -d 'Klaviyo API base URL'
 complete -c linesync -n "__linesync_at 'check-link'" -l line-base-url -x -d 'LINE API base URL'
 complete -c linesync -n "__linesync_at 'check-link'" -l timeout -x -d 'Seconds to wait for each HTTP response before retrying (default 60 for Klaviyo, 30 for LINE)'
@@ -301,8 +320,10 @@ complete -c linesync -n "__linesync_at 'inspect-profile'" -l format -s f -x -a '
 complete -c linesync -n "__linesync_at 'inspect-profile'" -l json -d 'Short for --format json'
 complete -c linesync -n "__linesync_at 'inspect-profile'" -l help -d 'Show this message and exit'
 complete -c linesync -n "__linesync_at 'inspect-profile'" -l config -r -F -d 'Config file (TOML)'
+complete -c linesync -n "__linesync_at 'inspect-profile'" -l account -x -d 'Named account: an [accounts.NAME] table of the config file, with its own state directory'
 complete -c linesync -n "__linesync_at 'inspect-profile'" -l state-dir -x -a '(__fish_complete_directories)' -d 'Local state: link index, backfill ledger, rejects'
 complete -c linesync -n "__linesync_at 'inspect-profile'" -l link-key -x -d 'How profiles are linked: `property:<name>` or `external_id`'
+complete -c linesync -n "__linesync_at 'inspect-profile'" -l oa -x -d 'LINE Official Account N: short for --link-key "property:LINE User ID N" (1 is "LINE User ID")'
 complete -c linesync -n "__linesync_at 'inspect-profile'" -l klaviyo-base-url -x -d 'Klaviyo API base URL'
 complete -c linesync -n "__linesync_at 'inspect-profile'" -l line-base-url -x -d 'LINE API base URL'
 complete -c linesync -n "__linesync_at 'inspect-profile'" -l timeout -x -d 'Seconds to wait for each HTTP response before retrying (default 60 for Klaviyo, 30 for LINE)'
@@ -320,13 +341,16 @@ complete -c linesync -n "__linesync_at 'doctor'" -l segment -x -d 'Check this Kl
 complete -c linesync -n "__linesync_at 'doctor'" -l link-map -r -F -d 'Resolve --line-user-id through this CSV (line_user_id + profile_id/email/phone_number) instead of the configured link key'
 complete -c linesync -n "__linesync_at 'doctor'" -l strict -d 'Exit 1 on warnings too'
 complete -c linesync -n "__linesync_at 'doctor'" -l ci -d 'For CI: no colour, no prompts (doctor never prompts; the flag makes that explicit in scripts)'
+complete -c linesync -n "__linesync_at 'doctor'" -l all-accounts -d 'Run the checks for every [accounts.NAME] of the config file, one after the other: a table with a row per account'
 complete -c linesync -n "__linesync_at 'doctor'" -l details -s d -d 'Show each check\'s extra lines (`-v`/`--verbose` implies this and also logs HTTP requests)'
 complete -c linesync -n "__linesync_at 'doctor'" -l format -s f -x -a 'table json csv' -d 'Output format: table (default), json or csv'
 complete -c linesync -n "__linesync_at 'doctor'" -l json -d 'Short for --format json'
 complete -c linesync -n "__linesync_at 'doctor'" -l help -d 'Show this message and exit'
 complete -c linesync -n "__linesync_at 'doctor'" -l config -r -F -d 'Config file (TOML)'
+complete -c linesync -n "__linesync_at 'doctor'" -l account -x -d 'Named account: an [accounts.NAME] table of the config file, with its own state directory'
 complete -c linesync -n "__linesync_at 'doctor'" -l state-dir -x -a '(__fish_complete_directories)' -d 'Local state: link index, backfill ledger, rejects'
 complete -c linesync -n "__linesync_at 'doctor'" -l link-key -x -d 'How profiles are linked: `property:<name>` or `external_id`'
+complete -c linesync -n "__linesync_at 'doctor'" -l oa -x -d 'LINE Official Account N: short for --link-key "property:LINE User ID N" (1 is "LINE User ID")'
 complete -c linesync -n "__linesync_at 'doctor'" -l klaviyo-base-url -x -d 'Klaviyo API base URL'
 complete -c linesync -n "__linesync_at 'doctor'" -l line-base-url -x -d 'LINE API base URL'
 complete -c linesync -n "__linesync_at 'doctor'" -l timeout -x -d 'Seconds to wait for each HTTP response before retrying (default 60 for Klaviyo, 30 for LINE)'
@@ -341,8 +365,10 @@ complete -c linesync -n "__linesync_at 'metrics'" -l format -s f -x -a 'table js
 complete -c linesync -n "__linesync_at 'metrics'" -l json -d 'Short for --format json'
 complete -c linesync -n "__linesync_at 'metrics'" -l help -d 'Show this message and exit'
 complete -c linesync -n "__linesync_at 'metrics'" -l config -r -F -d 'Config file (TOML)'
+complete -c linesync -n "__linesync_at 'metrics'" -l account -x -d 'Named account: an [accounts.NAME] table of the config file, with its own state directory'
 complete -c linesync -n "__linesync_at 'metrics'" -l state-dir -x -a '(__fish_complete_directories)' -d 'Local state: link index, backfill ledger, rejects'
 complete -c linesync -n "__linesync_at 'metrics'" -l link-key -x -d 'How profiles are linked: `property:<name>` or `external_id`'
+complete -c linesync -n "__linesync_at 'metrics'" -l oa -x -d 'LINE Official Account N: short for --link-key "property:LINE User ID N" (1 is "LINE User ID")'
 complete -c linesync -n "__linesync_at 'metrics'" -l klaviyo-base-url -x -d 'Klaviyo API base URL'
 complete -c linesync -n "__linesync_at 'metrics'" -l line-base-url -x -d 'LINE API base URL'
 complete -c linesync -n "__linesync_at 'metrics'" -l timeout -x -d 'Seconds to wait for each HTTP response before retrying (default 60 for Klaviyo, 30 for LINE)'
@@ -360,8 +386,10 @@ complete -c linesync -n "__linesync_at 'metrics show'" -l format -s f -x -a 'tab
 complete -c linesync -n "__linesync_at 'metrics show'" -l json -d 'Short for --format json'
 complete -c linesync -n "__linesync_at 'metrics show'" -l help -d 'Show this message and exit'
 complete -c linesync -n "__linesync_at 'metrics show'" -l config -r -F -d 'Config file (TOML)'
+complete -c linesync -n "__linesync_at 'metrics show'" -l account -x -d 'Named account: an [accounts.NAME] table of the config file, with its own state directory'
 complete -c linesync -n "__linesync_at 'metrics show'" -l state-dir -x -a '(__fish_complete_directories)' -d 'Local state: link index, backfill ledger, rejects'
 complete -c linesync -n "__linesync_at 'metrics show'" -l link-key -x -d 'How profiles are linked: `property:<name>` or `external_id`'
+complete -c linesync -n "__linesync_at 'metrics show'" -l oa -x -d 'LINE Official Account N: short for --link-key "property:LINE User ID N" (1 is "LINE User ID")'
 complete -c linesync -n "__linesync_at 'metrics show'" -l klaviyo-base-url -x -d 'Klaviyo API base URL'
 complete -c linesync -n "__linesync_at 'metrics show'" -l line-base-url -x -d 'LINE API base URL'
 complete -c linesync -n "__linesync_at 'metrics show'" -l timeout -x -d 'Seconds to wait for each HTTP response before retrying (default 60 for Klaviyo, 30 for LINE)'
@@ -376,8 +404,10 @@ complete -c linesync -n "__linesync_at 'events'" -a status -d 'What the mirror h
 complete -c linesync -n "__linesync_at 'events'" -a export -d 'Write the mirror as files partitioned by metric and UTC day, as warehouses load them'
 complete -c linesync -n "__linesync_at 'events'" -l help -d 'Show this message and exit'
 complete -c linesync -n "__linesync_at 'events'" -l config -r -F -d 'Config file (TOML)'
+complete -c linesync -n "__linesync_at 'events'" -l account -x -d 'Named account: an [accounts.NAME] table of the config file, with its own state directory'
 complete -c linesync -n "__linesync_at 'events'" -l state-dir -x -a '(__fish_complete_directories)' -d 'Local state: link index, backfill ledger, rejects'
 complete -c linesync -n "__linesync_at 'events'" -l link-key -x -d 'How profiles are linked: `property:<name>` or `external_id`'
+complete -c linesync -n "__linesync_at 'events'" -l oa -x -d 'LINE Official Account N: short for --link-key "property:LINE User ID N" (1 is "LINE User ID")'
 complete -c linesync -n "__linesync_at 'events'" -l klaviyo-base-url -x -d 'Klaviyo API base URL'
 complete -c linesync -n "__linesync_at 'events'" -l line-base-url -x -d 'LINE API base URL'
 complete -c linesync -n "__linesync_at 'events'" -l timeout -x -d 'Seconds to wait for each HTTP response before retrying (default 60 for Klaviyo, 30 for LINE)'
@@ -397,8 +427,10 @@ complete -c linesync -n "__linesync_at 'events pull'" -l format -s f -x -a 'tabl
 complete -c linesync -n "__linesync_at 'events pull'" -l json -d 'Short for --format json'
 complete -c linesync -n "__linesync_at 'events pull'" -l help -d 'Show this message and exit'
 complete -c linesync -n "__linesync_at 'events pull'" -l config -r -F -d 'Config file (TOML)'
+complete -c linesync -n "__linesync_at 'events pull'" -l account -x -d 'Named account: an [accounts.NAME] table of the config file, with its own state directory'
 complete -c linesync -n "__linesync_at 'events pull'" -l state-dir -x -a '(__fish_complete_directories)' -d 'Local state: link index, backfill ledger, rejects'
 complete -c linesync -n "__linesync_at 'events pull'" -l link-key -x -d 'How profiles are linked: `property:<name>` or `external_id`'
+complete -c linesync -n "__linesync_at 'events pull'" -l oa -x -d 'LINE Official Account N: short for --link-key "property:LINE User ID N" (1 is "LINE User ID")'
 complete -c linesync -n "__linesync_at 'events pull'" -l klaviyo-base-url -x -d 'Klaviyo API base URL'
 complete -c linesync -n "__linesync_at 'events pull'" -l line-base-url -x -d 'LINE API base URL'
 complete -c linesync -n "__linesync_at 'events pull'" -l timeout -x -d 'Seconds to wait for each HTTP response before retrying (default 60 for Klaviyo, 30 for LINE)'
@@ -411,8 +443,10 @@ complete -c linesync -n "__linesync_at 'events status'" -l format -s f -x -a 'ta
 complete -c linesync -n "__linesync_at 'events status'" -l json -d 'Short for --format json'
 complete -c linesync -n "__linesync_at 'events status'" -l help -d 'Show this message and exit'
 complete -c linesync -n "__linesync_at 'events status'" -l config -r -F -d 'Config file (TOML)'
+complete -c linesync -n "__linesync_at 'events status'" -l account -x -d 'Named account: an [accounts.NAME] table of the config file, with its own state directory'
 complete -c linesync -n "__linesync_at 'events status'" -l state-dir -x -a '(__fish_complete_directories)' -d 'Local state: link index, backfill ledger, rejects'
 complete -c linesync -n "__linesync_at 'events status'" -l link-key -x -d 'How profiles are linked: `property:<name>` or `external_id`'
+complete -c linesync -n "__linesync_at 'events status'" -l oa -x -d 'LINE Official Account N: short for --link-key "property:LINE User ID N" (1 is "LINE User ID")'
 complete -c linesync -n "__linesync_at 'events status'" -l klaviyo-base-url -x -d 'Klaviyo API base URL'
 complete -c linesync -n "__linesync_at 'events status'" -l line-base-url -x -d 'LINE API base URL'
 complete -c linesync -n "__linesync_at 'events status'" -l timeout -x -d 'Seconds to wait for each HTTP response before retrying (default 60 for Klaviyo, 30 for LINE)'
@@ -428,8 +462,10 @@ complete -c linesync -n "__linesync_at 'events export'" -l metric -s m -x -d 'A 
 complete -c linesync -n "__linesync_at 'events export'" -l json -d 'Say what was written as a JSON object on stdout'
 complete -c linesync -n "__linesync_at 'events export'" -l help -d 'Show this message and exit'
 complete -c linesync -n "__linesync_at 'events export'" -l config -r -F -d 'Config file (TOML)'
+complete -c linesync -n "__linesync_at 'events export'" -l account -x -d 'Named account: an [accounts.NAME] table of the config file, with its own state directory'
 complete -c linesync -n "__linesync_at 'events export'" -l state-dir -x -a '(__fish_complete_directories)' -d 'Local state: link index, backfill ledger, rejects'
 complete -c linesync -n "__linesync_at 'events export'" -l link-key -x -d 'How profiles are linked: `property:<name>` or `external_id`'
+complete -c linesync -n "__linesync_at 'events export'" -l oa -x -d 'LINE Official Account N: short for --link-key "property:LINE User ID N" (1 is "LINE User ID")'
 complete -c linesync -n "__linesync_at 'events export'" -l klaviyo-base-url -x -d 'Klaviyo API base URL'
 complete -c linesync -n "__linesync_at 'events export'" -l line-base-url -x -d 'LINE API base URL'
 complete -c linesync -n "__linesync_at 'events export'" -l timeout -x -d 'Seconds to wait for each HTTP response before retrying (default 60 for Klaviyo, 30 for LINE)'
@@ -443,8 +479,10 @@ complete -c linesync -n "__linesync_at 'report'" -a funnel -d 'Total events and 
 complete -c linesync -n "__linesync_at 'report'" -a broadcasts -d 'Sent, Delivered, Failed, Opened and Clicked per broadcast: Total events and Unique people'
 complete -c linesync -n "__linesync_at 'report'" -l help -d 'Show this message and exit'
 complete -c linesync -n "__linesync_at 'report'" -l config -r -F -d 'Config file (TOML)'
+complete -c linesync -n "__linesync_at 'report'" -l account -x -d 'Named account: an [accounts.NAME] table of the config file, with its own state directory'
 complete -c linesync -n "__linesync_at 'report'" -l state-dir -x -a '(__fish_complete_directories)' -d 'Local state: link index, backfill ledger, rejects'
 complete -c linesync -n "__linesync_at 'report'" -l link-key -x -d 'How profiles are linked: `property:<name>` or `external_id`'
+complete -c linesync -n "__linesync_at 'report'" -l oa -x -d 'LINE Official Account N: short for --link-key "property:LINE User ID N" (1 is "LINE User ID")'
 complete -c linesync -n "__linesync_at 'report'" -l klaviyo-base-url -x -d 'Klaviyo API base URL'
 complete -c linesync -n "__linesync_at 'report'" -l line-base-url -x -d 'LINE API base URL'
 complete -c linesync -n "__linesync_at 'report'" -l timeout -x -d 'Seconds to wait for each HTTP response before retrying (default 60 for Klaviyo, 30 for LINE)'
@@ -464,8 +502,10 @@ complete -c linesync -n "__linesync_at 'report funnel'" -l format -s f -x -a 'ta
 complete -c linesync -n "__linesync_at 'report funnel'" -l json -d 'Short for --format json'
 complete -c linesync -n "__linesync_at 'report funnel'" -l help -d 'Show this message and exit'
 complete -c linesync -n "__linesync_at 'report funnel'" -l config -r -F -d 'Config file (TOML)'
+complete -c linesync -n "__linesync_at 'report funnel'" -l account -x -d 'Named account: an [accounts.NAME] table of the config file, with its own state directory'
 complete -c linesync -n "__linesync_at 'report funnel'" -l state-dir -x -a '(__fish_complete_directories)' -d 'Local state: link index, backfill ledger, rejects'
 complete -c linesync -n "__linesync_at 'report funnel'" -l link-key -x -d 'How profiles are linked: `property:<name>` or `external_id`'
+complete -c linesync -n "__linesync_at 'report funnel'" -l oa -x -d 'LINE Official Account N: short for --link-key "property:LINE User ID N" (1 is "LINE User ID")'
 complete -c linesync -n "__linesync_at 'report funnel'" -l klaviyo-base-url -x -d 'Klaviyo API base URL'
 complete -c linesync -n "__linesync_at 'report funnel'" -l line-base-url -x -d 'LINE API base URL'
 complete -c linesync -n "__linesync_at 'report funnel'" -l timeout -x -d 'Seconds to wait for each HTTP response before retrying (default 60 for Klaviyo, 30 for LINE)'
@@ -482,8 +522,10 @@ complete -c linesync -n "__linesync_at 'report broadcasts'" -l format -s f -x -a
 complete -c linesync -n "__linesync_at 'report broadcasts'" -l json -d 'Short for --format json'
 complete -c linesync -n "__linesync_at 'report broadcasts'" -l help -d 'Show this message and exit'
 complete -c linesync -n "__linesync_at 'report broadcasts'" -l config -r -F -d 'Config file (TOML)'
+complete -c linesync -n "__linesync_at 'report broadcasts'" -l account -x -d 'Named account: an [accounts.NAME] table of the config file, with its own state directory'
 complete -c linesync -n "__linesync_at 'report broadcasts'" -l state-dir -x -a '(__fish_complete_directories)' -d 'Local state: link index, backfill ledger, rejects'
 complete -c linesync -n "__linesync_at 'report broadcasts'" -l link-key -x -d 'How profiles are linked: `property:<name>` or `external_id`'
+complete -c linesync -n "__linesync_at 'report broadcasts'" -l oa -x -d 'LINE Official Account N: short for --link-key "property:LINE User ID N" (1 is "LINE User ID")'
 complete -c linesync -n "__linesync_at 'report broadcasts'" -l klaviyo-base-url -x -d 'Klaviyo API base URL'
 complete -c linesync -n "__linesync_at 'report broadcasts'" -l line-base-url -x -d 'LINE API base URL'
 complete -c linesync -n "__linesync_at 'report broadcasts'" -l timeout -x -d 'Seconds to wait for each HTTP response before retrying (default 60 for Klaviyo, 30 for LINE)'
@@ -505,8 +547,10 @@ complete -c linesync -n "__linesync_at 'reconcile'" -l format -s f -x -a 'table 
 complete -c linesync -n "__linesync_at 'reconcile'" -l json -d 'Short for --format json'
 complete -c linesync -n "__linesync_at 'reconcile'" -l help -d 'Show this message and exit'
 complete -c linesync -n "__linesync_at 'reconcile'" -l config -r -F -d 'Config file (TOML)'
+complete -c linesync -n "__linesync_at 'reconcile'" -l account -x -d 'Named account: an [accounts.NAME] table of the config file, with its own state directory'
 complete -c linesync -n "__linesync_at 'reconcile'" -l state-dir -x -a '(__fish_complete_directories)' -d 'Local state: link index, backfill ledger, rejects'
 complete -c linesync -n "__linesync_at 'reconcile'" -l link-key -x -d 'How profiles are linked: `property:<name>` or `external_id`'
+complete -c linesync -n "__linesync_at 'reconcile'" -l oa -x -d 'LINE Official Account N: short for --link-key "property:LINE User ID N" (1 is "LINE User ID")'
 complete -c linesync -n "__linesync_at 'reconcile'" -l klaviyo-base-url -x -d 'Klaviyo API base URL'
 complete -c linesync -n "__linesync_at 'reconcile'" -l line-base-url -x -d 'LINE API base URL'
 complete -c linesync -n "__linesync_at 'reconcile'" -l timeout -x -d 'Seconds to wait for each HTTP response before retrying (default 60 for Klaviyo, 30 for LINE)'
@@ -519,8 +563,10 @@ complete -c linesync -n "__linesync_at 'segments'" -a presets -d 'List the segme
 complete -c linesync -n "__linesync_at 'segments'" -a create -d 'Create a Klaviyo Segment from a preset (POST /api/segments)'
 complete -c linesync -n "__linesync_at 'segments'" -l help -d 'Show this message and exit'
 complete -c linesync -n "__linesync_at 'segments'" -l config -r -F -d 'Config file (TOML)'
+complete -c linesync -n "__linesync_at 'segments'" -l account -x -d 'Named account: an [accounts.NAME] table of the config file, with its own state directory'
 complete -c linesync -n "__linesync_at 'segments'" -l state-dir -x -a '(__fish_complete_directories)' -d 'Local state: link index, backfill ledger, rejects'
 complete -c linesync -n "__linesync_at 'segments'" -l link-key -x -d 'How profiles are linked: `property:<name>` or `external_id`'
+complete -c linesync -n "__linesync_at 'segments'" -l oa -x -d 'LINE Official Account N: short for --link-key "property:LINE User ID N" (1 is "LINE User ID")'
 complete -c linesync -n "__linesync_at 'segments'" -l klaviyo-base-url -x -d 'Klaviyo API base URL'
 complete -c linesync -n "__linesync_at 'segments'" -l line-base-url -x -d 'LINE API base URL'
 complete -c linesync -n "__linesync_at 'segments'" -l timeout -x -d 'Seconds to wait for each HTTP response before retrying (default 60 for Klaviyo, 30 for LINE)'
@@ -533,8 +579,10 @@ complete -c linesync -n "__linesync_at 'segments presets'" -l format -s f -x -a 
 complete -c linesync -n "__linesync_at 'segments presets'" -l json -d 'Short for --format json'
 complete -c linesync -n "__linesync_at 'segments presets'" -l help -d 'Show this message and exit'
 complete -c linesync -n "__linesync_at 'segments presets'" -l config -r -F -d 'Config file (TOML)'
+complete -c linesync -n "__linesync_at 'segments presets'" -l account -x -d 'Named account: an [accounts.NAME] table of the config file, with its own state directory'
 complete -c linesync -n "__linesync_at 'segments presets'" -l state-dir -x -a '(__fish_complete_directories)' -d 'Local state: link index, backfill ledger, rejects'
 complete -c linesync -n "__linesync_at 'segments presets'" -l link-key -x -d 'How profiles are linked: `property:<name>` or `external_id`'
+complete -c linesync -n "__linesync_at 'segments presets'" -l oa -x -d 'LINE Official Account N: short for --link-key "property:LINE User ID N" (1 is "LINE User ID")'
 complete -c linesync -n "__linesync_at 'segments presets'" -l klaviyo-base-url -x -d 'Klaviyo API base URL'
 complete -c linesync -n "__linesync_at 'segments presets'" -l line-base-url -x -d 'LINE API base URL'
 complete -c linesync -n "__linesync_at 'segments presets'" -l timeout -x -d 'Seconds to wait for each HTTP response before retrying (default 60 for Klaviyo, 30 for LINE)'
@@ -551,8 +599,10 @@ complete -c linesync -n "__linesync_at 'segments create'" -l format -s f -x -a '
 complete -c linesync -n "__linesync_at 'segments create'" -l json -d 'Short for --format json'
 complete -c linesync -n "__linesync_at 'segments create'" -l help -d 'Show this message and exit'
 complete -c linesync -n "__linesync_at 'segments create'" -l config -r -F -d 'Config file (TOML)'
+complete -c linesync -n "__linesync_at 'segments create'" -l account -x -d 'Named account: an [accounts.NAME] table of the config file, with its own state directory'
 complete -c linesync -n "__linesync_at 'segments create'" -l state-dir -x -a '(__fish_complete_directories)' -d 'Local state: link index, backfill ledger, rejects'
 complete -c linesync -n "__linesync_at 'segments create'" -l link-key -x -d 'How profiles are linked: `property:<name>` or `external_id`'
+complete -c linesync -n "__linesync_at 'segments create'" -l oa -x -d 'LINE Official Account N: short for --link-key "property:LINE User ID N" (1 is "LINE User ID")'
 complete -c linesync -n "__linesync_at 'segments create'" -l klaviyo-base-url -x -d 'Klaviyo API base URL'
 complete -c linesync -n "__linesync_at 'segments create'" -l line-base-url -x -d 'LINE API base URL'
 complete -c linesync -n "__linesync_at 'segments create'" -l timeout -x -d 'Seconds to wait for each HTTP response before retrying (default 60 for Klaviyo, 30 for LINE)'
@@ -565,10 +615,13 @@ complete -c linesync -n "__linesync_at 'segments create'" -a 'line-opened-not-cl
 complete -c linesync -n "__linesync_at 'config'" -a show -d 'Print every setting, its value (secrets masked), its source (flag, env, .env, config file or default) and what is wrong with it'
 complete -c linesync -n "__linesync_at 'config'" -a path -d 'List the files settings are read from, highest precedence first, and whether each exists'
 complete -c linesync -n "__linesync_at 'config'" -a init -d 'Write a commented linesync.toml (every setting with its default) where the config file is read from'
+complete -c linesync -n "__linesync_at 'config'" -a accounts -d 'List the named accounts of the config file ([accounts.NAME] tables) and which is the default'
 complete -c linesync -n "__linesync_at 'config'" -l help -d 'Show this message and exit'
 complete -c linesync -n "__linesync_at 'config'" -l config -r -F -d 'Config file (TOML)'
+complete -c linesync -n "__linesync_at 'config'" -l account -x -d 'Named account: an [accounts.NAME] table of the config file, with its own state directory'
 complete -c linesync -n "__linesync_at 'config'" -l state-dir -x -a '(__fish_complete_directories)' -d 'Local state: link index, backfill ledger, rejects'
 complete -c linesync -n "__linesync_at 'config'" -l link-key -x -d 'How profiles are linked: `property:<name>` or `external_id`'
+complete -c linesync -n "__linesync_at 'config'" -l oa -x -d 'LINE Official Account N: short for --link-key "property:LINE User ID N" (1 is "LINE User ID")'
 complete -c linesync -n "__linesync_at 'config'" -l klaviyo-base-url -x -d 'Klaviyo API base URL'
 complete -c linesync -n "__linesync_at 'config'" -l line-base-url -x -d 'LINE API base URL'
 complete -c linesync -n "__linesync_at 'config'" -l timeout -x -d 'Seconds to wait for each HTTP response before retrying (default 60 for Klaviyo, 30 for LINE)'
@@ -581,8 +634,10 @@ complete -c linesync -n "__linesync_at 'config show'" -l format -s f -x -a 'tabl
 complete -c linesync -n "__linesync_at 'config show'" -l json -d 'Short for --format json'
 complete -c linesync -n "__linesync_at 'config show'" -l help -d 'Show this message and exit'
 complete -c linesync -n "__linesync_at 'config show'" -l config -r -F -d 'Config file (TOML)'
+complete -c linesync -n "__linesync_at 'config show'" -l account -x -d 'Named account: an [accounts.NAME] table of the config file, with its own state directory'
 complete -c linesync -n "__linesync_at 'config show'" -l state-dir -x -a '(__fish_complete_directories)' -d 'Local state: link index, backfill ledger, rejects'
 complete -c linesync -n "__linesync_at 'config show'" -l link-key -x -d 'How profiles are linked: `property:<name>` or `external_id`'
+complete -c linesync -n "__linesync_at 'config show'" -l oa -x -d 'LINE Official Account N: short for --link-key "property:LINE User ID N" (1 is "LINE User ID")'
 complete -c linesync -n "__linesync_at 'config show'" -l klaviyo-base-url -x -d 'Klaviyo API base URL'
 complete -c linesync -n "__linesync_at 'config show'" -l line-base-url -x -d 'LINE API base URL'
 complete -c linesync -n "__linesync_at 'config show'" -l timeout -x -d 'Seconds to wait for each HTTP response before retrying (default 60 for Klaviyo, 30 for LINE)'
@@ -595,8 +650,10 @@ complete -c linesync -n "__linesync_at 'config path'" -l format -s f -x -a 'tabl
 complete -c linesync -n "__linesync_at 'config path'" -l json -d 'Short for --format json'
 complete -c linesync -n "__linesync_at 'config path'" -l help -d 'Show this message and exit'
 complete -c linesync -n "__linesync_at 'config path'" -l config -r -F -d 'Config file (TOML)'
+complete -c linesync -n "__linesync_at 'config path'" -l account -x -d 'Named account: an [accounts.NAME] table of the config file, with its own state directory'
 complete -c linesync -n "__linesync_at 'config path'" -l state-dir -x -a '(__fish_complete_directories)' -d 'Local state: link index, backfill ledger, rejects'
 complete -c linesync -n "__linesync_at 'config path'" -l link-key -x -d 'How profiles are linked: `property:<name>` or `external_id`'
+complete -c linesync -n "__linesync_at 'config path'" -l oa -x -d 'LINE Official Account N: short for --link-key "property:LINE User ID N" (1 is "LINE User ID")'
 complete -c linesync -n "__linesync_at 'config path'" -l klaviyo-base-url -x -d 'Klaviyo API base URL'
 complete -c linesync -n "__linesync_at 'config path'" -l line-base-url -x -d 'LINE API base URL'
 complete -c linesync -n "__linesync_at 'config path'" -l timeout -x -d 'Seconds to wait for each HTTP response before retrying (default 60 for Klaviyo, 30 for LINE)'
@@ -611,8 +668,10 @@ complete -c linesync -n "__linesync_at 'config init'" -l format -s f -x -a 'tabl
 complete -c linesync -n "__linesync_at 'config init'" -l json -d 'Short for --format json'
 complete -c linesync -n "__linesync_at 'config init'" -l help -d 'Show this message and exit'
 complete -c linesync -n "__linesync_at 'config init'" -l config -r -F -d 'Config file (TOML)'
+complete -c linesync -n "__linesync_at 'config init'" -l account -x -d 'Named account: an [accounts.NAME] table of the config file, with its own state directory'
 complete -c linesync -n "__linesync_at 'config init'" -l state-dir -x -a '(__fish_complete_directories)' -d 'Local state: link index, backfill ledger, rejects'
 complete -c linesync -n "__linesync_at 'config init'" -l link-key -x -d 'How profiles are linked: `property:<name>` or `external_id`'
+complete -c linesync -n "__linesync_at 'config init'" -l oa -x -d 'LINE Official Account N: short for --link-key "property:LINE User ID N" (1 is "LINE User ID")'
 complete -c linesync -n "__linesync_at 'config init'" -l klaviyo-base-url -x -d 'Klaviyo API base URL'
 complete -c linesync -n "__linesync_at 'config init'" -l line-base-url -x -d 'LINE API base URL'
 complete -c linesync -n "__linesync_at 'config init'" -l timeout -x -d 'Seconds to wait for each HTTP response before retrying (default 60 for Klaviyo, 30 for LINE)'
@@ -621,14 +680,32 @@ complete -c linesync -n "__linesync_at 'config init'" -l verbose -s v -d 'More d
 complete -c linesync -n "__linesync_at 'config init'" -l quiet -s q -d 'Errors only on stderr: no progress, notes or warnings (data on stdout is unchanged)'
 complete -c linesync -n "__linesync_at 'config init'" -l debug -d 'Show tracebacks for errors'
 complete -c linesync -n "__linesync_at 'config init'" -l no-color -d 'No colour (NO_COLOR is honoured too)'
+complete -c linesync -n "__linesync_at 'config accounts'" -l format -s f -x -a 'table json csv' -d 'Output format: table (default), json or csv'
+complete -c linesync -n "__linesync_at 'config accounts'" -l json -d 'Short for --format json'
+complete -c linesync -n "__linesync_at 'config accounts'" -l help -d 'Show this message and exit'
+complete -c linesync -n "__linesync_at 'config accounts'" -l config -r -F -d 'Config file (TOML)'
+complete -c linesync -n "__linesync_at 'config accounts'" -l account -x -d 'Named account: an [accounts.NAME] table of the config file, with its own state directory'
+complete -c linesync -n "__linesync_at 'config accounts'" -l state-dir -x -a '(__fish_complete_directories)' -d 'Local state: link index, backfill ledger, rejects'
+complete -c linesync -n "__linesync_at 'config accounts'" -l link-key -x -d 'How profiles are linked: `property:<name>` or `external_id`'
+complete -c linesync -n "__linesync_at 'config accounts'" -l oa -x -d 'LINE Official Account N: short for --link-key "property:LINE User ID N" (1 is "LINE User ID")'
+complete -c linesync -n "__linesync_at 'config accounts'" -l klaviyo-base-url -x -d 'Klaviyo API base URL'
+complete -c linesync -n "__linesync_at 'config accounts'" -l line-base-url -x -d 'LINE API base URL'
+complete -c linesync -n "__linesync_at 'config accounts'" -l timeout -x -d 'Seconds to wait for each HTTP response before retrying (default 60 for Klaviyo, 30 for LINE)'
+complete -c linesync -n "__linesync_at 'config accounts'" -l retries -x -d 'Retries after a failed HTTP request (network error, 5xx, 429) before giving up with exit 4'
+complete -c linesync -n "__linesync_at 'config accounts'" -l verbose -s v -d 'More detail: each HTTP request (method, URL, status, time) and retry on stderr, doctor\'s extra lines; never secrets'
+complete -c linesync -n "__linesync_at 'config accounts'" -l quiet -s q -d 'Errors only on stderr: no progress, notes or warnings (data on stdout is unchanged)'
+complete -c linesync -n "__linesync_at 'config accounts'" -l debug -d 'Show tracebacks for errors'
+complete -c linesync -n "__linesync_at 'config accounts'" -l no-color -d 'No colour (NO_COLOR is honoured too)'
 complete -c linesync -n "__linesync_at 'sandbox'" -a start -d 'Serve a local Klaviyo and LINE on loopback, and print the exports that point linesync at them'
 complete -c linesync -n "__linesync_at 'sandbox'" -a stop -d 'Stop the sandbox started with --detach (or in another terminal)'
 complete -c linesync -n "__linesync_at 'sandbox'" -a env -d 'Print the export lines of the running sandbox (for eval, or to paste)'
 complete -c linesync -n "__linesync_at 'sandbox'" -a status -d 'Is a sandbox running: its pid, URLs, seed, faults and whether both ports answer'
 complete -c linesync -n "__linesync_at 'sandbox'" -l help -d 'Show this message and exit'
 complete -c linesync -n "__linesync_at 'sandbox'" -l config -r -F -d 'Config file (TOML)'
+complete -c linesync -n "__linesync_at 'sandbox'" -l account -x -d 'Named account: an [accounts.NAME] table of the config file, with its own state directory'
 complete -c linesync -n "__linesync_at 'sandbox'" -l state-dir -x -a '(__fish_complete_directories)' -d 'Local state: link index, backfill ledger, rejects'
 complete -c linesync -n "__linesync_at 'sandbox'" -l link-key -x -d 'How profiles are linked: `property:<name>` or `external_id`'
+complete -c linesync -n "__linesync_at 'sandbox'" -l oa -x -d 'LINE Official Account N: short for --link-key "property:LINE User ID N" (1 is "LINE User ID")'
 complete -c linesync -n "__linesync_at 'sandbox'" -l klaviyo-base-url -x -d 'Klaviyo API base URL'
 complete -c linesync -n "__linesync_at 'sandbox'" -l line-base-url -x -d 'LINE API base URL'
 complete -c linesync -n "__linesync_at 'sandbox'" -l timeout -x -d 'Seconds to wait for each HTTP response before retrying (default 60 for Klaviyo, 30 for LINE)'
@@ -645,8 +722,10 @@ complete -c linesync -n "__linesync_at 'sandbox start'" -l host -x -d 'Loopback 
 complete -c linesync -n "__linesync_at 'sandbox start'" -l detach -s d -d 'Run in the background; `linesync sandbox stop` stops it'
 complete -c linesync -n "__linesync_at 'sandbox start'" -l help -d 'Show this message and exit'
 complete -c linesync -n "__linesync_at 'sandbox start'" -l config -r -F -d 'Config file (TOML)'
+complete -c linesync -n "__linesync_at 'sandbox start'" -l account -x -d 'Named account: an [accounts.NAME] table of the config file, with its own state directory'
 complete -c linesync -n "__linesync_at 'sandbox start'" -l state-dir -x -a '(__fish_complete_directories)' -d 'Local state: link index, backfill ledger, rejects'
 complete -c linesync -n "__linesync_at 'sandbox start'" -l link-key -x -d 'How profiles are linked: `property:<name>` or `external_id`'
+complete -c linesync -n "__linesync_at 'sandbox start'" -l oa -x -d 'LINE Official Account N: short for --link-key "property:LINE User ID N" (1 is "LINE User ID")'
 complete -c linesync -n "__linesync_at 'sandbox start'" -l klaviyo-base-url -x -d 'Klaviyo API base URL'
 complete -c linesync -n "__linesync_at 'sandbox start'" -l line-base-url -x -d 'LINE API base URL'
 complete -c linesync -n "__linesync_at 'sandbox start'" -l timeout -x -d 'Seconds to wait for each HTTP response before retrying (default 60 for Klaviyo, 30 for LINE)'
@@ -657,8 +736,10 @@ complete -c linesync -n "__linesync_at 'sandbox start'" -l debug -d 'Show traceb
 complete -c linesync -n "__linesync_at 'sandbox start'" -l no-color -d 'No colour (NO_COLOR is honoured too)'
 complete -c linesync -n "__linesync_at 'sandbox stop'" -l help -d 'Show this message and exit'
 complete -c linesync -n "__linesync_at 'sandbox stop'" -l config -r -F -d 'Config file (TOML)'
+complete -c linesync -n "__linesync_at 'sandbox stop'" -l account -x -d 'Named account: an [accounts.NAME] table of the config file, with its own state directory'
 complete -c linesync -n "__linesync_at 'sandbox stop'" -l state-dir -x -a '(__fish_complete_directories)' -d 'Local state: link index, backfill ledger, rejects'
 complete -c linesync -n "__linesync_at 'sandbox stop'" -l link-key -x -d 'How profiles are linked: `property:<name>` or `external_id`'
+complete -c linesync -n "__linesync_at 'sandbox stop'" -l oa -x -d 'LINE Official Account N: short for --link-key "property:LINE User ID N" (1 is "LINE User ID")'
 complete -c linesync -n "__linesync_at 'sandbox stop'" -l klaviyo-base-url -x -d 'Klaviyo API base URL'
 complete -c linesync -n "__linesync_at 'sandbox stop'" -l line-base-url -x -d 'LINE API base URL'
 complete -c linesync -n "__linesync_at 'sandbox stop'" -l timeout -x -d 'Seconds to wait for each HTTP response before retrying (default 60 for Klaviyo, 30 for LINE)'
@@ -669,8 +750,10 @@ complete -c linesync -n "__linesync_at 'sandbox stop'" -l debug -d 'Show traceba
 complete -c linesync -n "__linesync_at 'sandbox stop'" -l no-color -d 'No colour (NO_COLOR is honoured too)'
 complete -c linesync -n "__linesync_at 'sandbox env'" -l help -d 'Show this message and exit'
 complete -c linesync -n "__linesync_at 'sandbox env'" -l config -r -F -d 'Config file (TOML)'
+complete -c linesync -n "__linesync_at 'sandbox env'" -l account -x -d 'Named account: an [accounts.NAME] table of the config file, with its own state directory'
 complete -c linesync -n "__linesync_at 'sandbox env'" -l state-dir -x -a '(__fish_complete_directories)' -d 'Local state: link index, backfill ledger, rejects'
 complete -c linesync -n "__linesync_at 'sandbox env'" -l link-key -x -d 'How profiles are linked: `property:<name>` or `external_id`'
+complete -c linesync -n "__linesync_at 'sandbox env'" -l oa -x -d 'LINE Official Account N: short for --link-key "property:LINE User ID N" (1 is "LINE User ID")'
 complete -c linesync -n "__linesync_at 'sandbox env'" -l klaviyo-base-url -x -d 'Klaviyo API base URL'
 complete -c linesync -n "__linesync_at 'sandbox env'" -l line-base-url -x -d 'LINE API base URL'
 complete -c linesync -n "__linesync_at 'sandbox env'" -l timeout -x -d 'Seconds to wait for each HTTP response before retrying (default 60 for Klaviyo, 30 for LINE)'
@@ -683,8 +766,10 @@ complete -c linesync -n "__linesync_at 'sandbox status'" -l format -s f -x -a 't
 complete -c linesync -n "__linesync_at 'sandbox status'" -l json -d 'Short for --format json'
 complete -c linesync -n "__linesync_at 'sandbox status'" -l help -d 'Show this message and exit'
 complete -c linesync -n "__linesync_at 'sandbox status'" -l config -r -F -d 'Config file (TOML)'
+complete -c linesync -n "__linesync_at 'sandbox status'" -l account -x -d 'Named account: an [accounts.NAME] table of the config file, with its own state directory'
 complete -c linesync -n "__linesync_at 'sandbox status'" -l state-dir -x -a '(__fish_complete_directories)' -d 'Local state: link index, backfill ledger, rejects'
 complete -c linesync -n "__linesync_at 'sandbox status'" -l link-key -x -d 'How profiles are linked: `property:<name>` or `external_id`'
+complete -c linesync -n "__linesync_at 'sandbox status'" -l oa -x -d 'LINE Official Account N: short for --link-key "property:LINE User ID N" (1 is "LINE User ID")'
 complete -c linesync -n "__linesync_at 'sandbox status'" -l klaviyo-base-url -x -d 'Klaviyo API base URL'
 complete -c linesync -n "__linesync_at 'sandbox status'" -l line-base-url -x -d 'LINE API base URL'
 complete -c linesync -n "__linesync_at 'sandbox status'" -l timeout -x -d 'Seconds to wait for each HTTP response before retrying (default 60 for Klaviyo, 30 for LINE)'

@@ -214,8 +214,10 @@ def _version(value: bool) -> None:
 def root(
     ctx: typer.Context,
     config: Annotated[Path | None, typer.Option("--config", help="Config file (TOML). Default: linesync.toml in the user config directory (`linesync config path`).", envvar="LINESYNC_CONFIG", show_envvar=True, metavar="FILE")] = None,
+    account: Annotated[str | None, typer.Option("--account", help="Named account: an [accounts.NAME] table of the config file, with its own state directory. Overrides LINESYNC_ACCOUNT and default_account.", metavar="NAME")] = None,
     state_dir: Annotated[Path | None, typer.Option("--state-dir", help="Local state: link index, backfill ledger, rejects. Overrides LINESYNC_STATE_DIR.", metavar="DIR")] = None,
     link_key: Annotated[str | None, typer.Option("--link-key", help="How profiles are linked: `property:<name>` or `external_id`. Overrides LINESYNC_LINK_KEY.", metavar="KEY")] = None,
+    oa: Annotated[int | None, typer.Option("--oa", min=1, help='LINE Official Account N: short for --link-key "property:LINE User ID N" (1 is "LINE User ID").', metavar="N")] = None,
     klaviyo_base_url: Annotated[str | None, typer.Option("--klaviyo-base-url", help="Klaviyo API base URL. Overrides LINESYNC_KLAVIYO_BASE_URL.", metavar="URL")] = None,
     line_base_url: Annotated[str | None, typer.Option("--line-base-url", help="LINE API base URL. Overrides LINESYNC_LINE_BASE_URL.", metavar="URL")] = None,
     timeout: Annotated[float | None, typer.Option("--timeout", help="Seconds to wait for each HTTP response before retrying (default 60 for Klaviyo, 30 for LINE).", metavar="SECONDS", min=0.1)] = None,
@@ -244,6 +246,13 @@ def root(
 
     if verbose and quiet:
         raise typer.BadParameter("--verbose and --quiet contradict each other; give one", param_hint="--quiet")
+    if oa is not None:
+        from linesync_cli.accounts import oa_link_key
+
+        if link_key is not None and link_key.strip() != oa_link_key(oa):
+            raise typer.BadParameter(f"--oa {oa} means --link-key \"{oa_link_key(oa)}\"; give one of them",
+                                     param_hint="--oa")
+        link_key = oa_link_key(oa)
     flags = {
         "state_dir": state_dir,
         "link_key": link_key,
@@ -253,7 +262,7 @@ def root(
     source = ctx.get_parameter_source("config")
     if config is not None and source is not None and source.name == "ENVIRONMENT":
         config = None  # config.py reads LINESYNC_CONFIG itself, and says that it chose the file
-    ctx.obj = AppContext(flags=flags, config_file=config, verbose=verbose, quiet=quiet, debug=debug,
+    ctx.obj = AppContext(flags=flags, config_file=config, account=account, verbose=verbose, quiet=quiet, debug=debug,
                          no_color=no_color, timeout=timeout, retries=retries)
     if verbose or debug:
         handler = logging.StreamHandler(sys.stderr)

@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from linesync_cli import accounts
+from linesync_cli.accounts import AccountChoice
 from linesync_cli.errors import ConfigError
 
 ENV_PREFIX = "LINESYNC_"
@@ -91,6 +93,8 @@ class Settings(BaseSettings):
     line_base_url: str = "https://api.line.me"
     link_key: str = "property:LINE User ID"
     state_dir: Path = Field(default_factory=default_state_dir)
+    # A command whose stdout is the key (a password manager's CLI): keeps the key out of files.
+    klaviyo_key_command: str | None = None
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, *args, **kwargs):
@@ -151,7 +155,22 @@ class Settings(BaseSettings):
     def link(self) -> LinkKey:
         return LinkKey.parse(self.link_key)
 
+    @property
+    def has_klaviyo_key(self) -> bool:
+        """A key is configured (directly or by key_command), without running the command."""
+        return self.klaviyo_api_key is not None or bool(self.klaviyo_key_command)
+
     def require_klaviyo_key(self) -> SecretStr:
+        if self.klaviyo_api_key is None and self.klaviyo_key_command:
+            from linesync_cli.accounts import run_key_command
+
+            try:
+                key = self._key_shape(SecretStr(run_key_command(self.klaviyo_key_command)))
+            except ValueError as exc:
+                raise ConfigError(f"key_command printed something that {exc}",
+                                  hint="it must print the Klaviyo private key (pk_...) and nothing else") from None
+            if key is not None:
+                return key
         if self.klaviyo_api_key is None:
             raise ConfigError(
                 "no Klaviyo API key is configured",
@@ -164,9 +183,12 @@ class Settings(BaseSettings):
 FIELDS: tuple[str, ...] = tuple(Settings.model_fields)
 SECRET_FIELDS = frozenset({"klaviyo_api_key", "line_channel_access_token"})
 # LINESYNC_* variables that are not settings but are known (not warned about as unknown).
-OTHER_ENV_NAMES = {ENV_PREFIX + "CONFIG"}
-# Tables of the config file other layers own (the settings table itself is [linesync] or the top level).
-OTHER_TOML_TABLES: set[str] = set()
+OTHER_ENV_NAMES = {ENV_PREFIX + "CONFIG", ENV_PREFIX + "ACCOUNT"}
+# Tables and keys of the config file that are not settings of the top level ([accounts.NAME], the default).
+OTHER_TOML_TABLES: set[str] = {"accounts"}
+OTHER_TOML_KEYS = {"default_account"}
+# Short names accepted in the config file.
+TOML_ALIASES = {"key_command": "klaviyo_key_command"}
 
 
 def env_name(field_name: str) -> str:
@@ -202,6 +224,8 @@ class ConfigLayers:
     config_file: Path
     config_file_chosen_by: str  # "--config", "LINESYNC_CONFIG" or "default"
     dotenv_file: Path
+    choice: AccountChoice  # the named account in effect ([accounts.NAME]), or none
+    holds_secret: bool = False  # the config file has a key or token written in it
 
     def merged(self) -> tuple[dict[str, Any], dict[str, str]]:
         merged: dict[str, Any] = {}
@@ -214,6 +238,13 @@ class ConfigLayers:
                     break
             else:
                 sources[name] = "default"
+        account = self.choice.name
+        if account is not None and not sources["state_dir"].endswith(f"[accounts.{account}]"):
+            # Each account its own state: ledgers, link indexes and mirrors never mix.
+            root = merged.get("state_dir")
+            base = Path(os.path.expanduser(str(root))) if root not in (None, "") else default_state_dir()
+            merged["state_dir"] = base / account
+            sources["state_dir"] = f"{sources['state_dir']}, /{account} for the account"
         return merged, sources
 
 
@@ -224,6 +255,9 @@ class LoadedSettings:
     sources: dict[str, str]
     config_file: Path
     warnings: list[Problem] = field(default_factory=list)
+    account: str | None = None  # the named account in effect ([accounts.NAME]), if any
+    account_source: str = "none"  # flag, env, .env, default_account or none
+    config_holds_secret: bool = False  # the config file has a key or token written in it
 
 
 def _did_you_mean(name: str, spell: Callable[[str], str]) -> str:
@@ -265,7 +299,29 @@ def _read_dotenv(path: Path, problems: list[Problem]) -> dict[str, str]:
     return {k: v for k, v in values.items() if k.startswith(ENV_PREFIX) and v is not None}
 
 
-def _read_toml(path: Path, explicit: bool, problems: list[Problem]) -> dict[str, Any]:
+def _field_name(key: str) -> str:
+    name = key.lower().removeprefix(ENV_PREFIX.lower())
+    return TOML_ALIASES.get(name, name)
+
+
+def _toml_fields(data: dict[str, Any], where: str, problems: list[Problem]) -> dict[str, Any]:
+    """The top-level settings of a parsed config file; unknown names become warnings."""
+    # Accept both `klaviyo_api_key = ...` and `LINESYNC_KLAVIYO_API_KEY = ...`, top level
+    # or under a [linesync] table.
+    table = data["linesync"] if isinstance(data.get("linesync"), dict) else data
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        name = _field_name(key)
+        if name in FIELDS:
+            out[name] = value
+        elif key in OTHER_TOML_KEYS:
+            continue
+        elif not (isinstance(value, dict) and (key == "linesync" or key in OTHER_TOML_TABLES)):
+            problems.append(_unknown(key, where, lambda f: f))
+    return out
+
+
+def _read_toml_document(path: Path, explicit: bool, problems: list[Problem]) -> dict[str, Any]:
     where = f"config file {path}"
     if not path.is_file():
         if explicit:
@@ -278,17 +334,7 @@ def _read_toml(path: Path, explicit: bool, problems: list[Problem]) -> dict[str,
     except (OSError, tomllib.TOMLDecodeError) as exc:
         problems.append(Problem(where, f"cannot read config file {path}: {exc}", hint="fix the TOML syntax", fatal=True))
         return {}
-    # Accept both `klaviyo_api_key = ...` and `LINESYNC_KLAVIYO_API_KEY = ...`, top level
-    # or under a [linesync] table.
-    table = data["linesync"] if isinstance(data.get("linesync"), dict) else data
-    out: dict[str, Any] = {}
-    for key, value in table.items():
-        name = key.lower().removeprefix(ENV_PREFIX.lower())
-        if name in FIELDS:
-            out[name] = value
-        elif not (isinstance(value, dict) and (key == "linesync" or key in OTHER_TOML_TABLES)):
-            problems.append(_unknown(key, where, lambda f: f))
-    return out
+    return data
 
 
 def read_layers(
@@ -296,8 +342,10 @@ def read_layers(
     config_file: Path | None = None,
     environ: dict[str, str] | None = None,
     cwd: Path | None = None,
+    account: str | None = None,
 ) -> ConfigLayers:
     """Every layer with its values, and every problem found, without raising."""
+
     environ = dict(os.environ) if environ is None else environ
     cwd = cwd or Path.cwd()
     chosen_by = "--config" if config_file is not None else "default"
@@ -319,9 +367,21 @@ def read_layers(
         Layer("flag", {k: v for k, v in (flags or {}).items() if v is not None}),
         Layer("env", {f: environ[env_name(f)] for f in FIELDS if env_name(f) in environ}),
         Layer(".env", {f: dotenv[env_name(f)] for f in FIELDS if env_name(f) in dotenv}),
-        Layer(f"config file {config_path}", _read_toml(config_path, chosen_by != "default", problems)),
     ]
-    return ConfigLayers(layers, problems, config_path, chosen_by, dotenv_path)
+    file_label = f"config file {config_path}"
+    document = _read_toml_document(config_path, chosen_by != "default", problems)
+    top_level = _toml_fields(document, file_label, problems)
+    try:
+        choice = accounts.choose(document, config_path, account, environ, dotenv)
+    except ConfigError as exc:
+        problems.append(Problem(file_label, exc.message, hint=exc.hint, fatal=True))
+        choice = AccountChoice(None, "none")
+    own, inherited = accounts.config_layers(top_level, choice, FIELDS, _field_name)
+    if choice.name is not None:
+        layers.append(Layer(f"{file_label} [accounts.{choice.name}]", own))
+    layers.append(Layer(file_label, inherited))
+    return ConfigLayers(layers, problems, config_path, chosen_by, dotenv_path, choice,
+                        accounts.file_holds_secret(document))
 
 
 def _field_errors(exc: ValidationError) -> dict[str, str]:
@@ -337,13 +397,17 @@ def load_settings(
     config_file: Path | None = None,
     environ: dict[str, str] | None = None,
     cwd: Path | None = None,
+    account: str | None = None,
 ) -> LoadedSettings:
     """Merge the layers by precedence and validate; raise ConfigError naming the variable."""
-    layers = read_layers(flags, config_file, environ, cwd)
+    layers = read_layers(flags, config_file, environ, cwd, account)
     fatal = [p for p in layers.problems if p.fatal]
     if fatal:
         raise ConfigError(fatal[0].message, hint=fatal[0].hint)
     merged, sources = layers.merged()
+    clash = _key_or_key_command(merged, sources, [layer.label for layer in layers.layers])
+    if clash is not None:
+        raise ConfigError(clash.message, hint=clash.hint)
     try:
         settings = Settings(**merged)
     except ValidationError as exc:
@@ -353,7 +417,8 @@ def load_settings(
             hint="fix the value; `linesync config show` lists every setting and what is wrong with it",
         ) from None
     return LoadedSettings(settings=settings, sources=sources, config_file=layers.config_file,
-                          warnings=[p for p in layers.problems if not p.fatal])
+                          warnings=[p for p in layers.problems if not p.fatal], account=layers.choice.name,
+                          account_source=layers.choice.source, config_holds_secret=layers.holds_secret)
 
 
 @dataclass(frozen=True)
@@ -374,6 +439,10 @@ class ConfigDiagnosis:
     config_file: Path
     config_file_chosen_by: str
     dotenv_file: Path
+    account: str | None = None  # the named account in effect, if any
+    account_source: str = "none"
+    state_dir: Path | None = None  # in effect (None when its own value is invalid)
+    config_holds_secret: bool = False
 
     @property
     def ok(self) -> bool:
@@ -385,10 +454,13 @@ def diagnose(
     config_file: Path | None = None,
     environ: dict[str, str] | None = None,
     cwd: Path | None = None,
+    account: str | None = None,
 ) -> ConfigDiagnosis:
     """Every setting with its value, source and problem; never raises for a bad value."""
-    layers = read_layers(flags, config_file, environ, cwd)
+    layers = read_layers(flags, config_file, environ, cwd, account)
     merged, sources = layers.merged()
+    clash = _key_or_key_command(merged, sources, [layer.label for layer in layers.layers])
+    problems = [*layers.problems, *([clash] if clash else [])]
     try:
         valid = Settings(**merged)
         errors: dict[str, str] = {}
@@ -398,13 +470,56 @@ def diagnose(
     reports = []
     for name in FIELDS:
         raw = merged.get(name) if name in errors else getattr(valid, name)
-        if name in SECRET_FIELDS:
+        shown: str | None
+        if name == "klaviyo_api_key" and raw is None and merged.get("klaviyo_key_command"):
+            shown = "(from key_command, not run)"
+        elif name in SECRET_FIELDS:
             shown = None if raw is None else masked(raw if isinstance(raw, SecretStr) else SecretStr(str(raw)))
         else:
             shown = None if raw is None else str(raw)
         reports.append(SettingReport(name, env_name(name), shown, sources[name], errors.get(name)))
-    return ConfigDiagnosis(reports, layers.problems, layers.config_file, layers.config_file_chosen_by,
-                           layers.dotenv_file)
+    return ConfigDiagnosis(reports, problems, layers.config_file, layers.config_file_chosen_by,
+                           layers.dotenv_file, layers.choice.name, layers.choice.source,
+                           None if "state_dir" in errors else valid.state_dir, layers.holds_secret)
+
+
+def _key_or_key_command(merged: dict[str, Any], sources: dict[str, str], order: list[str]) -> Problem | None:
+    """A key and a key_command: the one from the higher layer wins; both in one layer is ambiguous."""
+    key, command = "klaviyo_api_key", "klaviyo_key_command"
+    if not merged.get(key) or not merged.get(command):
+        return None
+    rank_key, rank_command = order.index(sources[key]), order.index(sources[command])
+    if rank_key == rank_command:
+        return Problem(sources[key], f"both klaviyo_api_key and key_command are set (from {sources[key]})",
+                       hint="keep one of them", fatal=True)
+    loser = command if rank_key < rank_command else key
+    merged.pop(loser)
+    sources[loser] = f"overridden by {'the key' if loser == command else 'key_command'} from {sources[key if loser == command else command]}"
+    return None
+
+
+def resolve_config_path(config_file: Path | None = None, environ: dict[str, str] | None = None) -> tuple[Path, bool]:
+    """The config file in effect (--config, LINESYNC_CONFIG, or the default) and whether it was named."""
+    environ = dict(os.environ) if environ is None else environ
+    if config_file is not None:
+        return config_file, True
+    if environ.get(ENV_PREFIX + "CONFIG"):
+        return Path(environ[ENV_PREFIX + "CONFIG"]), True
+    return default_config_file(), False
+
+
+def list_accounts(config_file: Path | None = None, environ: dict[str, str] | None = None
+                  ) -> tuple[Path, list[dict[str, Any]]]:
+    """The config file and one row per [accounts.NAME] table (secrets never included)."""
+    from linesync_cli import accounts
+
+    path, explicit = resolve_config_path(config_file, environ)
+    problems: list[Problem] = []
+    document = _read_toml_document(path, explicit, problems)
+    fatal = [p for p in problems if p.fatal]
+    if fatal:
+        raise ConfigError(fatal[0].message, hint=fatal[0].hint)
+    return path, accounts.listing(document, path, FIELDS, _field_name)
 
 
 def masked(value: SecretStr | None) -> str:

@@ -16,12 +16,14 @@ if TYPE_CHECKING:
     from linesync_cli.api.klaviyo import KlaviyoClient
     from linesync_cli.api.line import LineClient
     from linesync_cli.config import LoadedSettings, Settings
+    from linesync_cli.core.account_guard import AccountRef
 
 
 @dataclass
 class AppContext:
     flags: dict[str, Any] = field(default_factory=dict)  # global flags that override settings
     config_file: Path | None = None
+    account: str | None = None  # --account NAME (LINESYNC_ACCOUNT and default_account are read by config)
     verbose: bool = False
     quiet: bool = False  # errors only on stderr
     debug: bool = False
@@ -33,6 +35,7 @@ class AppContext:
     _klaviyo: KlaviyoClient | None = None
     _line: LineClient | None = None
     _sandbox_noted: bool = False
+    _account_ref: AccountRef | None = None
 
     def __post_init__(self) -> None:
         if self.renderer is None:
@@ -43,7 +46,7 @@ class AppContext:
         if self._loaded is None:
             from linesync_cli.config import load_settings
 
-            self._loaded = load_settings(self.flags, self.config_file)
+            self._loaded = load_settings(self.flags, self.config_file, account=self.account)
             for problem in self._loaded.warnings:
                 # A mistyped name would otherwise surface later as "no key is configured".
                 self.renderer.warn(safe(problem.message))
@@ -76,6 +79,44 @@ class AppContext:
         if not self._sandbox_noted:
             self._sandbox_noted = True
             self.renderer.note(f"note: talking to the linesync sandbox at {url}, not {service}")
+
+    def klaviyo_account(self) -> AccountRef:
+        """The Klaviyo account of the configured key (`GET /api/accounts`, once per process)."""
+        if self._account_ref is None:
+            from linesync_cli.core.account_guard import AccountRef
+
+            account = self.klaviyo().get_account()
+            if not account.id:
+                from linesync_cli.errors import Unavailable
+
+                raise Unavailable("Klaviyo did not say which account the key belongs to (GET /api/accounts)",
+                                  hint="try again; `linesync doctor` checks the key")
+            self._account_ref = AccountRef(account.id, account.organization_name)
+        return self._account_ref
+
+    def guard_state(self, *create: str) -> None:
+        """Refuse (exit 2) state built for another Klaviyo account than the key's; bind new state to it."""
+        from linesync_cli.core.account_guard import guard_state
+
+        guard_state(self.state_dir, self.klaviyo_account(), create)
+
+    def account_names(self) -> list[str]:
+        """--all-accounts: the [accounts.NAME] tables of the config file, in name order."""
+        from linesync_cli.config import list_accounts
+        from linesync_cli.errors import UsageError
+
+        if self.account:
+            raise UsageError("--all-accounts and --account NAME: give one of them")
+        path, rows = list_accounts(self.config_file)
+        if not rows:
+            raise UsageError(f"--all-accounts: no [accounts.NAME] tables in {path}",
+                             hint="add them to the config file (see `linesync config accounts`), or use --config FILE")
+        return [row["account"] for row in rows]
+
+    def for_account(self, name: str) -> AppContext:
+        """The same global options for another account (its own settings, clients and state). Close it."""
+        return AppContext(flags=dict(self.flags), config_file=self.config_file, account=name, verbose=self.verbose,
+                          debug=self.debug, no_color=self.no_color, renderer=self.renderer)
 
     def line(self) -> LineClient | None:
         """The LINE client, or None when no channel access token is configured."""

@@ -17,8 +17,10 @@ ROOT_HELP = "".join((
     '\n',
     'Options:\n',
     '  --config FILE           Config file (TOML). Default: linesync.toml in the user config directory (`linesync config path`).  [env var: LINESYNC_CONFIG]\n',
+    '  --account NAME          Named account: an [accounts.NAME] table of the config file, with its own state directory. Overrides LINESYNC_ACCOUNT and default_account.\n',
     '  --state-dir DIR         Local state: link index, backfill ledger, rejects. Overrides LINESYNC_STATE_DIR.\n',
     '  --link-key KEY          How profiles are linked: `property:<name>` or `external_id`. Overrides LINESYNC_LINK_KEY.\n',
+    '  --oa N                  LINE Official Account N: short for --link-key "property:LINE User ID N" (1 is "LINE User ID").  [x>=1]\n',
     '  --klaviyo-base-url URL  Klaviyo API base URL. Overrides LINESYNC_KLAVIYO_BASE_URL.\n',
     '  --line-base-url URL     LINE API base URL. Overrides LINESYNC_LINE_BASE_URL.\n',
     '  --timeout SECONDS       Seconds to wait for each HTTP response before retrying (default 60 for Klaviyo, 30 for LINE).  [x>=0.1]\n',
@@ -43,6 +45,6 @@ ROOT_HELP = "".join((
     "  report           Reports: the LINE funnel from Klaviyo's aggregates, and per-broadcast figures from the event mirror.\n",
     "  reconcile        LINE's own Insight counts beside Klaviyo's events, one row per JST day: where and since when events are missing.\n",
     "  segments         Klaviyo Segments from LINE reactions (not the messaging platform's recipient segments).\n",
-    '  config           The configuration: what is in effect, which files are read, a starting file.\n',
+    '  config           The configuration: what is in effect, which files are read, a starting file, the named accounts.\n',
     '  sandbox          A local Klaviyo and LINE on loopback, seeded with a demo account: try every command offline.\n',
 ))

@@ -22,7 +22,7 @@ import pytest
 
 from linesync_cli.config import ENV_PREFIX, FIELDS, env_name, load_settings
 from linesync_cli.errors import ExitCode
-from tests.support.cli_lines import parse_command_line
+from tests.support.cli_lines import linesync_invocations, parse_command_line
 
 PROJECT = Path(__file__).resolve().parents[1]
 EXAMPLES = PROJECT / "examples"
@@ -43,6 +43,8 @@ USES = [
     ("webhooks.jsonl", "test_backfill_e2e.py", "test_examples_dry_run_needs_no_key_and_sends_nothing"),
     ("link-map.csv", "test_backfill_e2e.py", "test_examples_dry_run_needs_no_key_and_sends_nothing"),
     ("messages/*.json", "test_message_walker.py", "test_sample_messages_are_valid_line_messages"),
+    ("kubernetes/*.yaml", "test_examples.py", "test_kubernetes_jobs_run_valid_command_lines_one_writer_per_account"),
+    ("airflow/linesync_dag.py", "test_examples.py", "test_airflow_dag_runs_valid_command_lines_and_maps_every_exit_code"),
 ]
 
 
@@ -186,3 +188,62 @@ def test_cron_entry_runs_the_nightly_script_with_the_env_file():
     assert on_calendar.startswith(f"{int(hour):02d}:{int(minute):02d}"), "cron and the timer disagree on the time"
     check = subprocess.run([_bash(), "-n", "-c", command], capture_output=True, text=True)
     assert check.returncode == 0, f"examples/linesync.cron: the command does not parse: {check.stderr}"
+
+
+# -- kubernetes/ and airflow/ (many accounts) ---------------------------------------
+
+
+def _container_command_lines(container: dict) -> list[list[str]]:
+    argv = [*container.get("command", []), *container.get("args", [])]
+    if argv[:2] == ["/bin/sh", "-c"]:
+        return linesync_invocations(" ".join(argv[2:]))
+    assert argv and argv[0] == "linesync", argv
+    return [argv[1:]]
+
+
+def test_kubernetes_jobs_run_valid_command_lines_one_writer_per_account():
+    import yaml
+
+    files = sorted((EXAMPLES / "kubernetes").glob("*.yaml"))
+    assert files
+    seen: list[tuple[str, ...]] = []
+    for path in files:
+        docs = [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d]
+        claims = {d["metadata"]["name"]: d for d in docs if d["kind"] == "PersistentVolumeClaim"}
+        jobs = [d for d in docs if d["kind"] == "CronJob"]
+        assert jobs and claims
+        assert all(c["spec"]["accessModes"] == ["ReadWriteOnce"] for c in claims.values())  # one node writes
+        for job in jobs:
+            assert job["spec"]["concurrencyPolicy"] == "Forbid", job["metadata"]["name"]  # one run at a time
+            pod = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+            volumes = {v["name"]: v for v in pod["volumes"]}
+            for container in pod["containers"]:
+                env = {e["name"]: e for e in container["env"]}
+                key = env["LINESYNC_KLAVIYO_API_KEY"]
+                assert "value" not in key and key["valueFrom"]["secretKeyRef"]["name"]  # the key from a Secret
+                state = env["LINESYNC_STATE_DIR"]["value"]
+                mount = next(m for m in container["volumeMounts"] if state.startswith(m["mountPath"]))
+                assert volumes[mount["name"]]["persistentVolumeClaim"]["claimName"] in claims  # state on the PVC
+                for argv in _container_command_lines(container):
+                    seen.append(parse_command_line(argv).path)
+    assert {("links", "sync"), ("backfill",), ("doctor",)} <= set(seen)
+
+
+def test_airflow_dag_runs_valid_command_lines_and_maps_every_exit_code():
+    tree = ast.parse((EXAMPLES / "airflow" / "linesync_dag.py").read_text(encoding="utf-8"))
+    constants = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            constants[node.targets[0].id] = ast.literal_eval(node.value)  # the DAG's settings are literals
+    accounts, commands, outcome = constants["ACCOUNTS"], constants["COMMANDS"], constants["OUTCOME"]
+    assert len(accounts) >= 2 and len(set(accounts)) == len(accounts)
+    paths = []
+    for account in accounts:
+        for template in commands.values():
+            argv = [part.replace("{account}", account).replace("{ds}", "2026-03-01") for part in template]
+            assert argv[0] == "linesync" and argv[1:3] == ["--account", account]
+            paths.append(parse_command_line(argv[1:]).path)
+    assert {("links", "sync"), ("backfill",), ("doctor",)} <= set(paths)
+    assert set(outcome) == {int(code) for code in ExitCode}  # every documented exit code is mapped
+    assert outcome[0] == "success" and outcome[ExitCode.UNAVAILABLE] == "retry"
+    assert outcome[ExitCode.USAGE] == outcome[ExitCode.AUTH] == "fail"  # a retry cannot fix these

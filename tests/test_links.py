@@ -14,7 +14,7 @@ from linesync_cli.app import app
 from linesync_cli.core.link_index import LinkIndex, index_path
 from linesync_cli.core.linkage import open_resolver
 from linesync_cli.errors import NoLinkIndex
-from tests.support.linkage_helpers import API_KEY, line_id, page, profile, query, settings
+from tests.support.linkage_helpers import API_KEY, accounts_doc, line_id, page, profile, query, settings
 from tests.support.spec import check_contract
 from tests.support.standin_cli import clean_env
 
@@ -30,6 +30,11 @@ def env(tmp_path, monkeypatch):
         LINESYNC_STATE_DIR=str(tmp_path / "state"),
         XDG_CONFIG_HOME=str(tmp_path / "config"),
     )
+
+
+def _profile_requests(httpx_mock) -> list[httpx.Request]:
+    """The requests of the sync itself (the state guard's `GET /api/accounts` left out)."""
+    return [r for r in httpx_mock.get_requests() if r.url.path.rstrip("/") != "/api/accounts"]
 
 
 @dataclass
@@ -48,6 +53,8 @@ class FakeProfiles:
         self.profiles[pid] = {"properties": properties, "updated": updated or datetime(2026, 1, 1, tzinfo=UTC)}
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.rstrip("/") == "/api/accounts":  # the state guard asks whose key it is
+            return httpx.Response(200, json=accounts_doc())
         q = query(request)
         assert q["fields[profile]"] == "properties"
         assert q["page[size]"] == "100"
@@ -115,7 +122,7 @@ def test_full_run_reports_and_builds_the_index(httpx_mock, env, tmp_path):
     assert report["ambiguous_examples"] == [{"line_user_id": line_id(1), "profile_ids": ["dup1", "p001"]}]
     assert report["malformed_values"] == 3
     assert {e["value"] for e in report["malformed_examples"]} == {"U123", "[red]x[/] \x1b[31mred", "12345"}
-    requests = httpx_mock.get_requests()
+    requests = _profile_requests(httpx_mock)
     assert len(requests) == 3
     check_contract(requests)
     assert "filter" not in query(requests[0])
@@ -152,7 +159,7 @@ def test_incremental_run_updates_changed_and_removed_values(httpx_mock, env, tmp
     fake.put("drop", line_id(3), updated=old)
     httpx_mock.add_callback(fake, is_reusable=True)
     assert run(env, "links", "sync").exit_code == 0
-    first = len(httpx_mock.get_requests())
+    first = len(_profile_requests(httpx_mock))
 
     now = datetime.now(UTC)
     fake.put("change", line_id(9), updated=now)
@@ -165,7 +172,7 @@ def test_incremental_run_updates_changed_and_removed_values(httpx_mock, env, tmp
     assert report["profiles_read"] == 3
     since = datetime.fromisoformat(report["since"])
     assert now - timedelta(minutes=30) < since < now  # previous run's start minus the overlap
-    q = query(httpx_mock.get_requests()[first])
+    q = query(_profile_requests(httpx_mock)[first])
     assert q["filter"].startswith("greater-than(updated,") and q["sort"] == "updated"
     check_contract(httpx_mock.get_requests())
     assert index_rows(tmp_path) == {"keep": line_id(1), "change": line_id(9), "new": line_id(4)}
@@ -194,13 +201,13 @@ def test_interrupted_run_exits_130_and_resumes_from_the_saved_page(httpx_mock, e
     with pytest.raises(NoLinkIndex, match="the first sync was interrupted"):
         open_resolver(settings(tmp_path / "state"), lambda: None)
 
-    before = len(httpx_mock.get_requests())
+    before = len(_profile_requests(httpx_mock))
     again = run(env, "links", "sync", "--json")
     assert again.exit_code == 0, again.stderr
     report = json.loads(again.stdout)
     assert report["resumed"] and report["run"] == "full"
     assert report["profiles_read"] == 350 and report["linked_ids"] == 350
-    resumed = httpx_mock.get_requests()[before:]
+    resumed = _profile_requests(httpx_mock)[before:]
     assert [query(r).get("page[cursor]") for r in resumed] == ["200", "300"]
     check_contract(httpx_mock.get_requests())
 
@@ -229,7 +236,7 @@ def test_segment_run_reads_members_and_is_always_full(httpx_mock, env, tmp_path)
         result = run(env, "links", "sync", "--segment", "SEG1", "--json")
         assert result.exit_code == 0, result.stderr
         assert json.loads(result.stdout)["run"] == "full"
-    assert all(r.url.path == "/api/segments/SEG1/profiles" for r in httpx_mock.get_requests())
+    assert all(r.url.path == "/api/segments/SEG1/profiles" for r in _profile_requests(httpx_mock))
     check_contract(httpx_mock.get_requests())
     assert index_rows(tmp_path) == {"p1": line_id(1), "p2": line_id(2)}
     # Switching back to all profiles rebuilds rather than increments.
@@ -248,6 +255,33 @@ def test_numbered_link_key_has_its_own_index(httpx_mock, env, tmp_path):
     assert json.loads(result.stdout)["link_key"] == "property:LINE User ID 2"
     assert index_rows(tmp_path, "LINE User ID 2") == {"p1": line_id(2)}
     assert index_rows(tmp_path) == {}
+
+
+def test_oa_is_the_numbered_link_key_and_status_lists_every_index(httpx_mock, env, tmp_path):
+    fake = FakeProfiles()
+    fake.put("p1", line_id(1), **{"LINE User ID 2": line_id(2)})
+    fake.put("p2", line_id(3))
+    httpx_mock.add_callback(fake, is_reusable=True)
+    assert run(env, "--oa", "2", "links", "sync").exit_code == 0
+    assert index_rows(tmp_path, "LINE User ID 2") == {"p1": line_id(2)}
+    assert index_rows(tmp_path) == {}  # --oa 2 did not write the first OA's index
+    assert run(env, "--oa", "1", "links", "sync").exit_code == 0
+    assert index_rows(tmp_path) == {"p1": line_id(1), "p2": line_id(3)}
+
+    status = run(env, "--oa", "2", "links", "status", "--json")
+    data = json.loads(status.stdout)
+    assert data["link_key"] == "property:LINE User ID 2"
+    assert [(i["link_key"], i["linked_ids"]) for i in data["indexes"]] == [
+        ("property:LINE User ID", 2), ("property:LINE User ID 2", 1)]
+    table = run(env, "links", "status")
+    assert table.exit_code == 0
+    listed = table.stdout.split("link indexes in", 1)[1].splitlines()
+    rows = {("ID 2" if "LINE User ID 2" in line else "ID"): line.split()
+            for line in listed if "property:LINE User ID" in line}
+    assert rows["ID"][0] == "*" and rows["ID"][4:6] == ["2", "0"]  # the configured key is marked
+    assert rows["ID 2"][0] == "property:LINE" and rows["ID 2"][4:6] == ["1", "0"]
+    clash = run(env, "--oa", "2", "--link-key", "external_id", "links", "status")
+    assert clash.exit_code == 2 and "--oa" in clash.stderr
 
 
 def test_external_id_needs_no_index(env):

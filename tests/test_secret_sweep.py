@@ -51,7 +51,7 @@ UNLINKED_UID = "U0000000000000000000000000000beef"
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 JSONAPI = "application/vnd.api+json"
 WORLDS = ("ok", "refused", "echoing", "unavailable", "throttled", "unreachable", "dotenv", "config-file",
-          "broken-config")
+          "accounts", "broken-config")
 SETTINGS_FILES = {"linesync.toml", ".env"}  # where the credentials are put on purpose: not searched
 
 
@@ -122,6 +122,7 @@ def command_runs(tmp: Path) -> dict[str, list[list[str]]]:
         "segments create": [["segments", "create", "clicked-recently", "--dry-run"],
                             ["segments", "create", "clicked-recently", "--json"]],
         "config show": [["config", "show"], ["config", "show", "--json"]],
+        "config accounts": [["config", "accounts"], ["config", "accounts", "--json"]],
         # The sandbox uses its own credentials; these runs check its errors carry none of the user's.
         "sandbox start": [["sandbox", "start", "--faults", "2"], ["sandbox", "start", "--seed", str(tmp / "no.jsonl")]],
         "sandbox stop": [["sandbox", "stop"]],
@@ -158,6 +159,10 @@ class Sweep:
             key = token = None
         elif world == "config-file":
             config.write_text(f'klaviyo_api_key = "{SWEEP_KEY}"\nline_channel_access_token = "{SWEEP_TOKEN}"\n')
+            key = token = None
+        elif world == "accounts":  # the secrets in a named account's table, the default account
+            config.write_text(f'default_account = "sweep"\n[accounts.sweep]\nklaviyo_api_key = "{SWEEP_KEY}"\n'
+                              f'line_channel_access_token = "{SWEEP_TOKEN}"\n')
             key = token = None
         elif world == "broken-config":
             config.write_text(f'[linesync]\nklaviyo_api_key = ["{SWEEP_KEY}"]\nline_channel_access_token = '

@@ -209,6 +209,8 @@ def _run(ctx: typer.Context, opts: BackfillOptions, link_map: Path | None, out: 
         _empty_input(r, [i.name for i in inputs], allow_empty)
         return  # nothing to send, no run to record, no API to ask
     sink: KlaviyoSink | DryRunSink = DryRunSink(out) if dry_run else KlaviyoSink(app.klaviyo())
+    if isinstance(sink, KlaviyoSink):
+        app.guard_state("ledger.sqlite")  # another account's ledger or link index: exit 2, nothing sent
     resolver = open_resolver(settings, app.klaviyo, link_map=link_map)
     try:
         if isinstance(sink, KlaviyoSink):
@@ -413,28 +415,26 @@ def runs(
     fmt: FormatOpt = None,
     as_json: JsonOpt = False,
     limit: Annotated[int, typer.Option("--limit", min=1, help="Show the N most recent runs.")] = 20,
+    all_accounts: Annotated[bool, typer.Option("--all-accounts", help="One row per named account of the config file: its latest run and how many there are.")] = False,
 ) -> None:
     """List backfill runs recorded in the ledger, newest first, with their counts.
 
+    With --all-accounts: a fleet view, one row per [accounts.NAME] table, each from its own state directory.
+
     Examples:
 
-      linesync backfill runs
+      linesync backfill runs --all-accounts
 
       linesync backfill runs --json | jq '.runs[0].counts'
     """
-    from linesync_cli.core.backfill.ledger import LEDGER_FILE, Ledger
     from linesync_cli.render import Column, OutputFormat
 
     app = app_context(ctx)
     output = resolve_format(fmt, as_json)
-    state_dir = app.settings.state_dir
-    records = []
-    if (state_dir / LEDGER_FILE).exists():
-        ledger = Ledger(state_dir)
-        try:
-            records = ledger.runs(limit)
-        finally:
-            ledger.close()
+    if all_accounts:
+        _runs_all_accounts(app, output, limit)
+        return
+    records = _ledger_runs(app.settings.state_dir, limit)
     rows = []
     for rec in records:
         counts = rec.counts or {}
@@ -462,6 +462,57 @@ def runs(
     app.renderer.emit(output, json_data={"runs": [rec.to_json() for rec in records]}, rows=rows, columns=cols)
     if not records and output is OutputFormat.table:
         _note(app.renderer, "no backfill runs yet (dry runs are not recorded)")
+
+
+def _ledger_runs(state_dir: Path, limit: int) -> list:
+    from linesync_cli.core.backfill.ledger import LEDGER_FILE, Ledger
+
+    if not (state_dir / LEDGER_FILE).exists():
+        return []
+    ledger = Ledger(state_dir)
+    try:
+        return ledger.runs(limit)
+    finally:
+        ledger.close()
+
+
+def _runs_all_accounts(app: Any, output: Any, limit: int) -> None:
+    """One row per account, one after the other; an account whose config is broken says so in its row."""
+    from linesync_cli.errors import LinesyncError
+    from linesync_cli.render import Column
+    from linesync_cli.timeutil import local_text
+
+    rows, accounts = [], []
+    for name in app.account_names():
+        sub = app.for_account(name)
+        try:
+            state_dir = sub.state_dir
+            records = _ledger_runs(state_dir, limit)
+        except LinesyncError as exc:
+            rows.append({"account": name, "state_dir": "", "runs": None, "latest": None, "status": "error",
+                         "updated": None, "sent": None, "rejected": None, "failed": None, "note": exc.message})
+            accounts.append({"account": name, "error": exc.message, "runs": []})
+            continue
+        finally:
+            sub.close()
+        latest = records[0] if records else None
+        counts = (latest.counts or {}) if latest else {}
+        rows.append({"account": name, "state_dir": str(state_dir), "runs": len(records),
+                     "latest": latest.id if latest else None, "status": latest.status if latest else "no runs",
+                     "updated": latest.updated_at if latest else None, "sent": latest.events_sent if latest else None,
+                     "rejected": counts.get("rejected"), "failed": counts.get("failed"), "note": ""})
+        accounts.append({"account": name, "state_dir": str(state_dir), "runs": [r.to_json() for r in records]})
+    term = app.renderer.is_terminal
+
+    def number(v: Any) -> str:
+        return "" if v is None else f"{v:,}"
+
+    cols = [Column("account", "Account", no_wrap=True), Column("runs", "Runs", justify="right", fmt=number),
+            Column("latest", "Latest", justify="right", fmt=number), Column("status", "Status"),
+            Column("updated", "Updated", fmt=lambda v: local_text(v, None, term)),
+            Column("sent", "Sent", justify="right", fmt=number), Column("rejected", "Rejected", justify="right", fmt=number),
+            Column("failed", "Failed", justify="right", fmt=number), Column("state_dir", "State dir"), Column("note", "Note")]
+    app.renderer.emit(output, json_data={"accounts": accounts}, rows=rows, columns=cols)
 
 
 def register(app: typer.Typer) -> None:

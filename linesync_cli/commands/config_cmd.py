@@ -1,4 +1,4 @@
-"""`linesync config show|path|init`: what is in effect and why, which files are read, a starting file."""
+"""`linesync config show|path|init|accounts`: what is in effect and why, which files are read, a starting file, the named accounts."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import typer
 
 from linesync_cli.commands.options import FormatOpt, JsonOpt, TableJsonFormatOpt, app_context, resolve_format
 
-config_app = typer.Typer(no_args_is_help=True, short_help="The configuration: what is in effect, which files are read, a starting file.", help="""The configuration: what is in effect and where it came from, which files are read, a commented starting file.
+config_app = typer.Typer(no_args_is_help=True, short_help="The configuration: what is in effect, which files are read, a starting file, the named accounts.", help="""The configuration: what is in effect and where it came from, which files are read, a commented starting file.
 
 Precedence: flag > environment > .env in the working directory > config file > default.
 
@@ -17,6 +17,8 @@ Examples:
   linesync config show
 
   linesync config init
+
+  linesync config accounts
 """)
 
 
@@ -31,17 +33,18 @@ def show(ctx: typer.Context, fmt: FormatOpt = None, as_json: JsonOpt = False) ->
 
     Examples:
 
-      linesync config show
+      linesync --account shop-a config show
 
       LINESYNC_LINK_KEY=external_id linesync config show --json
     """
+    from linesync_cli.accounts import exposure_warnings
     from linesync_cli.config import diagnose
     from linesync_cli.errors import ConfigError, ExitCode
     from linesync_cli.render import Column, safe
 
     app = app_context(ctx)
     output = resolve_format(fmt, as_json)
-    report = diagnose(app.flags, app.config_file)
+    report = diagnose(app.flags, app.config_file, account=app.account)
     rows = [{"variable": s.variable, "value": s.value, "source": s.source, "problem": s.problem}
             for s in report.settings]
     shown_rows = [dict(row, value="(not set)" if row["value"] is None else row["value"]) for row in rows]
@@ -49,8 +52,16 @@ def show(ctx: typer.Context, fmt: FormatOpt = None, as_json: JsonOpt = False) ->
     if any(row["problem"] for row in rows):
         cols.append(Column("problem", "Problem", style="red"))
     problems = [{"where": p.where, "message": p.message, "fatal": p.fatal} for p in report.problems]
-    app.renderer.emit(output, json_data={"settings": rows, "config_file": str(report.config_file),
-                                         "problems": problems, "ok": report.ok},
+    warnings = exposure_warnings(report.state_dir, report.config_file, report.config_holds_secret) \
+        if report.state_dir is not None else []
+    if report.account:
+        app.renderer.note(f"account: {safe(report.account)} (from {report.account_source})")
+    for warning in warnings:
+        # One unbroken line: the chmod is meant to be copied.
+        app.renderer.err.print(f"[yellow]warning:[/] {safe(warning)}", highlight=False, soft_wrap=True)
+    app.renderer.emit(output, json_data={"account": report.account, "account_source": report.account_source,
+                                         "settings": rows, "config_file": str(report.config_file),
+                                         "problems": problems, "warnings": warnings, "ok": report.ok},
                       rows=shown_rows, columns=cols)
     for problem in report.problems:
         if problem.fatal:
@@ -130,6 +141,32 @@ def init(
         r.data(str(target))
     r.note(f"wrote {safe(str(target))} (mode 0600)" + ("" if key else "; the key is not in it: set "
            "LINESYNC_KLAVIYO_API_KEY, or uncomment klaviyo_api_key"))
+
+
+@config_app.command("accounts")
+def accounts_cmd(ctx: typer.Context, fmt: FormatOpt = None, as_json: JsonOpt = False) -> None:
+    """List the named accounts of the config file ([accounts.NAME] tables) and which is the default.
+
+    Secrets are never shown: the listing says only whether a key is in the file or comes from key_command.
+    Pick one with --account NAME or LINESYNC_ACCOUNT.
+
+    Examples:
+
+      linesync config accounts
+
+      linesync --config ./linesync.toml config accounts --json
+    """
+    from linesync_cli.config import list_accounts
+    from linesync_cli.render import Column, safe
+
+    app = app_context(ctx)
+    output = resolve_format(fmt, as_json)
+    path, rows = list_accounts(app.config_file)
+    cols = [Column("account", "Account"), Column("default", "Default"), Column("klaviyo_key", "Klaviyo key"),
+            Column("link_key", "Link key"), Column("state_dir", "State dir"), Column("line_token", "LINE token")]
+    if not rows:
+        app.renderer.note(safe(f"no [accounts.NAME] tables in {path}"))
+    app.renderer.emit(output, json_data={"config_file": str(path), "accounts": rows}, rows=rows, columns=cols)
 
 
 def register(app: typer.Typer) -> None:

@@ -28,6 +28,7 @@ def doctor(
     link_map: Annotated[Path | None, typer.Option("--link-map", metavar="FILE", help="Resolve --line-user-id through this CSV (line_user_id + profile_id/email/phone_number) instead of the configured link key.")] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Exit 1 on warnings too.")] = False,
     ci: Annotated[bool, typer.Option("--ci", help="For CI: no colour, no prompts (doctor never prompts; the flag makes that explicit in scripts).")] = False,
+    all_accounts: Annotated[bool, typer.Option("--all-accounts", help="Run the checks for every [accounts.NAME] of the config file, one after the other: a table with a row per account.")] = False,
     details: Annotated[bool, typer.Option("--details", "-d", help="Show each check's extra lines (`-v`/`--verbose` implies this and also logs HTTP requests).")] = False,
     fmt: FormatOpt = None,
     as_json: JsonOpt = False,
@@ -38,7 +39,7 @@ def doctor(
     Each check prints ✓ (pass), ! (warning), ✗ (failed), ? (could not run), - (skipped) or i (information),
     with a hint naming the next command. Exit codes: 0 nothing failed (warnings allowed unless --strict),
     1 a check failed, 2 configuration (no key, bad option, unreadable --message file), 3 Klaviyo refused the key,
-    4 Klaviyo unavailable.
+    4 Klaviyo unavailable. With --all-accounts, a row per account and the worst account's exit code.
 
     Examples:
 
@@ -52,10 +53,6 @@ def doctor(
     app = app_context(ctx)
     output = resolve_format(fmt, as_json)
     options = _build_options(since, line_user_id, message, segment, link_map, strict)
-    report = run_doctor(
-        options, only=_id_list(only), skip=_id_list(skip),
-        load_settings=lambda: app.loaded, klaviyo=app.klaviyo, line=app.line, raise_unexpected=app.debug,
-    )
     if ci:
         # Plain text whatever the environment says (FORCE_COLOR, a pseudo-terminal):
         # CI logs get no escape codes, the error line at the end included.
@@ -65,6 +62,13 @@ def doctor(
 
         app.renderer = Renderer(Console(force_terminal=False, no_color=True, soft_wrap=False, highlight=False),
                                 Console(stderr=True, force_terminal=False, no_color=True, highlight=False))
+    if all_accounts:
+        _all_accounts(app, options, _id_list(only), _id_list(skip), output)
+        return
+    report = run_doctor(
+        options, only=_id_list(only), skip=_id_list(skip),
+        load_settings=lambda: app.loaded, klaviyo=app.klaviyo, line=app.line, raise_unexpected=app.debug,
+    )
     _render(app.renderer, report, output, details or app.verbose)
     code = report.exit_code
     if code:
@@ -77,6 +81,39 @@ def doctor(
             hint=f"`linesync doctor --only {','.join(ids)} -d` shows the details",
         )
         err.exit_code = code
+        raise err
+
+
+def _all_accounts(app, options, only: list[str], skip: list[str], output) -> None:
+    """The fleet view: each account's checks in turn (each key paced by its own client), a row per account."""
+    from functools import partial
+
+    from linesync_cli.core.doctor import Status, run_doctor
+    from linesync_cli.errors import CheckFailed, ExitCode
+    from linesync_cli.render import Column
+
+    rows, reports = [], []
+    for name in app.account_names():
+        sub = app.for_account(name)
+        try:
+            report = run_doctor(options, only=only, skip=skip, load_settings=partial(getattr, sub, "loaded"),
+                                klaviyo=sub.klaviyo, line=sub.line, raise_unexpected=app.debug)
+        finally:
+            sub.close()
+        bad = [o.check.id for o in report.outcomes if o.result.status.value in ("fail", "error")]
+        rows.append({"account": name, "exit_code": report.exit_code, "pass": report.count(Status.PASS),
+                     "warn": report.count(Status.WARN), "fail": len(bad), "failed_checks": ", ".join(bad)})
+        reports.append({"account": name} | report.to_json())
+    cols = [Column("account", "Account", no_wrap=True), Column("exit_code", "Exit", justify="right"),
+            Column("pass", "Pass", justify="right"), Column("warn", "Warn", justify="right"),
+            Column("fail", "Fail", justify="right"), Column("failed_checks", "Failed checks")]
+    app.renderer.emit(output, json_data={"accounts": reports}, rows=rows, columns=cols)
+    worst = max((row["exit_code"] for row in rows), default=0)
+    if worst:
+        failing = [row["account"] for row in rows if row["exit_code"]]
+        err = CheckFailed(f"accounts with failed checks: {', '.join(failing)}",
+                          hint=f"`linesync --account {failing[0]} doctor -d` shows the details")
+        err.exit_code = ExitCode(worst)
         raise err
 
 

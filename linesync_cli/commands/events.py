@@ -56,9 +56,12 @@ def open_mirror_for_writing(state_dir: Path):
 
 def pull_into_mirror(app: Any, opts: Any, *, label: str = "events pull"):
     """Run a pull with a progress display; shared by `events pull` and the commands that pull as needed."""
+    from linesync_cli.core.account_guard import check_binding
     from linesync_cli.core.events.pull import run_pull
 
     with open_mirror_for_writing(app.state_dir) as mirror, _PullProgress(app.renderer, label) as show:
+        # A mirror of another account's events: exit 2 naming both, before a page is read.
+        check_binding(mirror.db, app.klaviyo_account(), "event mirror", mirror.path)
         return run_pull(app.klaviyo(), mirror, opts, progress=show)
 
 

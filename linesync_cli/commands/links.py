@@ -80,6 +80,7 @@ def sync(
         _no_index_needed(r, output, str(link))
         return
     client = app.klaviyo()
+    app.guard_state("links.sqlite")  # an index of another account's profiles: exit 2 before any page
     r.note(f'syncing the link index for property "{safe(link.property_name)}"'
            + (f" from segment {safe(segment)}" if segment else "") + " …")
 
@@ -122,15 +123,18 @@ def status(
     fmt: FormatOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Show the link index's age and counts for the configured link key.
+    """Show the link index's age and counts for the configured link key, then every link index in the state dir.
+
+    One index per link key: several LINE Official Accounts link through `LINE User ID`,
+    `LINE User ID 2`, ... (`--oa 2` is short for `--link-key "property:LINE User ID 2"`).
 
     Examples:
 
-      linesync links status
+      linesync --oa 2 links status
 
       linesync links status --json | jq .synced_at
     """
-    from linesync_cli.core.link_index import link_index_status
+    from linesync_cli.core.link_index import all_link_index_statuses, link_index_status
     from linesync_cli.render import Column, OutputFormat, safe
     from linesync_cli.timeutil import humanize_age, local_text
 
@@ -142,8 +146,11 @@ def status(
         _no_index_needed(r, output, str(link))
         return
     st = link_index_status(app.settings)
+    every = all_link_index_statuses(app.settings.state_dir)
     if output is OutputFormat.json:
-        r.json(st.to_json())
+        r.json(st.to_json() | {"indexes": [
+            {"link_key": i.link_key, "linked_ids": i.linked_ids, "ambiguous_ids": i.ambiguous_ids,
+             "synced_at": i.to_json()["synced_at"], "scope": i.scope} for i in every]})
     else:
         term = r.is_terminal
         rows = [
@@ -160,6 +167,14 @@ def status(
             r.csv(rows, cols)
         else:
             r.table(rows, cols)
+            if every:
+                listing = [{"link_key": i.link_key, "linked": i.linked_ids, "ambiguous": i.ambiguous_ids,
+                            "synced": local_text(i.synced_at, None, term),
+                            "current": "*" if i.link_key == st.link_key else ""} for i in every]
+                r.data("")
+                r.table(listing, [Column("current", ""), Column("link_key", "Link index (key)"),
+                                  Column("linked", "Linked", "right"), Column("ambiguous", "Ambiguous", "right"),
+                                  Column("synced", "Last sync")], title=f"link indexes in {st.path}")
     if st.run_in_progress:
         r.warn(f"a {st.run_in_progress} sync was interrupted after {st.run_profiles_read:,} profiles; "
                "`linesync links sync` continues it")

@@ -90,7 +90,7 @@ def create(
     chosen = get_preset(preset)
     if days is not None and not chosen.uses_days:
         r.warn(f"{chosen.key} does not look at events; --days is ignored")
-    has_key = app.settings.klaviyo_api_key is not None
+    has_key = app.settings.has_klaviyo_key
     client = app.klaviyo() if (has_key or not dry_run) else None
     metrics = known_metrics(client) if client is not None and chosen.metrics else None
     plan = plan_segment(chosen, link=app.settings.link, days=days, name=name, metrics=metrics)

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from linesync_cli.errors import ConfigError
+from linesync_cli.state import owner_only_file
 from linesync_cli.timeutil import parse_iso
 
 if TYPE_CHECKING:
@@ -137,7 +138,7 @@ class LinkIndex:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        owner_only_file(self.path)  # before connect: SQLite gives -wal/-shm the same mode
         try:
             # A backfill may resolve from worker threads: one connection, used under a lock.
             self.conn = sqlite3.connect(self.path, timeout=30.0, check_same_thread=False)
@@ -316,3 +317,15 @@ def link_index_status(settings: Any) -> IndexStatus:
         index.close()
 
 
+
+
+def all_link_index_statuses(state_dir: Path) -> list[IndexStatus]:
+    """Every link key with an index in the state dir (one per LINE Official Account's property), by key."""
+    index = LinkIndex.open_existing(index_path(state_dir))
+    if index is None:
+        return []
+    try:
+        keys = [row[0] for row in index.conn.execute("SELECT link_key FROM link_keys ORDER BY link_key")]
+        return [index.status(key) for key in keys]
+    finally:
+        index.close()

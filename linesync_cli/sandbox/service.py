@@ -30,6 +30,7 @@ from linesync_cli.sandbox.base import is_loopback_ipv4
 from linesync_cli.sandbox.klaviyo import KlaviyoStandIn
 from linesync_cli.sandbox.line import LineStandIn
 from linesync_cli.sandbox.seed import Seed, SeedSummary
+from linesync_cli.state import ensure_dir
 
 DEFAULT_PORT = 8765  # Klaviyo; LINE on the next port
 # A marker in the sandbox's working state dir: control files are one level up.
@@ -149,7 +150,7 @@ class Sandbox:
             # SIGHUP (the terminal closed) stops it the same way, so no stale files are left.
             self._previous_signals = {sig: signal.signal(sig, lambda *_: self._stop.set())
                                       for sig in (signal.SIGTERM, signal.SIGHUP)}
-        self.workspace.mkdir(parents=True, exist_ok=True)
+        ensure_dir(self.workspace)  # it is the demo's state dir: owner-only like any state dir
         (self.workspace / WORKSPACE_MARKER).write_text("linesync sandbox workspace: control files are in ..\n")
         self.info = SandboxInfo(
             pid=os.getpid(), klaviyo_url=self.klaviyo.base_url, line_url=self.line.base_url,

@@ -43,6 +43,13 @@ def profile(pid: str, *, properties: dict | None = None, **attributes: Any) -> d
     return {"type": "profile", "id": pid, "attributes": attrs, "links": {"self": f"{BASE}/api/profiles/{pid}/"}}
 
 
+def accounts_doc(account_id: str = "AbC123", name: str = "Fake Shop") -> dict:
+    """`GET /api/accounts` as Klaviyo answers it (the key's one account)."""
+    return {"data": [{"type": "account", "id": account_id,
+                      "attributes": {"contact_information": {"organization_name": name}}}],
+            "links": {"self": "x", "next": None, "prev": None}}
+
+
 def page(resources: list[dict], *, next_url: str | None = None, included: list[dict] | None = None) -> dict:
     doc: dict[str, Any] = {"data": resources, "links": {"self": "x", "next": next_url, "prev": None}}
     if included is not None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from linesync_cli.core.backfill.records import Action, encode_string
+from linesync_cli.state import ensure_dir
 
 MAX_EVENTS = 1000
 # Klaviyo's limit is "5MB"; stay under the decimal reading of it.
@@ -41,7 +42,7 @@ class SeenKeys:
     def __init__(self, directory: Path | None = None) -> None:
         # In the state dir rather than /tmp, which is often memory-backed (tmpfs).
         if directory is not None:
-            directory.mkdir(parents=True, exist_ok=True)
+            ensure_dir(directory)
         fd, self._path = tempfile.mkstemp(prefix="backfill-seen-", suffix=".sqlite", dir=directory)
         os.close(fd)
         # Used from one helper thread at a time (run.py), not always the creating one.

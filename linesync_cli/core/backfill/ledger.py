@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from linesync_cli.errors import UsageError
+from linesync_cli.state import open_owner_only, owner_only_file
 
 LEDGER_FILE = "ledger.sqlite"
 
@@ -102,8 +103,7 @@ class Ledger:
 
     def __init__(self, state_dir: Path) -> None:
         try:
-            state_dir.mkdir(parents=True, exist_ok=True)
-            self.path = state_dir / LEDGER_FILE
+            self.path = owner_only_file(state_dir / LEDGER_FILE)  # 0600 before SQLite adds -wal/-shm
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
             self._db.execute("PRAGMA journal_mode=WAL")
             # FULL: every commit is on disk before we go on (WAL alone defers the sync).
@@ -168,7 +168,7 @@ class Ledger:
             import fcntl
         except ImportError:  # Windows: no advisory locks; the ledger still keeps data safe
             return
-        handle = open(self.path.parent / f"backfill-run-{run_id}.lock", "w")  # noqa: SIM115 - held until close
+        handle = open_owner_only(self.path.parent / f"backfill-run-{run_id}.lock")  # held until close
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -186,7 +186,7 @@ class Ledger:
         path = self.path.parent / f"backfill-run-{run_id}.lock"
         if not path.exists():
             return False
-        with open(path, "w") as handle:
+        with open_owner_only(path) as handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import threading
 import time
 from collections import Counter
@@ -50,6 +49,7 @@ from linesync_cli.core.backfill.sink import DryRunSink, Sink
 from linesync_cli.core.backfill.validate import ActionValidator
 from linesync_cli.core.linkage import LinkStatus
 from linesync_cli.errors import Interrupted, LinesyncError, UsageError
+from linesync_cli.state import ensure_dir, open_owner_only
 
 if TYPE_CHECKING:
     from linesync_cli.core.linkage import Resolver
@@ -81,11 +81,10 @@ class RejectsFile:
         with self._lock:
             if self._fh is None:
                 try:
-                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                    ensure_dir(self.path.parent)
                     # Owner-only: rejected records hold customers' LINE IDs and links.
-                    fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
                     # backslashreplace: a record with undecodable bytes is written, not lost.
-                    self._fh = open(fd, "w", encoding="utf-8", errors="backslashreplace")  # noqa: SIM115
+                    self._fh = open_owner_only(self.path, "w", encoding="utf-8", errors="backslashreplace")
                 except OSError as exc:
                     raise UsageError(f"cannot write the rejects file {self.path}: {exc.strerror or exc}") from None
             try:
@@ -473,8 +472,8 @@ def _after(actions: list[Action], action: Action) -> list[Action]:
 def write_unlinked(path: Path, unlinked: Counter, ambiguous: Counter) -> Path:
     """--unlinked FILE: each LINE user ID not sent, with its status and number of actions."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "w", encoding="utf-8", newline="") as fh:
+        # Owner-only, like the state: the list is customers' LINE user IDs.
+        with open_owner_only(path, "w", encoding="utf-8", newline="") as fh:
             writer = csv.writer(fh, lineterminator="\n")
             writer.writerow(["line_user_id", "status", "actions"])
             for status, ids in (("unlinked", unlinked), ("ambiguous", ambiguous)):

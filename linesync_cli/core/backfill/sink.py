@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from linesync_cli.errors import UsageError
+from linesync_cli.state import ensure_dir, open_owner_only
 
 if TYPE_CHECKING:
     from linesync_cli.api.klaviyo import KlaviyoClient
@@ -66,7 +67,7 @@ class DryRunSink:
         if self.out_dir is None:
             return
         try:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
+            ensure_dir(self.out_dir)
             for old in self.out_dir.glob("batch-*.json"):  # an earlier dry run's bodies are replaced
                 old.unlink()
         except OSError as exc:
@@ -77,7 +78,8 @@ class DryRunSink:
             return
         path = self.out_dir / f"batch-{self._written + 1:06d}.json"
         try:
-            path.write_bytes(body)
+            with open_owner_only(path, "wb") as fh:  # profile IDs and LINE actions: owner-only
+                fh.write(body)
         except OSError as exc:
             raise UsageError(f"cannot write request body {path}: {exc.strerror or exc}") from None
         self._written += 1

@@ -61,6 +61,7 @@ def _state_dir_problem(path: Path) -> str | None:
 
 
 def check_config(ctx: DoctorContext) -> CheckResult:
+    from linesync_cli.accounts import exposure_warnings, key_shown
     from linesync_cli.config import masked
 
     try:
@@ -69,7 +70,8 @@ def check_config(ctx: DoctorContext) -> CheckResult:
         return failed(exc.message, exc.hint, exit_code=ExitCode.USAGE)
     s, src = loaded.settings, loaded.sources
     details = [
-        f"Klaviyo API key: {masked(s.klaviyo_api_key)} (from {src['klaviyo_api_key']})",
+        *([f"account: {loaded.account} (from {loaded.account_source})"] if loaded.account else []),
+        f"Klaviyo API key: {key_shown(s)} (from {src['klaviyo_api_key']})",
         f"Klaviyo API: {s.klaviyo_base_url}, revision {s.klaviyo_revision}",
         f"LINE channel access token: {masked(s.line_channel_access_token)}"
         + ("" if s.line_channel_access_token else " (LINE checks are skipped)"),
@@ -81,13 +83,18 @@ def check_config(ctx: DoctorContext) -> CheckResult:
     for name, url in (("Klaviyo", s.klaviyo_base_url), ("LINE", s.line_base_url)):
         if url.startswith("http://"):
             details.append(f"{name} base URL is plain http:// on a loopback host (a test server?)")
-    if s.klaviyo_api_key is None:
+    if not s.has_klaviyo_key:
         return failed("no Klaviyo API key is configured", KEY_HINT, details, exit_code=ExitCode.USAGE)
     problem = _state_dir_problem(Path(s.state_dir))
     if problem:
         return failed(f"the state directory {s.state_dir} {problem}",
                       "set LINESYNC_STATE_DIR (or --state-dir) to a writable directory", details,
                       exit_code=ExitCode.USAGE)
+    exposed = exposure_warnings(loaded.settings.state_dir, loaded.config_file, loaded.config_holds_secret)
+    if exposed:
+        return warned(exposed[0] + (f" (and {len(exposed) - 1} more)" if len(exposed) > 1 else ""),
+                      "anyone with an account on this machine can read which LINE user is which profile "
+                      "(or the key); the chmod makes it yours only", details + exposed)
     return passed(
         f"Klaviyo key set (from {src['klaviyo_api_key']}), link key {s.link_key}, state directory writable",
         "`linesync config show` shows every setting and where it came from", details,
@@ -108,7 +115,7 @@ def _account_summary(account: Account) -> tuple[str, list[str], dict[str, Any]]:
 def check_klaviyo_auth(ctx: DoctorContext) -> CheckResult:
     # Needs the key, not a perfect configuration: an unwritable state directory
     # (a config failure too) must not hide what Klaviyo says.
-    if settings_or_skip(ctx).klaviyo_api_key is None:
+    if not settings_or_skip(ctx).has_klaviyo_key:
         ctx.need("config")
     try:
         account = ctx.account()

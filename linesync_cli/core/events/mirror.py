@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from linesync_cli.errors import UsageError
+from linesync_cli.state import ensure_dir, owner_only_file
 
 if TYPE_CHECKING:
     import duckdb
@@ -147,8 +148,12 @@ class Mirror:
         self.read_only = read_only
         try:
             if not read_only:
-                path.parent.mkdir(parents=True, exist_ok=True)
+                ensure_dir(path.parent)
             self.db: duckdb.DuckDBPyConnection = duckdb.connect(str(path), read_only=read_only)
+            if not read_only:
+                # DuckDB refuses a pre-created empty file, so the mode is set right after it creates it
+                # (inside the 0700 state dir, nobody else can reach it meanwhile).
+                owner_only_file(path)
             self.db.execute("SET TimeZone = 'UTC'")
             # DuckDB draws its own progress bar on stdout for long queries: stdout is for data.
             self.db.execute("SET enable_progress_bar = false")
