@@ -85,6 +85,8 @@ def _is_terminal(stream) -> bool:
     forced = os.environ.get("TTY_COMPATIBLE", "")
     if forced in ("0", "1"):
         return forced == "1"
+    if os.environ.get("FORCE_COLOR"):  # Rich forces a terminal for it too
+        return True
     try:
         return stream.isatty()
     except (AttributeError, ValueError):

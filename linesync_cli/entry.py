@@ -1,8 +1,8 @@
 """The console entry point: `--version` and piped `linesync --help` without loading the CLI framework.
 
 Typer, Click and Rich are most of a start-up, and these two answers are fixed text:
-`--version` is one line, and the root help off a terminal is the same 80-column plain
-rendering every time. That rendering is generated from the app into `root_help.py`
+`--version` is one line, and the root help off a terminal is the same plain, unwrapped
+rendering every time (piped help ignores the width: one line per paragraph). That rendering is generated from the app into `root_help.py`
 (`python -m linesync_cli.completion_gen` writes it with the completions; a test fails
 when it drifts). On a terminal, or with anything that changes the rendering (a
 width, forced colour, Typer's own variables), the app renders the Rich help live.
@@ -17,7 +17,6 @@ import sys
 # detection) or asks for something else (shell completion): the app answers then.
 _RENDERING_VARIABLES = ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "TYPER_", "_TYPER", "_LINESYNC_COMPLETE",
                         "JUPYTER_")
-WIDTH = "80"  # Rich's width off a terminal when COLUMNS does not say
 
 
 def _fixed_help_applies() -> bool:
@@ -25,8 +24,6 @@ def _fixed_help_applies() -> bool:
         if sys.stdout.isatty():
             return False
     except (AttributeError, ValueError):
-        return False
-    if os.environ.get("COLUMNS", WIDTH) != WIDTH:
         return False
     return not any(name.startswith(_RENDERING_VARIABLES) for name in os.environ)
 
