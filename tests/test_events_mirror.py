@@ -41,3 +41,39 @@ def test_long_queries_draw_no_progress_bar_on_stdout(tmp_path):
     mirror = Mirror(tmp_path / "events.duckdb")
     assert mirror.scalar("SELECT current_setting('enable_progress_bar')") is False
     mirror.close()
+
+
+def test_a_schema_1_mirror_is_refused_untouched_with_a_one_line_fix(tmp_path):
+    import duckdb
+    import pytest
+
+    from linesync_cli.core.events.mirror import MirrorError
+
+    path = tmp_path / "events.duckdb"
+    old = duckdb.connect(str(path))
+    old.execute("CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR); INSERT INTO meta VALUES ('schema', '1')")
+    old.close()
+    for read_only in (False, True):
+        with pytest.raises(MirrorError) as caught:
+            Mirror(path, read_only=read_only)
+        assert "schema 1" in str(caught.value) and "schema 2" in str(caught.value)
+        assert f"delete {path}" in (caught.value.hint or "")
+    check = duckdb.connect(str(path), read_only=True)
+    assert [r[0] for r in check.execute("SELECT table_name FROM duckdb_tables()").fetchall()] == ["meta"]
+    check.close()
+
+
+def test_each_profile_gets_one_key_and_unique_counts_use_it(tmp_path):
+    now = datetime(2026, 11, 1, tzinfo=UTC)
+    with Mirror(tmp_path / "events.duckdb") as mirror:
+        from linesync_cli.core.events.mirror import Slice
+
+        s = Slice(1, "M1", "opened", now - timedelta(days=1), now)
+        events = [ReadEvent(f"e{i}", "M1", p, (now - timedelta(minutes=i)).isoformat(), {"$event_id": f"u{i}"})
+                  for i, p in enumerate(["PA", "PB", "PA", None])]
+        mirror.store_page(s, events[:2], "c1")
+        mirror.store_page(s, events[2:], "c2")
+        keys = dict(mirror.db.execute("SELECT id, profile_key FROM events").fetchall())
+        assert keys["e0"] == keys["e2"] != keys["e1"] and keys["e3"] is None
+        assert mirror.scalar("SELECT count(*) FROM profiles") == 2
+        assert mirror.unique_profiles("opened", now - timedelta(days=1), now) == 2

@@ -72,7 +72,7 @@ def broadcast_report(mirror: Mirror, since: datetime, until: datetime, by: str =
     column = GROUPINGS[by]
     steps = [s for s, _ in STEPS]
     rows = mirror.db.execute(
-        f"SELECT {column}, metric, count(*), count(DISTINCT profile_id), min(time), max(time) FROM events "
+        f"SELECT {column}, metric, count(*), count(DISTINCT profile_key), min(time), max(time) FROM events "
         "WHERE list_contains(?, metric) AND time >= ? AND time < ? GROUP BY ALL", [steps, since, until]).fetchall()
     groups: dict[str | None, GroupRow] = {}
     for key, metric, total, unique, first, last in rows:
@@ -87,7 +87,7 @@ def broadcast_report(mirror: Mirror, since: datetime, until: datetime, by: str =
 
 def exact_totals(mirror: Mirror, metrics: list[str], since: datetime, until: datetime) -> dict[str, tuple[int, int]]:
     """metric -> (events, unique people) in [since, until): exact over any range (report funnel --exact)."""
-    rows = mirror.db.execute("SELECT metric, count(*), count(DISTINCT profile_id) FROM events WHERE "
+    rows = mirror.db.execute("SELECT metric, count(*), count(DISTINCT profile_key) FROM events WHERE "
                              "list_contains(?, metric) AND time >= ? AND time < ? GROUP BY metric",
                              [metrics, since, until]).fetchall()
     return {m: (int(t), int(u)) for m, t, u in rows}
