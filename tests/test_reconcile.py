@@ -444,3 +444,29 @@ def test_doctor_fails_naming_the_permission_on_403(env, klaviyo_standin, line_st
     _, c = doctor_check(env)
     assert c["status"] == "fail"
     assert "lacks access to the account's statistics (Messaging API Insight)" in c["detail"]
+
+
+def test_request_id_reads_the_event_mirror_when_it_covers_the_send(env, klaviyo_standin, line_standin):
+    sent = datetime.now(JST).replace(microsecond=0) - timedelta(days=20)
+    line_standin.insight.add_message_event(REQUEST_ID, sent, delivered=60, unique_impression=48, unique_click=22)
+    per_send_events(klaviyo_standin, REQUEST_ID, delivered=60, opened=25, clicked=22, sent_at=sent)
+    pulled = run_cli(["events", "pull", "--since", "30d"], env=env)
+    assert pulled.exit_code == 0, pulled.stderr
+    klaviyo_standin.requests.clear()
+    result, doc = as_json(env, "--request-id", REQUEST_ID)
+    assert result.exit_code == 0, result.stderr
+    assert doc["klaviyo_source"] == "event mirror"
+    assert doc["sends"][0]["klaviyo_unique"] == {"delivered": 60, "opened": 25, "clicked": 22}
+    assert not klaviyo_standin.requests_for("get_events")
+
+
+def test_a_mirror_that_has_not_read_the_window_is_not_trusted(env, klaviyo_standin, line_standin):
+    sent = datetime.now(JST).replace(microsecond=0) - timedelta(days=5)
+    line_standin.insight.add_message_event(REQUEST_ID, sent, delivered=60, unique_impression=48, unique_click=22)
+    per_send_events(klaviyo_standin, REQUEST_ID, delivered=60, opened=25, clicked=22, sent_at=sent)
+    assert run_cli(["events", "pull", "--since", "1d"], env=env).exit_code == 0
+    result, doc = as_json(env, "--request-id", REQUEST_ID)
+    assert doc["klaviyo_source"] == "Get Events"
+    assert doc["klaviyo_source_note"].startswith("the event mirror has not read Delivered LINE Message for all of")
+    assert doc["sends"][0]["klaviyo_unique"] == {"delivered": 60, "opened": 25, "clicked": 22}
+    assert "`linesync events pull` fills the mirror" in result.stderr

@@ -90,11 +90,21 @@ def reconcile(
     klaviyo = app.klaviyo()
     r = app.renderer
     if per_send:
+        from linesync_cli.core.events.mirror import Mirror
         from linesync_cli.core.reconcile import reconcile_sends
 
-        with _progress(r) as progress:
-            report = reconcile_sends(line, klaviyo, request_ids=request_ids, unit=unit, unit_days=(first, last),
-                                     match_property=match_property, tolerance=tol, now=now, progress=progress)
+        mirror = Mirror.open_existing(app.state_dir)
+        try:
+            with _progress(r) as progress:
+                report = reconcile_sends(line, klaviyo, request_ids=request_ids, unit=unit, unit_days=(first, last),
+                                         match_property=match_property, tolerance=tol, now=now, progress=progress,
+                                         mirror=mirror)
+        finally:
+            if mirror is not None:
+                mirror.close()
+        if report.source_note:
+            _say(r, f"[cyan]note:[/] read with Get Events: {safe(report.source_note)}; `linesync events pull` "
+                    "fills the mirror")
         _render_sends(r, report, output)
         unchecked = [s for s in report.rows if s.problem]
         for s in unchecked:

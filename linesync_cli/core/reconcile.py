@@ -52,6 +52,7 @@ from linesync_cli.timeutil import parse_zone
 if TYPE_CHECKING:
     from linesync_cli.api.klaviyo import KlaviyoClient
     from linesync_cli.api.line import LineClient
+    from linesync_cli.core.events.mirror import Covered, Mirror
     from linesync_cli.core.insight_cache import InsightCache
 
 DEFAULT_TOLERANCE = 0.02
@@ -613,7 +614,8 @@ class SendReport:
     rows: list[SendRow]
     match_property: str
     window: tuple[datetime, datetime] | None
-    source: str = "Get Events"  # where Klaviyo's figures were read
+    source: str = "Get Events"  # where Klaviyo's figures were read: "event mirror" or "Get Events"
+    source_note: str | None = None  # why the mirror was not used, when there is one
 
     @property
     def short_rows(self) -> list[SendRow]:
@@ -623,6 +625,7 @@ class SendReport:
         return {
             "match_property": self.match_property,
             "klaviyo_source": self.source,
+            "klaviyo_source_note": self.source_note,
             "klaviyo_window": None if self.window is None else
             {"since": self.window[0].isoformat(), "until": self.window[1].isoformat()},
             "note": IMPRESSIONS_NOTE,
@@ -652,11 +655,39 @@ def _unique_by_key(klaviyo: KlaviyoClient, keys: Iterable[str], match_property: 
     return {k: {i: len(v) for i, v in per.items()} for k, per in people.items()}
 
 
+def covers(ranges: Iterable[Covered], since: datetime, until: datetime) -> bool:
+    """Whether the mirror's read ranges of one metric cover [since, until) without a gap."""
+    reached = since
+    for r in sorted(ranges, key=lambda c: c.since):
+        if r.since > reached:
+            return False
+        reached = max(reached, r.until)
+        if reached >= until:
+            return True
+    return reached >= until
+
+
+def _unique_from_mirror(mirror: Mirror, keys: Sequence[str], match_property: str, since: datetime,
+                        until: datetime) -> dict[str, dict[str, int]] | str:
+    """Unique profiles per key from the event mirror, or why it cannot answer (a range it has not read)."""
+    coverage = mirror.coverage()
+    for interaction in INTERACTIONS:
+        if not covers([c for c in coverage if c.metric == interaction], since, until):
+            return (f"the event mirror has not read {INTERACTION_METRIC[interaction]} for all of "
+                    f"{since:%Y-%m-%d %H:%M} to {until:%Y-%m-%d %H:%M} UTC")
+    return {k: {i: mirror.unique_profiles(i, since, until, property_name=match_property, value=k)
+                for i in INTERACTIONS} for k in keys}
+
+
 def reconcile_sends(line: LineClient, klaviyo: KlaviyoClient, *, request_ids: Sequence[str] = (), unit: str | None = None,
                     unit_days: tuple[date, date] | None = None, match_property: str = DEFAULT_MATCH_PROPERTY,
                     tolerance: float = DEFAULT_TOLERANCE, now: datetime | None = None,
-                    progress: Progress | None = None) -> SendReport:
-    """LINE's figures per request ID (or one unit) beside Klaviyo's unique profiles for the same send."""
+                    progress: Progress | None = None, mirror: Mirror | None = None) -> SendReport:
+    """LINE's figures per request ID (or one unit) beside Klaviyo's unique profiles for the same send.
+
+    Klaviyo's side comes from the event mirror (`linesync events pull`) when it has read
+    the whole window for Delivered, Opened and Clicked; otherwise from Get Events.
+    """
     now = now or datetime.now(UTC)
     rows: list[SendRow] = []
     for request_id in request_ids:
@@ -691,11 +722,19 @@ def reconcile_sends(line: LineClient, klaviyo: KlaviyoClient, *, request_ids: Se
         end_day = last + timedelta(days=1 + EVENT_WINDOW_DAYS)
         windows.append((start, datetime(end_day.year, end_day.month, end_day.day, tzinfo=JST)))
     window = None
+    source, note = "Get Events", None
     if windows:
         window = (min(w[0] for w in windows), min(max(w[1] for w in windows), now))
         if window[0] < window[1]:
-            found = _unique_by_key(klaviyo, [r.key for r in rows if not r.problem], match_property,
-                                   window[0], window[1], progress)
+            keys = [r.key for r in rows if not r.problem]
+            found: dict[str, dict[str, int]] | str = "no event mirror yet (`linesync events pull` makes one)"
+            if mirror is not None:
+                found = _unique_from_mirror(mirror, keys, match_property, window[0], window[1])
+            if isinstance(found, str):
+                note = found if mirror is not None else None
+                found = _unique_by_key(klaviyo, keys, match_property, window[0], window[1], progress)
+            else:
+                source = "event mirror"
             for row in rows:
                 row.klaviyo = found.get(row.key, {i: 0 for i in INTERACTIONS}) if not row.problem else {}
-    return SendReport(rows, match_property, window)
+    return SendReport(rows, match_property, window, source, note)
