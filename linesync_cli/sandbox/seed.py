@@ -238,9 +238,9 @@ class _Demo:
             broadcast, message = f"bc-{sent_at:%Y%m%d}", f"msg-{sent_at:%Y%m%d}-1"
             ids: dict[str, Any] = {"Broadcast ID": broadcast, "Message ID": message, "Send Type": "broadcast"}
             if week == DEMO_WEEKS - 2:
-                # The last broadcast before the gap carries LINE's X-Line-Request-Id, which LINE's per-send Insight
-                # figures are keyed by (the same on every start: derived from the broadcast ID).
-                self.summary.request_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"linesync-sandbox/{broadcast}"))
+                # The last broadcast before the gap carries LINE's X-Line-Request-Id, which LINE's per-send
+                # Insight figures are keyed by (the same on every start and every day, so docs can name it).
+                self.summary.request_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"linesync-sandbox/broadcast-{week}"))
                 ids["LINE Request ID"] = self.summary.request_id
                 self.request_sent_at = sent_at
             for pid, uid in linked:
