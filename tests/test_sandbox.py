@@ -13,13 +13,15 @@ import socket
 import subprocess
 import sys
 import time
+from collections import Counter
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 
 from linesync_cli.sandbox import service
 from linesync_cli.sandbox.klaviyo import KlaviyoStandIn
-from linesync_cli.sandbox.seed import DEMO_PROFILES, resolve_seed, seed_demo
+from linesync_cli.sandbox.seed import DEMO_PROFILES, DEMO_WEEKS, resolve_seed, seed_demo
 from tests.support.standin_cli import clean_env, run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -161,21 +163,41 @@ def test_doctor_against_the_demo_gives_the_expected_checks(demo) -> None:
     sandbox, env = demo
     assert run_cli(["links", "sync"], env=env).exit_code == 0
     result = run_cli(["doctor", "--json"], env=env)
-    assert result.exit_code == 0, result.stderr
-    statuses = {c["id"]: c["status"] for c in json.loads(result.stdout)["checks"]}
+    assert result.exit_code == 1, result.stderr  # the demo's gap is within the 7 days doctor compares
+    checks = {c["id"]: c for c in json.loads(result.stdout)["checks"]}
+    statuses = {name: c["status"] for name, c in checks.items()}
     assert statuses == {
         "config": "pass", "klaviyo-auth": "pass", "klaviyo-scopes": "pass", "line-metrics": "pass",
         "metric-split": "pass", "recent-events": "pass",
         "link-index": "warn",  # the one LINE user ID on two profiles
         "linkage": "skip", "trackable-message": "skip", "open-vs-read": "info", "segment-processing": "skip",
         "line-token": "pass",
-        # Until the demo seeds LINE's Insight figures (seed_line_insight), LINE reports zero deliveries.
-        "line-vs-klaviyo": "warn",
+        "line-vs-klaviyo": "fail",  # the two gap days, and no other
     }
+    assert checks["line-vs-klaviyo"]["data"]["short_days"] == [d.isoformat() for d in sandbox.summary.gap_days]
     segment = sandbox.summary.processing_segment
     processing = run_cli(["doctor", "--only", "segment-processing", "--segment", segment, "--json"], env=env)
     check = json.loads(processing.stdout)["checks"][0]
     assert check["status"] == "warn" and "still recalculating" in check["detail"]
+
+
+def test_reconcile_against_the_demo_names_exactly_the_two_gap_days(demo) -> None:
+    sandbox, env = demo
+    result = run_cli(["reconcile", "--since", "14d", "--json"], env=env)
+    assert result.exit_code == 1, result.stderr
+    summary = json.loads(result.stdout)["summary"]
+    gap = [d.isoformat() for d in sandbox.summary.gap_days]
+    assert summary["short_days"] == gap
+    assert summary["missing_delivered"] > 200  # the gap holds a broadcast
+    assert summary["states"]["match"] >= 10  # every other finished day matches
+    assert f"2 short days ({gap[0]} to {gap[1]})" in result.stderr
+
+    per_send = run_cli(["reconcile", "--request-id", sandbox.summary.request_id, "--match-property",
+                        "LINE Request ID", "--json"], env=env)
+    assert per_send.exit_code == 0, per_send.stderr
+    send = json.loads(per_send.stdout)["sends"][0]
+    assert send["problem"] is None and send["delivered"]["state"] == "match"
+    assert send["line"]["delivered"] == send["klaviyo_unique"]["delivered"] > 100
 
 
 def test_metrics_lists_the_nine_and_the_emails_are_beside_them(demo) -> None:
@@ -232,10 +254,40 @@ def test_demo_is_the_same_on_every_start_and_holds_what_the_seed_says() -> None:
     sent = [e for e in line_events if klaviyo.metrics[e["metric_id"]]["name"] == "Sent LINE Message"]
     assert {"broadcast", "flow"} == {e["properties"]["Send Type"] for e in sent}
     assert all(e["properties"].get("Broadcast ID") or e["properties"].get("Flow ID") for e in sent)
-    # The two gap days: LINE counted activity, Klaviyo holds none of it.
+    # LINE's Insight figures are the same events counted per JST day: on every day but the
+    # gap's, LINE's delivered (every send type) is Klaviyo's Delivered LINE Message, and LINE's
+    # follower and block totals grow by the day's Followed and Blocked events.
+    from linesync_cli.sandbox.seed import JST
+
+    def klaviyo_per_jst_day(metric: str) -> Counter[date]:
+        return Counter(e["datetime"].astimezone(JST).date() for e in line_events
+                       if klaviyo.metrics[e["metric_id"]]["name"] == metric)
+
+    delivered = klaviyo_per_jst_day("Delivered LINE Message")
+    followed, blocked = klaviyo_per_jst_day("Followed LINE Account"), klaviyo_per_jst_day("Blocked LINE Account")
+    days = sorted(day for day in line.insight.deliveries if day not in summary.gap_days)
+    assert len(days) >= DEMO_WEEKS * 7 - 2 and max(days) == now.astimezone(JST).date()
+    for day in days:
+        assert sum(line.insight.deliveries[day].values()) == delivered[day], day
+        if day == min(days):
+            continue  # LINE's totals before the demo's weeks: no change to compare
+        before, after = line.insight.followers[day - timedelta(days=1)], line.insight.followers[day]
+        assert after["followers"] - before["followers"] == followed[day], day
+        assert after["blocks"] - before["blocks"] == blocked[day], day
+    assert sum(1 for day in days if sum(line.insight.deliveries[day].values()) >= 20) >= len(days) - 2
+    assert line.insight.followers[min(days)]["blocks"] >= 20  # over LINE's privacy threshold, so compared
+    # The two gap days: LINE counted deliveries and follows, Klaviyo holds none of them.
+    assert len(summary.gap_days) == 2
     for day in summary.gap_days:
-        assert sum(summary.line_daily[day].values()) > 0
-        assert not [e for e in line_events if e["datetime"].date() == day]
+        assert sum(line.insight.deliveries[day].values()) > 0 and delivered[day] == 0
+        assert line.insight.followers[day]["followers"] > line.insight.followers[day - timedelta(days=1)]["followers"]
+        assert not [e for e in line_events if e["datetime"].astimezone(JST).date() == day]
+    assert now.astimezone(JST).date() in line.insight.unready_days
+    # The broadcast with a request ID: LINE's figures are the unique profiles Klaviyo holds for it.
+    figures = line.insight.message_events[summary.request_id]
+    tagged = {e["profile_id"] for e in line_events if e["properties"].get("LINE Request ID") == summary.request_id
+              and klaviyo.metrics[e["metric_id"]]["name"] == "Delivered LINE Message"}
+    assert figures["delivered"] == len(tagged) > 100
     live = [f for f in klaviyo.flows.values() if f["status"] == "live"]
     assert [klaviyo.metrics[f["trigger_metric_id"]]["name"] for f in live] == ["Followed LINE Account"]
     assert klaviyo.segments[summary.processing_segment]["is_processing"] is True

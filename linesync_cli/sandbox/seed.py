@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import json
 import random
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +42,14 @@ LINK_PROPERTY = "LINE User ID"  # the default link key, property:LINE User ID
 DEMO_PROFILES = 300
 DEMO_WEEKS = 4
 # Days before the start on which Event Sync "was down": LINE counted the messages
-# and follows, Klaviyo has no events for them (for `reconcile` to find).
-DEMO_GAP_DAYS = (12, 13)
+# and follows, Klaviyo has no events for them (for `reconcile` to find). They are JST
+# days, as LINE counts them, and hold the latest broadcast (4 days ago), so the gap has a size
+# and `doctor` (which looks back 7 days) finds it.
+DEMO_GAP_DAYS = (4, 5)
+JST = timezone(timedelta(hours=9), "JST")
+# LINE's totals before the demo's four weeks (blocks at least LINE's privacy threshold of 20,
+# or LINE would withhold them).
+DEMO_BLOCKS_BEFORE = 24
 
 FIRST_NAMES = ("Taro", "Hanako", "Yui", "Haruto", "Sota", "Aoi", "Ren", "Mei", "Riku", "Sakura", "Yuto", "Hina",
                "Kaito", "Mio", "Sora", "Rin", "Daiki", "Emi", "Kenta", "Nana")
@@ -59,17 +66,21 @@ class SeedSummary:
     metrics: int = 0
     events: int = 0
     samples: dict[str, str] = field(default_factory=dict)  # linked/unlinked/ambiguous/malformed -> LINE user ID
-    # The LINE side's own daily counts (LINE Insight), by day and metric name; on DEMO_GAP_DAYS
-    # Klaviyo holds none of them.
+    # The LINE side's own daily counts (LINE Insight), by JST day and metric name; on
+    # DEMO_GAP_DAYS Klaviyo holds none of them.
     line_daily: dict[date, Counter[str]] = field(default_factory=dict)
+    # LINE's delivered per JST day and LINE send type (apiBroadcast, apiPush).
+    line_delivered_by_type: dict[date, Counter[str]] = field(default_factory=dict)
     gap_days: tuple[date, ...] = ()
     processing_segment: str | None = None  # a segment Klaviyo never finishes recalculating
+    request_id: str | None = None  # a broadcast's X-Line-Request-Id, for `reconcile --request-id`
 
 
     def to_json(self) -> dict[str, Any]:
         return {"seed": self.name, "profiles": self.profiles, "line_users": self.line_users, "metrics": self.metrics,
                 "events": self.events, "samples": dict(self.samples),
-                "gap_days": [d.isoformat() for d in self.gap_days], "processing_segment": self.processing_segment}
+                "gap_days": [d.isoformat() for d in self.gap_days], "processing_segment": self.processing_segment,
+                "request_id": self.request_id}
 
 
 # A seed is a function that fills both stand-ins (not yet started) and says what it put there.
@@ -122,6 +133,7 @@ class _Demo:
         self.summary = SeedSummary("demo", gap_days=tuple(sorted(self.gap)))
         self.metric_ids: dict[str, str] = {}
         self.serial = 0
+        self.request_sent_at = self.now  # when the broadcast with a request ID went out
 
     def metric(self, name: str, klaviyo_own: bool = False) -> str:
         if name not in self.metric_ids:
@@ -134,8 +146,12 @@ class _Demo:
               line_user_id: str | None = None) -> None:
         when = min(when, self.now - timedelta(minutes=5))
         if line_user_id is not None:
-            self.summary.line_daily.setdefault(when.date(), Counter())[name] += 1
-            if when.date() in self.gap:
+            line_day = when.astimezone(JST).date()  # LINE counts its days in JST
+            self.summary.line_daily.setdefault(line_day, Counter())[name] += 1
+            if name == "Delivered LINE Message":
+                send_type = "apiBroadcast" if properties.get("Send Type") == "broadcast" else "apiPush"
+                self.summary.line_delivered_by_type.setdefault(line_day, Counter())[send_type] += 1
+            if line_day in self.gap:
                 return  # Event Sync was down: LINE counted it, Klaviyo never got it
             properties = {"LINE User ID": line_user_id, "Channel": "LINE", **properties}
         self.serial += 1
@@ -220,11 +236,17 @@ class _Demo:
         for week in range(DEMO_WEEKS):
             sent_at = self.start + timedelta(days=week * 7 + 3, hours=3)  # 12:00 in Tokyo
             broadcast, message = f"bc-{sent_at:%Y%m%d}", f"msg-{sent_at:%Y%m%d}-1"
+            ids: dict[str, Any] = {"Broadcast ID": broadcast, "Message ID": message, "Send Type": "broadcast"}
+            if week == DEMO_WEEKS - 2:
+                # The last broadcast before the gap carries LINE's X-Line-Request-Id, which LINE's per-send
+                # Insight figures are keyed by (the same on every start and every day, so docs can name it).
+                self.summary.request_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"linesync-sandbox/broadcast-{week}"))
+                ids["LINE Request ID"] = self.summary.request_id
+                self.request_sent_at = sent_at
             for pid, uid in linked:
                 if uid == ambiguous or blocked_at.get(uid, self.now) < sent_at or followed_at.get(uid, self.start) > sent_at:
                     continue
-                self._message(pid, uid, sent_at, {"Broadcast ID": broadcast, "Message ID": message,
-                                                  "Send Type": "broadcast"}, open_rate=0.45, click_rate=0.3)
+                self._message(pid, uid, sent_at, dict(ids), open_rate=0.45, click_rate=0.3)
 
         # Email beside it: a weekly newsletter to everyone.
         for week in range(DEMO_WEEKS):
@@ -236,6 +258,17 @@ class _Demo:
                     if rng.random() < 0.2:
                         self.event("Clicked Email", pid, sent_at + timedelta(hours=30), {"URL": "https://shop.example.com/sale"})
 
+        # A daily "back in stock" flow message to a few dozen friends: LINE counts at least 20
+        # deliveries every day, so its daily figures are not withheld and reconcile compares them.
+        for day in range(DEMO_WEEKS * 7 + 1):  # today too (times capped at now)
+            day_start = self.start + timedelta(days=day)
+            reachable = [(pid, uid) for pid, uid in linked if uid != ambiguous
+                         and followed_at.get(uid, self.start) <= day_start and blocked_at.get(uid, self.now) > day_start]
+            for pid, uid in rng.sample(reachable, min(len(reachable), rng.randrange(24, 34))):
+                self._message(pid, uid, self.moment(day), {"Flow ID": "flow-restock", "Workflow ID": "wf-restock-1",
+                                                           "Message ID": "msg-restock-1", "Send Type": "flow"},
+                              open_rate=0.4, click_rate=0.25)
+
         # A live Flow triggered by a LINE metric, and a segment Klaviyo is still building.
         k.add_flow("Welcome new LINE friends (email)", status="live",
                    trigger_metric_id=self.metric_ids["Followed LINE Account"])
@@ -246,11 +279,24 @@ class _Demo:
         self.summary.processing_segment = k.add_segment("Clicked a LINE message (30 days)", is_processing=True,
                                                         members=clickers)
 
-        seed_line_insight(self.line, self.summary)
+        seed_line_insight(self.line, self.summary, self.start.date(), self.now)
+        self._seed_request_figures()
         self.summary.profiles = len(k.profiles)
         self.summary.line_users = len(self.line.users)
         self.summary.metrics = len(k.metrics)
         return self.summary
+
+    def _seed_request_figures(self) -> None:
+        """LINE's figures for the broadcast with a request ID: what Klaviyo holds of it, as LINE counted it."""
+        request_id = self.summary.request_id
+        assert request_id is not None
+
+        def people(metric: str) -> int:
+            return len({e["profile_id"] for e in self.k.events_for(metric)
+                        if e["properties"].get("LINE Request ID") == request_id})
+
+        self.line.insight.add_message_event(request_id, self.request_sent_at, people("Delivered LINE Message"),
+                                            people("Opened LINE Message"), people("Clicked LINE Message"))
 
     def _message(self, pid: str, uid: str, sent_at: datetime, ids: dict[str, Any], *, open_rate: float,
                  click_rate: float, fail: bool = False) -> None:
@@ -273,13 +319,29 @@ def seed_demo(klaviyo: KlaviyoStandIn, line: LineStandIn, now: datetime) -> Seed
     return _Demo(klaviyo, line, now).build()
 
 
-def seed_line_insight(line: LineStandIn, summary: SeedSummary) -> None:
-    """Seed hook for LINE Insight figures (issue 14, `reconcile`): not served yet.
+def seed_line_insight(line: LineStandIn, summary: SeedSummary, first_day: date, now: datetime) -> None:
+    """LINE Insight figures per JST day, from `summary.line_daily` (LINE's own counts of the
+    demo's events, gap days included) from `first_day` to today (JST).
 
-    When the LINE stand-in answers the Insight endpoints, give it `summary.line_daily`
-    (LINE's own daily counts of messages and follows). Klaviyo holds none of the events
-    of `summary.gap_days`, which is the gap `linesync reconcile` must find.
+    Delivered per send type; followers and blocks are LINE's running totals, built from the
+    day's Followed and Blocked counts on top of the friends LINE had before the demo's weeks.
+    Today (JST) is `unready`, as LINE's last day is until it finishes counting.
     """
+    today = now.astimezone(JST).date()
+    followed = sum(c["Followed LINE Account"] for c in summary.line_daily.values())
+    figures = line.insight
+    followers, blocks = len(line.users) - followed, DEMO_BLOCKS_BEFORE
+    with line.lock:
+        figures.account_first_day = first_day - timedelta(days=400)  # the account is older than the demo
+        day = first_day - timedelta(days=1)
+        while day <= today:
+            counts = summary.line_daily.get(day, Counter())
+            figures.set_delivery(day, **dict(summary.line_delivered_by_type.get(day, Counter())))
+            followers += counts["Followed LINE Account"]
+            blocks += counts["Blocked LINE Account"]
+            figures.set_followers(day, followers, blocks)
+            day += timedelta(days=1)
+        figures.unready_days.add(today)
 
 
 # -- seed files ----------------------------------------------------------------------------
