@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from datetime import date, timedelta
@@ -145,12 +146,24 @@ def test_foreground_sandbox_ends_quietly_on_ctrl_c(tmp_path) -> None:
                               "empty"], env=_subprocess_env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True, cwd=ROOT)
     control = tmp_path / "state" / "sandbox"
+    # Read both pipes as lines arrive, and press Ctrl-C only once the sandbox has said how to
+    # stop it: the control file alone appears a moment before the export lines are printed.
+    out_lines: list[str] = []
+    err_lines: list[str] = []
+    pumps = [threading.Thread(target=lines.extend, args=(stream,), daemon=True)
+             for stream, lines in ((child.stdout, out_lines), (child.stderr, err_lines))]
+    for pump in pumps:
+        pump.start()
     deadline = time.monotonic() + 30
-    while not (control / "sandbox.json").exists() and time.monotonic() < deadline and child.poll() is None:
+    while (not any("Ctrl-C stops the sandbox" in line for line in err_lines)
+           and time.monotonic() < deadline and child.poll() is None):
         time.sleep(0.05)
-    assert (control / "sandbox.json").exists(), child.communicate(timeout=5)
+    assert (control / "sandbox.json").exists(), "".join(err_lines)
     child.send_signal(signal.SIGINT)
-    out, err = child.communicate(timeout=20)
+    child.wait(timeout=20)
+    for pump in pumps:
+        pump.join(timeout=5)
+    out, err = "".join(out_lines), "".join(err_lines)
     assert child.returncode == 0, err
     assert "export LINESYNC_KLAVIYO_BASE_URL=" in out
     assert "sandbox stopped" in err and "error" not in err and "Traceback" not in err
