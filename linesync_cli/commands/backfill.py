@@ -205,7 +205,7 @@ def _run(ctx: typer.Context, opts: BackfillOptions, link_map: Path | None, out: 
     # Everything that can fail with exit 2 fails before the first API call; a mistyped
     # file name is said before a missing key.
     inputs = check_inputs(opts.inputs)
-    if all(i.empty for i in inputs):  # standard input is never known to be empty here
+    if all(i.empty for i in inputs):
         _empty_input(r, [i.name for i in inputs], allow_empty)
         return  # nothing to send, no run to record, no API to ask
     sink: KlaviyoSink | DryRunSink = DryRunSink(out) if dry_run else KlaviyoSink(app.klaviyo())

@@ -22,7 +22,7 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
-from linesync_cli.core.backfill.readers import open_input
+from linesync_cli.core.backfill.readers import open_input, peeked_stdin
 from linesync_cli.errors import InputFileError
 
 # Bytes hashed at each end of an input for its fingerprint.
@@ -111,7 +111,7 @@ class InputFile:
     name: str
     size: int | None
     fingerprint: dict[str, Any]
-    empty: bool = False  # holds nothing but white space (after gzip); unknown for standard input
+    empty: bool = False  # holds nothing but white space (after gzip)
 
 
 _SNIFF = 64 << 10
@@ -160,7 +160,7 @@ def _binary(sample: bytes) -> bool:
     return controls > 0.05 * len(sample)
 
 
-def check_content(name: str, head: bytes) -> bool:
+def check_content(name: str, head: bytes, *, in_pipe: bool = False) -> bool:
     """A text input, or a usage error saying what it is instead; True when it holds no text at all.
 
     Caught here, before a run exists or an API is called: UTF-16/32 text (the readers
@@ -169,7 +169,8 @@ def check_content(name: str, head: bytes) -> bool:
     sample, whole = _decompressed_head(head)
     if _utf16_or_32(sample):
         raise InputFileError(f"{name} is UTF-16 (or UTF-32) text; backfill reads UTF-8 or another byte encoding",
-                             hint=f"convert it first: iconv -f UTF-16 -t UTF-8 {name} > {name}.utf8")
+                             hint="convert it in the pipe: ... | iconv -f UTF-16 -t UTF-8 | linesync backfill -"
+                             if in_pipe else f"convert it first: iconv -f UTF-16 -t UTF-8 {name} > {name}.utf8")
     if _binary(sample):
         what = next((label for magic, label in _MAGIC if sample.startswith(magic)), "binary data")
         raise InputFileError(f"{name} is not text ({what}); backfill reads actions CSV, JSON Lines or "
@@ -186,7 +187,7 @@ def check_input(name: str) -> InputFile:
     cheap, and it catches edits and appends.
     """
     if name == "-":
-        return InputFile(name, None, {"path": "-"})
+        return _check_stdin()
     try:
         with open_input(name) as fh:
             size = os.fstat(fh.fileno()).st_size
@@ -201,6 +202,19 @@ def check_input(name: str) -> InputFile:
     except OSError as exc:
         raise InputFileError(f"cannot read {name}: {exc.strerror or exc}") from None
     return InputFile(name, size, {"path": str(Path(name).resolve()), "size": size, "hash": h.hexdigest()}, empty)
+
+
+def _check_stdin() -> InputFile:
+    """Standard input, sniffed like a file from its first bytes (kept for the reader): binary or
+    UTF-16 data, a terminal or an empty pipe are known before a run exists."""
+    import sys
+
+    if sys.stdin.isatty():
+        raise InputFileError("standard input is a terminal; backfill - reads records piped in",
+                             hint="pipe the file in, e.g. zcat export.csv.gz | linesync backfill -")
+    head = peeked_stdin().peek_head(_SNIFF + 1)  # one byte more than the sniff: is that all of it?
+    empty = check_content("standard input", head, in_pipe=True)
+    return InputFile("-", None, {"path": "-"}, empty)
 
 
 def check_inputs(names: tuple[str, ...] | list[str]) -> tuple[InputFile, ...]:

@@ -142,9 +142,58 @@ def open_input(name: str, buffering: int = -1) -> BinaryIO:
         raise InputFileError(f"cannot open {name}: {exc.strerror or exc}") from None
 
 
+class _PeekedStdin(io.RawIOBase):
+    """Standard input whose first bytes were read ahead (to sniff them) and are read again first.
+
+    A pipe cannot seek back and BufferedReader.peek returns at most one read's worth, so
+    the sniffed head is kept here: a bounded amount, never all of standard input.
+    """
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream = stream
+        self.head = b""
+        self._pos = 0
+        self._eof = False
+
+    def peek_head(self, size: int) -> bytes:
+        """The first SIZE bytes (fewer at the end of input), without consuming them."""
+        read = getattr(self.stream, "read1", self.stream.read)
+        while len(self.head) < size and not self._eof:
+            chunk = read(size - len(self.head))
+            self._eof = not chunk
+            self.head += chunk
+        return self.head[:size]
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        """Kept open: standard input is not ours to close, and a second `-` reads on from here."""
+
+    def readinto(self, buffer: Any) -> int:
+        if self._pos < len(self.head):
+            data = self.head[self._pos:self._pos + len(buffer)]
+            self._pos += len(data)
+        else:
+            data = getattr(self.stream, "read1", self.stream.read)(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+
+_peeked_stdin: list[_PeekedStdin] = []  # the one for the current sys.stdin (tests swap it per run)
+
+
+def peeked_stdin() -> _PeekedStdin:
+    """Standard input as bytes, peekable; the same object for every caller while sys.stdin is the same."""
+    stream = sys.stdin.buffer
+    if not _peeked_stdin or _peeked_stdin[0].stream is not stream:
+        _peeked_stdin[:] = [_PeekedStdin(stream)]
+    return _peeked_stdin[0]
+
+
 def open_source(name: str, encoding: str) -> Source:
     if name == "-":
-        return Source(name, sys.stdin.buffer, encoding, None)
+        return Source(name, io.BufferedReader(peeked_stdin(), 1 << 20), encoding, None)
     fh = open_input(name, 1 << 20)
     try:
         return Source(name, fh, encoding, os.fstat(fh.fileno()).st_size)
@@ -204,6 +253,10 @@ def _read_csv(source: Source, lines: Iterator[str], validator: ActionValidator) 
     name = source.display
     try:
         header = next(reader)
+        # Blank lines before the header (a spreadsheet's empty first rows) are skipped like
+        # blank lines between records; line numbers stay the file's own.
+        while not any(field.strip() for field in header):
+            header = next(reader)
     except StopIteration:
         return
     except csv.Error as exc:
