@@ -115,7 +115,8 @@ def test_the_offline_tour_runs_against_a_sandbox_as_shown(tmp_path, monkeypatch)
                 for line in result.stdout.splitlines():
                     env.update(word.split("=", 1) for word in shlex.split(line)[1:])
                 continue
-            args = shlex.split(command)[1:]
+            # As the shell would: "$LINESYNC_STATE_DIR/..." is the directory the sandbox's exports set.
+            args = [re.sub(r"\$(\w+)", lambda m: env[m.group(1)] or "", a) for a in shlex.split(command)[1:]]
             if args[:3] == ["sandbox", "start", "--detach"]:
                 args += ["--port", "0"]  # the README's default port may be taken on this machine
             result = run_cli(args, env=env)
@@ -131,6 +132,10 @@ def test_the_offline_tour_runs_against_a_sandbox_as_shown(tmp_path, monkeypatch)
                     checked += 1
             if args[:1] == ["reconcile"] and "--request-id" not in args:
                 checked += _check_reconcile_names_the_gap(output, env)
+            if args[:2] == ["report", "broadcasts"]:
+                checked += _check_the_backfill_landed_on_one_broadcast(output)
+            if args[:3] == ["sandbox", "start", "--detach"]:
+                checked += _check_start_names_the_request_id_the_tour_uses(output, steps)
     finally:
         run_cli(["sandbox", "stop"], env=base)
     assert checked >= 60, f"only {checked} README output lines were checked"
@@ -151,6 +156,24 @@ def _check_reconcile_names_the_gap(output: str, env: dict) -> int:
     missing = re.search(r"; ([\d,]+) Delivered LINE Message events missing in all", _squash(output))
     assert missing and int(missing.group(1).replace(",", "")) > 200, output  # the gap holds a broadcast
     return 4
+
+
+def _check_the_backfill_landed_on_one_broadcast(output: str) -> int:
+    """The tour's actions file sent a second Sent LINE Message to two people the demo's broadcast
+    reached: that broadcast's row (inside --since 30d, on any day) has 2 more events than people."""
+    sent = [re.match(r"^(bc-\d{8})\s+\S+\s+(\d+) / (\d+)\s", line) for line in output.splitlines()]
+    extra = {m.group(1): int(m.group(2)) - int(m.group(3)) for m in sent if m}
+    assert len(extra) == 3 and sorted(extra.values()) == [0, 0, 2], output
+    return 1
+
+
+def _check_start_names_the_request_id_the_tour_uses(output: str, steps: list[tuple[str, list[str]]]) -> int:
+    """`sandbox start` prints the demo's LINE request ID, and it is the one the tour reconciles."""
+    printed = re.search(r"LINE request ID of a broadcast: ([0-9a-f-]{36})", output)
+    assert printed, output
+    used = [cmd for cmd, _ in steps if "--request-id" in cmd]
+    assert used and all(f"--request-id {printed.group(1)} " in cmd for cmd in used), used
+    return 1
 
 
 # -- the README's shown output is the real output (issue 15 item 8) -----------------------------

@@ -98,6 +98,12 @@ def _print_started(app, info, *, detached: bool) -> None:
         note(f"  {kind} LINE user: {render.safe(user_id)}")
     if summary.get("processing_segment"):
         note(f"  segment still processing: {render.safe(summary['processing_segment'])}")
+    if summary.get("request_id"):
+        # What `reconcile --request-id` takes; the demo's events carry it as "LINE Request ID".
+        note(f"  LINE request ID of a broadcast: {render.safe(summary['request_id'])} "
+             "(reconcile --request-id ID --match-property 'LINE Request ID')")
+    if info.actions_file:
+        note(f"  actions to backfill, dated to this demo: {render.safe(info.actions_file)}")
     if detached:
         app.renderer.note(f"running in the background (pid {info.pid}); `linesync sandbox stop` stops it")
     else:

@@ -74,6 +74,8 @@ class SeedSummary:
     gap_days: tuple[date, ...] = ()
     processing_segment: str | None = None  # a segment Klaviyo never finishes recalculating
     request_id: str | None = None  # a broadcast's X-Line-Request-Id, for `reconcile --request-id`
+    # An actions CSV for `backfill` dated to this seed's days (not in to_json: the sandbox writes it).
+    actions_csv: str | None = None
 
 
     def to_json(self) -> dict[str, Any]:
@@ -281,6 +283,7 @@ class _Demo:
 
         seed_line_insight(self.line, self.summary, self.start.date(), self.now)
         self._seed_request_figures()
+        self.summary.actions_csv = demo_actions_csv(self.request_sent_at, linked[1:4], self.summary.samples)
         self.summary.profiles = len(k.profiles)
         self.summary.line_users = len(self.line.users)
         self.summary.metrics = len(k.metrics)
@@ -317,6 +320,46 @@ class _Demo:
 
 def seed_demo(klaviyo: KlaviyoStandIn, line: LineStandIn, now: datetime) -> SeedSummary:
     return _Demo(klaviyo, line, now).build()
+
+
+DEMO_ACTIONS_HEADER = ("action", "line_user_id", "occurred_at", "event_id", "message_id", "broadcast_id", "send_type",
+                       "url", "failure_reason", "qr_code_id")
+
+
+def demo_actions_csv(broadcast_at: datetime, users: list[tuple[str, str]], samples: dict[str, str]) -> str:
+    """History to backfill into the demo: actions of three linked users around the broadcast
+    sent at BROADCAST_AT (its IDs), the unlinked and ambiguous samples, and one impossible date.
+
+    Dated from the demo's own broadcast, so the rows fall inside every default window on any
+    day the sandbox starts; examples/sandbox-actions.csv is this file for a start on 2026-12-01.
+    """
+    local = broadcast_at.astimezone(JST)
+    day = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    ids = {"message_id": f"msg-{broadcast_at:%Y%m%d}-1", "broadcast_id": f"bc-{broadcast_at:%Y%m%d}",
+           "send_type": "broadcast"}
+    (_, first), (_, second), (_, third) = users
+
+    def at(hours: int, minutes: int, seconds: int, days: int = 0) -> str:
+        return (day + timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)).isoformat()
+
+    rows: list[dict[str, str]] = [
+        {"action": "sent", "line_user_id": first, "occurred_at": at(12, 0, 5), **ids},
+        {"action": "delivered", "line_user_id": first, "occurred_at": at(12, 0, 7), **ids},
+        {"action": "opened", "line_user_id": first, "occurred_at": at(18, 42, 10), **ids},
+        {"action": "clicked", "line_user_id": first, "occurred_at": at(18, 42, 31), **ids,
+         "url": "https://shop.example.com/new-arrivals"},
+        {"action": "sent", "line_user_id": second, "occurred_at": at(12, 0, 5), **ids},
+        {"action": "delivered", "line_user_id": second, "occurred_at": at(12, 0, 7), **ids},
+        {"action": "qr_scanned", "line_user_id": third, "occurred_at": at(10, 15, 0, days=1),
+         "qr_code_id": "qr-shibuya-store"},
+        {"action": "sent", "line_user_id": samples["unlinked"], "occurred_at": at(12, 0, 5), **ids},
+        {"action": "sent", "line_user_id": samples["ambiguous"], "occurred_at": at(12, 0, 5), **ids},
+        # A day no month has: the one record backfill rejects (the run exits 1, the rest goes on).
+        {"action": "opened", "line_user_id": first, "occurred_at": f"{local:%Y-%m}-32T18:42:10+09:00", **ids},
+    ]
+    lines = [",".join(DEMO_ACTIONS_HEADER)]
+    lines += [",".join(row.get(column, "") for column in DEMO_ACTIONS_HEADER) for row in rows]
+    return "\n".join(lines) + "\n"
 
 
 def seed_line_insight(line: LineStandIn, summary: SeedSummary, first_day: date, now: datetime) -> None:

@@ -62,6 +62,7 @@ class SandboxInfo:
     latency_ms: int
     log_file: str | None = None
     summary: dict[str, Any] | None = None
+    actions_file: str | None = None  # the seed's actions CSV, dated to its days, for `linesync backfill`
 
     def exports(self) -> list[str]:
         return [
@@ -152,11 +153,16 @@ class Sandbox:
                                       for sig in (signal.SIGTERM, signal.SIGHUP)}
         ensure_dir(self.workspace)  # it is the demo's state dir: owner-only like any state dir
         (self.workspace / WORKSPACE_MARKER).write_text("linesync sandbox workspace: control files are in ..\n")
+        actions_file = None
+        if self.summary.actions_csv is not None:
+            actions_file = self.workspace / "sandbox-actions.csv"
+            actions_file.write_text(self.summary.actions_csv, encoding="utf-8")
         self.info = SandboxInfo(
             pid=os.getpid(), klaviyo_url=self.klaviyo.base_url, line_url=self.line.base_url,
             api_key=self.klaviyo.api_key, line_token=self.line.token, state_dir=str(self.workspace),
             seed=opts.seed_name, started_at=datetime.now(UTC).isoformat(timespec="seconds"), faults=opts.faults,
             latency_ms=opts.latency_ms, summary=self.summary.to_json(),
+            actions_file=str(actions_file) if actions_file else None,
         )
         _write_private(self.control / "sandbox.json", json.dumps(self.info.to_json(secrets_too=True), indent=2))
         _write_private(self.control / "sandbox.pid", f"{os.getpid()}\n")
