@@ -256,13 +256,16 @@ def register(app: typer.Typer) -> None:
     app.add_typer(events_app, name="events")
 
 
-def pull_as_needed(app: Any, keys: list[str], since, until, *, compare_email: bool = False) -> None:
-    """Bring the mirror up to date for these metrics and range before a report reads it."""
+def pull_as_needed(app: Any, keys: list[str], since, until, *, compare_email: bool = False,
+                   extra: tuple = ()) -> None:
+    """Bring the mirror up to date for these metrics and range before a report reads it
+    (`extra`: MetricRefs of other metrics, e.g. report revenue's order metric)."""
     from linesync_cli.core.events.pull import PullOptions, check_range, mirror_metrics
 
     check_range(since, until)
     # Metrics with no events yet are the report's to say.
     refs, _ = mirror_metrics(app.klaviyo(), keys, compare_email=compare_email)
+    refs += tuple(extra)
     if refs:
         result = pull_into_mirror(app, PullOptions(since, until, refs), label="reading events")
         if result.events_new:

@@ -10,14 +10,16 @@ import typer
 from linesync_cli.commands.options import FormatOpt, JsonOpt, TimezoneOpt, app_context, resolve_format
 
 report_app = typer.Typer(
-    short_help="Reports: the LINE funnel from Klaviyo's aggregates, and per-broadcast figures from the event mirror.",
-    help="""Reports: the LINE funnel from Klaviyo's aggregates, and per-broadcast figures from the event mirror.
+    short_help="Reports: the LINE funnel from Klaviyo's aggregates; per-broadcast figures and revenue after a LINE click from the event mirror.",
+    help="""Reports: the LINE funnel from Klaviyo's aggregates; per-broadcast figures and revenue after a LINE click from the event mirror.
 
 Examples:
 
   linesync report funnel --since 30d --compare-email
 
   linesync report funnel --since 7d --format csv >> weekly-funnel.csv
+
+  linesync report revenue --since 30d --window 5d
 """,
     no_args_is_help=True,
 )
@@ -356,6 +358,165 @@ def _funnel_bar(g) -> str:
     values = [g.figures(s).unique for s in ("sent", "delivered", "opened", "clicked")]
     top = max(values) or 1
     return " ".join(_LEVELS[round(v / top * (len(_LEVELS) - 1))] for v in values)
+
+
+class RevenueBy(str, Enum):
+    broadcast = "broadcast"
+
+
+class RevenuePer(str, Enum):
+    range = "range"
+    week = "week"
+
+
+REVENUE_CSV_KEYS = ("period", "period_since", "period_until", "group", "broadcast_id", "currency", "orders",
+                    "orders_with_value", "orders_without_value", "revenue", "average_order_value", "people")
+
+
+@report_app.command("revenue")
+def revenue(
+    ctx: typer.Context,
+    since: Annotated[str, typer.Option("--since", help="Orders from: a duration back from now (30d, 12h, 2w) or an ISO 8601 date/time (UTC when no offset).")] = "30d",
+    until: Annotated[str | None, typer.Option("--until", help="Orders until (exclusive), same forms as --since. Default: now.")] = None,
+    window: Annotated[str, typer.Option("--window", help="How long after a LINE click (or send) an order still counts for that group: 5d, 12h; exactly the window counts.", metavar="DURATION")] = "5d",
+    order_metric: Annotated[str, typer.Option("--order-metric", help="The Klaviyo metric of orders, by name or metric ID; its events' $value is the revenue.", metavar="NAME")] = "Placed Order",
+    by: Annotated[RevenueBy | None, typer.Option("--by", help="Split the clicked group by the Broadcast ID of the last click before each order.", case_sensitive=False)] = None,
+    per: Annotated[RevenuePer, typer.Option("--per", help="One set of rows for the whole range, or one per ISO week (Monday 00:00 UTC).", case_sensitive=False)] = RevenuePer.range,
+    no_pull: Annotated[bool, typer.Option("--no-pull", help="Report from the mirror as it is, without reading new events from Klaviyo first.")] = False,
+    fmt: FormatOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Orders and revenue after a LINE click, beside people who only received a message and everyone else.
+
+    Revenue after a LINE click, not attribution: Klaviyo itself attributes none of it to
+    LINE. Each order of --order-metric in the range falls in one group: "clicked" (the
+    person clicked a LINE message at or before the order, at most --window before it),
+    "received" (no such click, but a LINE message was sent or delivered to them in the
+    same window) or "other". An order counts once however many clicks came before it.
+    Revenue is the orders' $value, per currency (never added across currencies); orders
+    without a $value are counted, not summed. From the event mirror, read up to date first.
+
+    Examples:
+
+      linesync report revenue --since 30d --window 5d
+
+      linesync report revenue --order-metric "Placed Order" --by broadcast --per week --format csv > revenue.csv
+    """
+    from linesync_cli.commands.events import parse_range, pull_as_needed
+    from linesync_cli.core.events.mirror import Mirror
+    from linesync_cli.core.events.pull import MetricRef, check_range
+    from linesync_cli.core.events.revenue import (
+        NOTICE,
+        RevenueOptions,
+        check_order_metric_name,
+        check_window,
+        find_order_metric,
+        order_key,
+        revenue_report,
+    )
+    from linesync_cli.core.metrics import list_metrics
+    from linesync_cli.errors import UsageError
+    from linesync_cli.render import OutputFormat
+    from linesync_cli.timeutil import parse_duration
+
+    app = app_context(ctx)
+    output = resolve_format(fmt, as_json)
+    # Everything the options alone can tell is said before the network.
+    start, end = parse_range(since, until)
+    check_range(start, end)
+    gap = parse_duration(window)
+    if gap is None:
+        raise UsageError(f"--window {window!r} is not a duration", hint="e.g. --window 5d, --window 12h, --window 2w")
+    check_window(gap, start, end)
+    check_order_metric_name(order_metric)
+    if output is not OutputFormat.json:
+        app.renderer.note(f"[bold]{NOTICE}[/]")
+    metric = find_order_metric(list_metrics(app.klaviyo(), api_only=False), order_metric)
+    opts = RevenueOptions(start, end, gap, metric.id, by_broadcast=by is not None, per=per.value)
+    if not no_pull:
+        # Clicks and sends from one window before --since: an order at the start looks back too.
+        pull_as_needed(app, ["clicked", "sent", "delivered"], opts.reads_from, end,
+                       extra=(MetricRef(order_key(metric), metric.id, metric.name),))
+    mirror = Mirror.open_existing(app.state_dir)
+    if mirror is None:
+        raise UsageError("there is no event mirror yet", hint="run `linesync events pull` (or leave out --no-pull)")
+    with mirror:
+        report = revenue_report(mirror, opts, metric)
+    _render_revenue(app.renderer, report, output)
+
+
+def _money(value, term: bool, *, cents: bool = False) -> str:
+    """A sum as it was summed (12500, 55.4); `cents`: an average, to two decimals."""
+    from linesync_cli.core.events.revenue import json_number
+
+    number = json_number(value)
+    if number is None:
+        return ""
+    if cents and isinstance(number, float):
+        return f"{number:,.2f}" if term else f"{number:.2f}"
+    if not term:
+        return str(number)
+    return f"{number:,}" if isinstance(number, int) else f"{number:,.2f}"
+
+
+def _render_revenue(r, report, output) -> None:
+    from linesync_cli.core.events.revenue import (
+        CURRENCY_PROPERTIES,
+        GROUP_TEXT,
+        NONE_BROADCAST,
+        UNKNOWN_CURRENCY,
+        VALUE_PROPERTY,
+    )
+    from linesync_cli.render import Column, OutputFormat, safe
+
+    term = r.is_terminal
+    o = report.options
+    if output is OutputFormat.json:
+        r.json(report.to_json())
+    else:
+        rows = []
+        for row in report.rows:
+            data = row.to_json()
+            data["group_text"] = GROUP_TEXT[row.group]
+            data["broadcast_text"] = (row.broadcast_id or NONE_BROADCAST) if row.group == "clicked" else ""
+            data["currency_text"] = row.currency or UNKNOWN_CURRENCY
+            data["revenue_text"] = _money(row.revenue, term)
+            data["aov_text"] = _money(row.average_order_value, term, cents=True)
+            for key in ("orders", "people", "orders_without_value"):
+                data[f"{key}_text"] = _count(data[key], term)
+            rows.append(data)
+        if output is OutputFormat.csv:
+            r.csv(rows, [Column(k, k) for k in REVENUE_CSV_KEYS])
+        else:
+            cols = [Column("period", "Week", no_wrap=True)] if o.per == "week" else []
+            cols.append(Column("group_text", "Group", no_wrap=True))
+            if o.by_broadcast:
+                cols.append(Column("broadcast_text", "Broadcast ID (last click)", no_wrap=True))
+            cols += [Column("currency_text", "Currency"), Column("orders_text", "Orders", justify="right"),
+                     Column("people_text", "People", justify="right"),
+                     Column("revenue_text", "Revenue", justify="right"),
+                     Column("aov_text", "Per order", justify="right"),
+                     Column("orders_without_value_text", "No $value", justify="right")]
+            from linesync_cli.core.events.revenue import duration_text
+
+            window = duration_text(o.window)
+            title = (f"{report.order_metric.name} within {window} after a LINE click, "
+                     f"{_when(o.since, 'UTC', term)} → {_when(o.until, 'UTC', term)} (UTC)")
+            r.table(rows, cols, title=title)
+    name = safe(report.order_metric.name)
+    if not report.rows:
+        r.note(f"no {name} events in this range (the mirror holds what `linesync events pull` read)")
+    missing = report.orders_without_value
+    if missing:
+        r.warn(f"{missing:,} of {report.orders:,} {name} orders have no numeric {VALUE_PROPERTY}: counted in "
+               "Orders, not added to Revenue")
+    known = [c for c in report.currencies if c is not None]
+    if len(known) > 1:
+        r.note(f"[cyan]note:[/] {len(known)} currencies ({safe(', '.join(known))}): revenue is per currency, "
+               "never added across them")
+    if None in report.currencies:
+        r.note(f"[cyan]note:[/] orders with none of {', '.join(CURRENCY_PROPERTIES)} are shown under "
+               f"{UNKNOWN_CURRENCY}")
 
 
 def register(app: typer.Typer) -> None:

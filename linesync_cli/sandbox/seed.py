@@ -281,6 +281,7 @@ class _Demo:
         self.summary.processing_segment = k.add_segment("Clicked a LINE message (30 days)", is_processing=True,
                                                         members=clickers)
 
+        self._orders(emails)
         seed_line_insight(self.line, self.summary, self.start.date(), self.now)
         self._seed_request_figures()
         self.summary.actions_csv = demo_actions_csv(self.request_sent_at, linked[1:4], self.summary.samples)
@@ -288,6 +289,30 @@ class _Demo:
         self.summary.line_users = len(self.line.users)
         self.summary.metrics = len(k.metrics)
         return self.summary
+
+    def _orders(self, profiles: list[str]) -> None:
+        """Shopify's Placed Order (for `report revenue`): some people order within days of a LINE
+        click, everyone now and then. A generator of its own, so the LINE events above stay the
+        same; mostly JPY, a few USD orders and two without a $value."""
+        rng, k = random.Random(DEMO_RANDOM_SEED + 1), self.k
+        metric = k.add_metric("Placed Order", "Shopify", "Shopify", created=self.start - timedelta(days=400))
+        orders: list[tuple[str, datetime]] = []
+        for click in k.events_for("Clicked LINE Message"):
+            if rng.random() < 0.3:
+                orders.append((click["profile_id"], click["datetime"] + timedelta(hours=rng.uniform(0.2, 160))))
+        for pid in profiles:
+            if rng.random() < 0.3:
+                orders.append((pid, self.moment(rng.uniform(0, DEMO_WEEKS * 7))))
+        for n, (pid, when) in enumerate(sorted(orders, key=lambda o: o[1])):
+            when = min(when, self.now - timedelta(minutes=5))
+            usd = rng.random() < 0.05
+            value: float | None = round(rng.uniform(12, 90), 2) if usd else float(rng.randrange(18, 120) * 100)
+            if n in (7, 40):
+                value = None  # an order whose value the shop did not send
+            unique_id = f"demo-order-{n:05d}"
+            k.add_event(metric, pid, when, {"$event_id": unique_id, "$currency_code": "USD" if usd else "JPY",
+                                            "Item Count": rng.randrange(1, 4)}, unique_id=unique_id, value=value)
+            self.summary.events += 1
 
     def _seed_request_figures(self) -> None:
         """LINE's figures for the broadcast with a request ID: what Klaviyo holds of it, as LINE counted it."""
