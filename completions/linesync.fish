@@ -15,7 +15,7 @@ function __linesync_subcommands
         case 'events'
             echo pull status export
         case 'report'
-            echo funnel broadcasts
+            echo funnel broadcasts revenue
         case 'segments'
             echo presets create
         case 'config'
@@ -66,6 +66,8 @@ function __linesync_takes_value
             contains -- $argv[2] --since --until --interval --timezone --tz --format -f --config --account --state-dir --link-key --oa --klaviyo-base-url --line-base-url --timeout --retries
         case 'report broadcasts'
             contains -- $argv[2] --since --until --by --format -f --config --account --state-dir --link-key --oa --klaviyo-base-url --line-base-url --timeout --retries
+        case 'report revenue'
+            contains -- $argv[2] --since --until --window --order-metric --by --per --format -f --config --account --state-dir --link-key --oa --klaviyo-base-url --line-base-url --timeout --retries
         case 'reconcile'
             contains -- $argv[2] --since --until --timezone --tz --tolerance --request-id --unit --match-property --format -f --config --account --state-dir --link-key --oa --klaviyo-base-url --line-base-url --timeout --retries
         case 'segments'
@@ -137,7 +139,7 @@ complete -c linesync -n "__linesync_at ''" -a inspect-profile -d 'Show a profile
 complete -c linesync -n "__linesync_at ''" -a doctor -d 'Run the troubleshooting checklist: configuration, the Klaviyo key and its scopes, the nine LINE metrics and their latest events, linkage, trackable messages, segments and the LINE token'
 complete -c linesync -n "__linesync_at ''" -a metrics -d 'LINE metrics in Klaviyo: which of the nine have received events'
 complete -c linesync -n "__linesync_at ''" -a events -d 'The local mirror of the events Klaviyo holds (read back with Get Events, kept in DuckDB)'
-complete -c linesync -n "__linesync_at ''" -a report -d 'Reports: the LINE funnel from Klaviyo\'s aggregates, and per-broadcast figures from the event mirror'
+complete -c linesync -n "__linesync_at ''" -a report -d 'Reports: the LINE funnel from Klaviyo\'s aggregates; per-broadcast figures and revenue after a LINE click from the event mirror'
 complete -c linesync -n "__linesync_at ''" -a reconcile -d 'LINE\'s own Insight counts beside Klaviyo\'s events, one row per JST day: where and since when events are missing'
 complete -c linesync -n "__linesync_at ''" -a segments -d 'Klaviyo Segments from LINE reactions (not the messaging platform\'s recipient segments)'
 complete -c linesync -n "__linesync_at ''" -a config -d 'The configuration: what is in effect, which files are read, a starting file, the named accounts'
@@ -477,6 +479,7 @@ complete -c linesync -n "__linesync_at 'events export'" -l no-color -d 'No colou
 complete -c linesync -n "__linesync_at 'events export'" -F
 complete -c linesync -n "__linesync_at 'report'" -a funnel -d 'Total events and unique people for Sent → Delivered → Opened → Clicked LINE Message'
 complete -c linesync -n "__linesync_at 'report'" -a broadcasts -d 'Sent, Delivered, Failed, Opened and Clicked per broadcast: Total events and Unique people'
+complete -c linesync -n "__linesync_at 'report'" -a revenue -d 'Orders and revenue after a LINE click, beside people who only received a message and everyone else'
 complete -c linesync -n "__linesync_at 'report'" -l help -d 'Show this message and exit'
 complete -c linesync -n "__linesync_at 'report'" -l config -r -F -d 'Config file (TOML)'
 complete -c linesync -n "__linesync_at 'report'" -l account -x -d 'Named account: an [accounts.NAME] table of the config file, with its own state directory'
@@ -534,6 +537,29 @@ complete -c linesync -n "__linesync_at 'report broadcasts'" -l verbose -s v -d '
 complete -c linesync -n "__linesync_at 'report broadcasts'" -l quiet -s q -d 'Errors only on stderr: no progress, notes or warnings (data on stdout is unchanged)'
 complete -c linesync -n "__linesync_at 'report broadcasts'" -l debug -d 'Show tracebacks for errors'
 complete -c linesync -n "__linesync_at 'report broadcasts'" -l no-color -d 'No colour (NO_COLOR is honoured too)'
+complete -c linesync -n "__linesync_at 'report revenue'" -l since -x -d 'Orders from: a duration back from now (30d, 12h, 2w) or an ISO 8601 date/time (UTC when no offset)'
+complete -c linesync -n "__linesync_at 'report revenue'" -l until -x -d 'Orders until (exclusive), same forms as --since'
+complete -c linesync -n "__linesync_at 'report revenue'" -l window -x -d 'How long after a LINE click (or send) an order still counts for that group: 5d, 12h; exactly the window counts'
+complete -c linesync -n "__linesync_at 'report revenue'" -l order-metric -x -d 'The Klaviyo metric of orders, by name or metric ID; its events\' $value is the revenue'
+complete -c linesync -n "__linesync_at 'report revenue'" -l by -x -a 'broadcast' -d 'Split the clicked group by the Broadcast ID of the last click before each order'
+complete -c linesync -n "__linesync_at 'report revenue'" -l per -x -a 'range week' -d 'One set of rows for the whole range, or one per ISO week (Monday 00:00 UTC)'
+complete -c linesync -n "__linesync_at 'report revenue'" -l no-pull -d 'Report from the mirror as it is, without reading new events from Klaviyo first'
+complete -c linesync -n "__linesync_at 'report revenue'" -l format -s f -x -a 'table json csv' -d 'Output format: table (default), json or csv'
+complete -c linesync -n "__linesync_at 'report revenue'" -l json -d 'Short for --format json'
+complete -c linesync -n "__linesync_at 'report revenue'" -l help -d 'Show this message and exit'
+complete -c linesync -n "__linesync_at 'report revenue'" -l config -r -F -d 'Config file (TOML)'
+complete -c linesync -n "__linesync_at 'report revenue'" -l account -x -d 'Named account: an [accounts.NAME] table of the config file, with its own state directory'
+complete -c linesync -n "__linesync_at 'report revenue'" -l state-dir -x -a '(__fish_complete_directories)' -d 'Local state: link index, backfill ledger, rejects'
+complete -c linesync -n "__linesync_at 'report revenue'" -l link-key -x -d 'How profiles are linked: `property:<name>` or `external_id`'
+complete -c linesync -n "__linesync_at 'report revenue'" -l oa -x -d 'LINE Official Account N: short for --link-key "property:LINE User ID N" (1 is "LINE User ID")'
+complete -c linesync -n "__linesync_at 'report revenue'" -l klaviyo-base-url -x -d 'Klaviyo API base URL'
+complete -c linesync -n "__linesync_at 'report revenue'" -l line-base-url -x -d 'LINE API base URL'
+complete -c linesync -n "__linesync_at 'report revenue'" -l timeout -x -d 'Seconds to wait for each HTTP response before retrying (default 60 for Klaviyo, 30 for LINE)'
+complete -c linesync -n "__linesync_at 'report revenue'" -l retries -x -d 'Retries after a failed HTTP request (network error, 5xx, 429) before giving up with exit 4'
+complete -c linesync -n "__linesync_at 'report revenue'" -l verbose -s v -d 'More detail: each HTTP request (method, URL, status, time) and retry on stderr, doctor\'s extra lines; never secrets'
+complete -c linesync -n "__linesync_at 'report revenue'" -l quiet -s q -d 'Errors only on stderr: no progress, notes or warnings (data on stdout is unchanged)'
+complete -c linesync -n "__linesync_at 'report revenue'" -l debug -d 'Show tracebacks for errors'
+complete -c linesync -n "__linesync_at 'report revenue'" -l no-color -d 'No colour (NO_COLOR is honoured too)'
 complete -c linesync -n "__linesync_at 'reconcile'" -l since -x -d 'First day: a duration back from --until (14d, 2w) or a date (JST)'
 complete -c linesync -n "__linesync_at 'reconcile'" -l until -x -d 'End (exclusive): a date (JST), or a duration back from today'
 complete -c linesync -n "__linesync_at 'reconcile'" -l timezone -l tz -x -d 'Zone of Klaviyo\'s day counts; LINE counts JST days, so it must be a UTC+9 zone'

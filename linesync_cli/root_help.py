@@ -42,7 +42,7 @@ ROOT_HELP = "".join((
     '  doctor           Run the troubleshooting checklist: configuration, the Klaviyo key and its scopes, the nine LINE metrics and their latest events, linkage, trackable messages, segments and the LINE token.\n',
     '  metrics          LINE metrics in Klaviyo: which of the nine have received events.\n',
     '  events           The local mirror of the events Klaviyo holds (read back with Get Events, kept in DuckDB).\n',
-    "  report           Reports: the LINE funnel from Klaviyo's aggregates, and per-broadcast figures from the event mirror.\n",
+    "  report           Reports: the LINE funnel from Klaviyo's aggregates; per-broadcast figures and revenue after a LINE click from the event mirror.\n",
     "  reconcile        LINE's own Insight counts beside Klaviyo's events, one row per JST day: where and since when events are missing.\n",
     "  segments         Klaviyo Segments from LINE reactions (not the messaging platform's recipient segments).\n",
     '  config           The configuration: what is in effect, which files are read, a starting file, the named accounts.\n',

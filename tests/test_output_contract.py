@@ -151,6 +151,8 @@ SANDBOX_COMMANDS: dict[str, tuple[list[str], int]] = {
     "linesync backfill verify": (["backfill", "verify", "--json"], 0),
     "linesync report broadcasts": (["report", "broadcasts", "--since", "30d", "--no-pull", "--json"], 0),
     "linesync report funnel --exact": (["report", "funnel", "--exact", "--since", "7d", "--json"], 0),
+    # The demo's Shopify Placed Order; pulls the order metric itself.
+    "linesync report revenue": (["report", "revenue", "--by", "broadcast", "--json"], 0),
     "linesync reconcile": (["reconcile", "--json"], 1),  # the demo's two gap days
     "linesync reconcile --request-id": (["reconcile", "--request-id", REQUEST_ID, "--match-property",
                                          "LINE Request ID", "--json"], 0),

@@ -486,6 +486,9 @@ def _render_revenue(r, report, output) -> None:
                 data[f"{key}_text"] = _count(data[key], term)
             rows.append(data)
         if output is OutputFormat.csv:
+            for data in rows:
+                if data["group"] == "clicked" and o.by_broadcast:
+                    data["broadcast_id"] = data["broadcast_text"]  # (none): clicks without the ID, as in report broadcasts
             r.csv(rows, [Column(k, k) for k in REVENUE_CSV_KEYS])
         else:
             cols = [Column("period", "Week", no_wrap=True)] if o.per == "week" else []
