@@ -121,7 +121,7 @@ def main() -> None:
         "line_events": args.events, "orders": args.orders, "mirror_events": args.events + args.orders,
         "build_seconds": round(built, 1), "mirror_mb": round(size_mb),
         "report_broadcasts_seconds": round(reference["seconds"], 2),
-        "report_broadcasts_peak_rss_mb": round(reference["peak_rss_mb"]),
+        "report_broadcasts_peak_rss_mb": round(reference["peak_rss_mb"]), "report_broadcasts_rows": reference["rows"],
         "revenue_seconds": round(revenue["seconds"], 2), "revenue_rows": revenue["rows"],
         "revenue_peak_rss_mb": round(revenue["peak_rss_mb"]),
         "revenue_by_broadcast_per_week_seconds": round(by_week["seconds"], 2),

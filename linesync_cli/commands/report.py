@@ -404,7 +404,7 @@ def revenue(
     """
     from linesync_cli.commands.events import parse_range, pull_as_needed
     from linesync_cli.core.events.mirror import Mirror
-    from linesync_cli.core.events.pull import MetricRef, check_range
+    from linesync_cli.core.events.pull import EARLIEST, MetricRef, check_range
     from linesync_cli.core.events.revenue import (
         NOTICE,
         RevenueOptions,
@@ -435,7 +435,7 @@ def revenue(
     opts = RevenueOptions(start, end, gap, metric.id, by_broadcast=by is not None, per=per.value)
     if not no_pull:
         # Clicks and sends from one window before --since: an order at the start looks back too.
-        pull_as_needed(app, ["clicked", "sent", "delivered"], opts.reads_from, end,
+        pull_as_needed(app, ["clicked", "sent", "delivered"], max(opts.reads_from, EARLIEST), end,
                        extra=(MetricRef(order_key(metric), metric.id, metric.name),))
     mirror = Mirror.open_existing(app.state_dir)
     if mirror is None:
