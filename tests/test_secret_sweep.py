@@ -110,6 +110,8 @@ def command_runs(tmp: Path) -> dict[str, list[list[str]]]:
         "events status": [["events", "status"], ["events", "status", "--json"]],
         "events export": [["events", "export", str(tmp / "export"), "--format", "jsonl", "--json"]],
         "report broadcasts": [["report", "broadcasts"], ["report", "broadcasts", "--format", "csv", "--by", "message"]],
+        "report revenue": [["report", "revenue"], ["report", "revenue", "--json", "--by", "broadcast", "--per", "week",
+                                                   "--order-metric", "Purchase"]],
         "check-link": [["check-link", UID], ["check-link", UNLINKED_UID, "--json"], ["check-link", "not-an-id"]],
         "inspect-profile": [["inspect-profile", "--line-user-id", UID], ["inspect-profile", "--email", "a@example.com",
                                                                           "--json"]],
