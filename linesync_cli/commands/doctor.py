@@ -35,20 +35,22 @@ def doctor(
     as_json: JsonOpt = False,
 ) -> None:
     """Run the troubleshooting checklist: configuration, the Klaviyo key and its scopes, the nine LINE metrics
-    and their latest events, linkage, trackable messages and their UTM parameters, segments and the LINE token.
+    and their latest events, linkage, trackable messages, segments and the LINE token.
 
     Each check prints ✓ (pass), ! (warning), ✗ (failed), ? (could not run), - (skipped) or i (information),
     with a hint naming the next command. Exit codes: 0 nothing failed (warnings allowed unless --strict),
     1 a check failed, 2 configuration (no key, bad option, unreadable --message file), 3 Klaviyo refused the key,
     4 Klaviyo unavailable. With --all-accounts, a row per account and the worst account's exit code.
 
+    With --message, utm-links names each web link that lacks utm_source, utm_medium or utm_campaign
+    (a warning: events still reach Klaviyo, web analytics cannot attribute the visit);
+    --suggest-utm source=line,medium=M,campaign=C prints each fixed URL.
+
     Examples:
 
-      linesync doctor --line-user-id U4af4980629a1b2c3d4e5f60718293a4b --message campaign.json
+      linesync doctor --line-user-id U4af4980629a1b2c3d4e5f60718293a4b --message campaign.json --suggest-utm source=line,medium=social,campaign=spring-sale
 
       linesync doctor --ci --json --skip line-token | jq '.checks[] | select(.status != "pass")'
-
-      linesync doctor --only utm-links --message campaign.json --suggest-utm source=line,medium=social,campaign=spring-sale
     """
     from linesync_cli.core.doctor import run_doctor
     from linesync_cli.errors import CheckFailed

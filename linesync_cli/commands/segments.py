@@ -84,9 +84,7 @@ def create(
 
       linesync segments create line-opened-not-clicked --days 14 --dry-run
 
-      linesync segments create line-clicked-recently --name "LINE clickers (30d)"
-
-      linesync segments create line-clicked-then-ordered --days 30 --window 5d --order-metric "Placed Order" --dry-run
+      linesync segments create line-clicked-then-ordered --days 30 --window 5d --order-metric "Placed Order"
     """
     from linesync_cli.core.funnel import known_metrics
     from linesync_cli.core.segment_presets import (
