@@ -249,7 +249,7 @@ def test_untagged_and_other_source_links_warn_with_their_places(cli_env, tmp_pat
     assert "1 of 3 web links in " in check["detail"] and "(bubble 2 › footer › button 2)" in check["detail"]
     assert "1 link carry another utm_source" in check["detail"]
     assert "bubble 2 › footer › button 3 utm_source=newsletter" in check["detail"]
-    assert "--suggest-utm" in check["hint"]
+    assert check["hint"].startswith(f"`linesync doctor --only utm-links --message {path} --suggest-utm source=line,")
     links = {link["place"]: link for link in check["data"]["links"]}
     assert links["bubble 2 › footer › button 2"]["missing"] == ["utm_source", "utm_medium", "utm_campaign"]
     assert links["bubble 2 › footer › button 2"]["suggested_url"] is None  # no --suggest-utm

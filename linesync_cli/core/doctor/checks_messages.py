@@ -3,6 +3,7 @@ differ from LINE's "Read"."""
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import replace
 
 from linesync_cli.core.doctor.model import CheckResult, informed, passed, skipped, warned
@@ -106,7 +107,9 @@ def check_utm_links(ctx: DoctorContext) -> CheckResult:
         hint = ("the fixed URLs below only add what is missing; links with another utm_source, or with an empty or "
                 "mis-cased key, are left for you to edit")
     else:
-        hint = ("`linesync doctor --only utm-links --message FILE --suggest-utm "
+        given = ctx.options.message_name
+        file = "-" if given == "standard input" else shlex.quote(given) if given else "FILE"
+        hint = (f"`linesync doctor --only utm-links --message {file} --suggest-utm "
                 f"source={expected},medium=social,campaign=NAME` shows each fixed URL")
     # The links are the finding: shown without -d.
     return replace(warned("; ".join(problems) + not_checked, hint, details, **data), show_details=True)
