@@ -29,7 +29,7 @@ _linesync_options() {
         "links status") REPLY="--format -f --json --help --config --account --state-dir --link-key --oa --klaviyo-base-url --line-base-url --timeout --retries --verbose -v --quiet -q --debug --no-color" ;;
         "check-link") REPLY="--file --email --link-map --timezone --tz --format -f --json --help --config --account --state-dir --link-key --oa --klaviyo-base-url --line-base-url --timeout --retries --verbose -v --quiet -q --debug --no-color" ;;
         "inspect-profile") REPLY="--email --phone --profile-id --external-id --line-user-id --link-map --since --until --limit --line-only --reverse --timezone --tz --format -f --json --help --config --account --state-dir --link-key --oa --klaviyo-base-url --line-base-url --timeout --retries --verbose -v --quiet -q --debug --no-color" ;;
-        "doctor") REPLY="--only --skip --since --line-user-id --message --segment --link-map --strict --ci --all-accounts --details -d --format -f --json --help --config --account --state-dir --link-key --oa --klaviyo-base-url --line-base-url --timeout --retries --verbose -v --quiet -q --debug --no-color" ;;
+        "doctor") REPLY="--only --skip --since --line-user-id --message --suggest-utm --segment --link-map --strict --ci --all-accounts --details -d --format -f --json --help --config --account --state-dir --link-key --oa --klaviyo-base-url --line-base-url --timeout --retries --verbose -v --quiet -q --debug --no-color" ;;
         "metrics") REPLY="--allow-missing --format -f --json --help --config --account --state-dir --link-key --oa --klaviyo-base-url --line-base-url --timeout --retries --verbose -v --quiet -q --debug --no-color" ;;
         "metrics show") REPLY="--since --until --interval --timezone --tz --feed --format -f --json --help --config --account --state-dir --link-key --oa --klaviyo-base-url --line-base-url --timeout --retries --verbose -v --quiet -q --debug --no-color" ;;
         "events") REPLY="--help --config --account --state-dir --link-key --oa --klaviyo-base-url --line-base-url --timeout --retries --verbose -v --quiet -q --debug --no-color" ;;
@@ -43,7 +43,7 @@ _linesync_options() {
         "reconcile") REPLY="--since --until --timezone --tz --tolerance --details -d --request-id --unit --match-property --refresh --format -f --json --help --config --account --state-dir --link-key --oa --klaviyo-base-url --line-base-url --timeout --retries --verbose -v --quiet -q --debug --no-color" ;;
         "segments") REPLY="--help --config --account --state-dir --link-key --oa --klaviyo-base-url --line-base-url --timeout --retries --verbose -v --quiet -q --debug --no-color" ;;
         "segments presets") REPLY="--format -f --json --help --config --account --state-dir --link-key --oa --klaviyo-base-url --line-base-url --timeout --retries --verbose -v --quiet -q --debug --no-color" ;;
-        "segments create") REPLY="--days --name --dry-run --force --format -f --json --help --config --account --state-dir --link-key --oa --klaviyo-base-url --line-base-url --timeout --retries --verbose -v --quiet -q --debug --no-color" ;;
+        "segments create") REPLY="--days --window --order-metric --name --dry-run --force --format -f --json --help --config --account --state-dir --link-key --oa --klaviyo-base-url --line-base-url --timeout --retries --verbose -v --quiet -q --debug --no-color" ;;
         "config") REPLY="--help --config --account --state-dir --link-key --oa --klaviyo-base-url --line-base-url --timeout --retries --verbose -v --quiet -q --debug --no-color" ;;
         "config show") REPLY="--format -f --json --help --config --account --state-dir --link-key --oa --klaviyo-base-url --line-base-url --timeout --retries --verbose -v --quiet -q --debug --no-color" ;;
         "config path") REPLY="--format -f --json --help --config --account --state-dir --link-key --oa --klaviyo-base-url --line-base-url --timeout --retries --verbose -v --quiet -q --debug --no-color" ;;
@@ -182,11 +182,12 @@ _linesync_option_value() {
         "inspect-profile|--line-base-url") REPLY="@any" ;;
         "inspect-profile|--timeout") REPLY="@any" ;;
         "inspect-profile|--retries") REPLY="@any" ;;
-        "doctor|--only") REPLY="@list:config klaviyo-auth klaviyo-scopes line-metrics metric-split recent-events link-index linkage trackable-message open-vs-read segment-processing line-token line-vs-klaviyo" ;;
-        "doctor|--skip") REPLY="@list:config klaviyo-auth klaviyo-scopes line-metrics metric-split recent-events link-index linkage trackable-message open-vs-read segment-processing line-token line-vs-klaviyo" ;;
+        "doctor|--only") REPLY="@list:config klaviyo-auth klaviyo-scopes line-metrics metric-split recent-events link-index linkage trackable-message utm-links open-vs-read segment-processing line-token line-vs-klaviyo" ;;
+        "doctor|--skip") REPLY="@list:config klaviyo-auth klaviyo-scopes line-metrics metric-split recent-events link-index linkage trackable-message utm-links open-vs-read segment-processing line-token line-vs-klaviyo" ;;
         "doctor|--since") REPLY="@any" ;;
         "doctor|--line-user-id") REPLY="@any" ;;
         "doctor|--message") REPLY="@file" ;;
+        "doctor|--suggest-utm") REPLY="@any" ;;
         "doctor|--segment") REPLY="@any" ;;
         "doctor|--link-map") REPLY="@file" ;;
         "doctor|--format"|"doctor|-f") REPLY="table json csv" ;;
@@ -360,6 +361,8 @@ _linesync_option_value() {
         "segments presets|--timeout") REPLY="@any" ;;
         "segments presets|--retries") REPLY="@any" ;;
         "segments create|--days") REPLY="@any" ;;
+        "segments create|--window") REPLY="@any" ;;
+        "segments create|--order-metric") REPLY="@any" ;;
         "segments create|--name") REPLY="@any" ;;
         "segments create|--format"|"segments create|-f") REPLY="table json" ;;
         "segments create|--config") REPLY="@file" ;;
@@ -483,7 +486,7 @@ _linesync_arguments() {
         "check-link") REPLY="@any" ;;
         "metrics show") REPLY="sent delivered failed opened clicked followed blocked qr_scanned linked" ;;
         "events export") REPLY="@dir" ;;
-        "segments create") REPLY="line-opened-not-clicked line-clicked-recently email-unopened-line-clicked line-blocked-recently line-linked" ;;
+        "segments create") REPLY="line-opened-not-clicked line-clicked-recently email-unopened-line-clicked line-blocked-recently line-clicked-then-ordered line-clicked-and-ordered line-linked" ;;
         *) return 1 ;;
     esac
 }

@@ -47,7 +47,7 @@ function __linesync_takes_value
         case 'inspect-profile'
             contains -- $argv[2] --email --phone --profile-id --external-id --line-user-id --link-map --since --until --limit --timezone --tz --format -f --config --account --state-dir --link-key --oa --klaviyo-base-url --line-base-url --timeout --retries
         case 'doctor'
-            contains -- $argv[2] --only --skip --since --line-user-id --message --segment --link-map --format -f --config --account --state-dir --link-key --oa --klaviyo-base-url --line-base-url --timeout --retries
+            contains -- $argv[2] --only --skip --since --line-user-id --message --suggest-utm --segment --link-map --format -f --config --account --state-dir --link-key --oa --klaviyo-base-url --line-base-url --timeout --retries
         case 'metrics'
             contains -- $argv[2] --format -f --config --account --state-dir --link-key --oa --klaviyo-base-url --line-base-url --timeout --retries
         case 'metrics show'
@@ -75,7 +75,7 @@ function __linesync_takes_value
         case 'segments presets'
             contains -- $argv[2] --format -f --config --account --state-dir --link-key --oa --klaviyo-base-url --line-base-url --timeout --retries
         case 'segments create'
-            contains -- $argv[2] --days --name --format -f --config --account --state-dir --link-key --oa --klaviyo-base-url --line-base-url --timeout --retries
+            contains -- $argv[2] --days --window --order-metric --name --format -f --config --account --state-dir --link-key --oa --klaviyo-base-url --line-base-url --timeout --retries
         case 'config'
             contains -- $argv[2] --config --account --state-dir --link-key --oa --klaviyo-base-url --line-base-url --timeout --retries
         case 'config show'
@@ -334,11 +334,12 @@ complete -c linesync -n "__linesync_at 'inspect-profile'" -l verbose -s v -d 'Mo
 complete -c linesync -n "__linesync_at 'inspect-profile'" -l quiet -s q -d 'Errors only on stderr: no progress, notes or warnings (data on stdout is unchanged)'
 complete -c linesync -n "__linesync_at 'inspect-profile'" -l debug -d 'Show tracebacks for errors'
 complete -c linesync -n "__linesync_at 'inspect-profile'" -l no-color -d 'No colour (NO_COLOR is honoured too)'
-complete -c linesync -n "__linesync_at 'doctor'" -l only -x -a '(__linesync_comma_list config klaviyo-auth klaviyo-scopes line-metrics metric-split recent-events link-index linkage trackable-message open-vs-read segment-processing line-token line-vs-klaviyo)' -d 'Report only these checks (their prerequisites still run, unreported)'
-complete -c linesync -n "__linesync_at 'doctor'" -l skip -x -a '(__linesync_comma_list config klaviyo-auth klaviyo-scopes line-metrics metric-split recent-events link-index linkage trackable-message open-vs-read segment-processing line-token line-vs-klaviyo)' -d 'Leave these checks out of the report'
+complete -c linesync -n "__linesync_at 'doctor'" -l only -x -a '(__linesync_comma_list config klaviyo-auth klaviyo-scopes line-metrics metric-split recent-events link-index linkage trackable-message utm-links open-vs-read segment-processing line-token line-vs-klaviyo)' -d 'Report only these checks (their prerequisites still run, unreported)'
+complete -c linesync -n "__linesync_at 'doctor'" -l skip -x -a '(__linesync_comma_list config klaviyo-auth klaviyo-scopes line-metrics metric-split recent-events link-index linkage trackable-message utm-links open-vs-read segment-processing line-token line-vs-klaviyo)' -d 'Leave these checks out of the report'
 complete -c linesync -n "__linesync_at 'doctor'" -l since -x -d 'recent-events: warn for a LINE metric with no event since then: a duration (24h, 7d) or an ISO date/time (UTC unless it has an offset)'
 complete -c linesync -n "__linesync_at 'doctor'" -l line-user-id -x -d 'Check this LINE user\'s linkage (and, with --segment, membership)'
 complete -c linesync -n "__linesync_at 'doctor'" -l message -r -F -d 'Check a LINE message JSON file (a message, an array of them, or a request body with `messages`; - for stdin) for trackable links and images'
+complete -c linesync -n "__linesync_at 'doctor'" -l suggest-utm -x -d 'With --message: utm-links shows each web link\'s fixed URL, adding only the UTM parameters it lacks (also content=, term=)'
 complete -c linesync -n "__linesync_at 'doctor'" -l segment -x -d 'Check this Klaviyo Segment: still processing?'
 complete -c linesync -n "__linesync_at 'doctor'" -l link-map -r -F -d 'Resolve --line-user-id through this CSV (line_user_id + profile_id/email/phone_number) instead of the configured link key'
 complete -c linesync -n "__linesync_at 'doctor'" -l strict -d 'Exit 1 on warnings too'
@@ -618,6 +619,8 @@ complete -c linesync -n "__linesync_at 'segments presets'" -l quiet -s q -d 'Err
 complete -c linesync -n "__linesync_at 'segments presets'" -l debug -d 'Show tracebacks for errors'
 complete -c linesync -n "__linesync_at 'segments presets'" -l no-color -d 'No colour (NO_COLOR is honoured too)'
 complete -c linesync -n "__linesync_at 'segments create'" -l days -x -d 'Look-back window in days for presets built on events [default: 30]'
+complete -c linesync -n "__linesync_at 'segments create'" -l window -x -d 'line-clicked-then-ordered: the longest time from the click to the order, one of 1h, 1d, 3d, 5d, 7d, 30d, 90d, 180d, 365d (Klaviyo\'s choices) [default: 5d]'
+complete -c linesync -n "__linesync_at 'segments create'" -l order-metric -x -d 'Presets with an order: the order metric\'s name or ID, checked against the account\'s metrics [default: Placed Order]'
 complete -c linesync -n "__linesync_at 'segments create'" -l name -x -d 'Segment name (default: from the preset, e.g'
 complete -c linesync -n "__linesync_at 'segments create'" -l dry-run -d 'Print the request body as JSON and create nothing'
 complete -c linesync -n "__linesync_at 'segments create'" -l force -d 'Create even if a segment with this name exists (Klaviyo allows duplicate names)'
@@ -637,7 +640,7 @@ complete -c linesync -n "__linesync_at 'segments create'" -l verbose -s v -d 'Mo
 complete -c linesync -n "__linesync_at 'segments create'" -l quiet -s q -d 'Errors only on stderr: no progress, notes or warnings (data on stdout is unchanged)'
 complete -c linesync -n "__linesync_at 'segments create'" -l debug -d 'Show tracebacks for errors'
 complete -c linesync -n "__linesync_at 'segments create'" -l no-color -d 'No colour (NO_COLOR is honoured too)'
-complete -c linesync -n "__linesync_at 'segments create'" -a 'line-opened-not-clicked line-clicked-recently email-unopened-line-clicked line-blocked-recently line-linked'
+complete -c linesync -n "__linesync_at 'segments create'" -a 'line-opened-not-clicked line-clicked-recently email-unopened-line-clicked line-blocked-recently line-clicked-then-ordered line-clicked-and-ordered line-linked'
 complete -c linesync -n "__linesync_at 'config'" -a show -d 'Print every setting, its value (secrets masked), its source (flag, env, .env, config file or default) and what is wrong with it'
 complete -c linesync -n "__linesync_at 'config'" -a path -d 'List the files settings are read from, highest precedence first, and whether each exists'
 complete -c linesync -n "__linesync_at 'config'" -a init -d 'Write a commented linesync.toml (every setting with its default) where the config file is read from'

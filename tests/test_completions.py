@@ -32,7 +32,7 @@ CASES = [
     (["linesync", "links", "sync", "--format", ""], {"table", "json", "csv"}),
     (["linesync", "--state-dir", "/tmp", "metrics", "show", "--interval", ""], {"hour", "day", "week"}),
     # Global options complete after the command too: the root accepts them anywhere.
-    (["linesync", "-v", "doctor", "--s"], {"--since", "--skip", "--segment", "--strict", "--state-dir"}),
+    (["linesync", "-v", "doctor", "--s"], {"--since", "--skip", "--segment", "--strict", "--state-dir", "--suggest-utm"}),
     (["linesync", "links", "sync", "--ret"], {"--retries"}),
     (["linesync", "backfill", "--input-format", ""], {"csv", "jsonl", "line-webhook"}),
     (["linesync", "backfill", "--rej"], {"--rejects"}),

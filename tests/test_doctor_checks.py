@@ -516,27 +516,33 @@ def test_line_token_refused(cli_env, line_standin):
 
 # -- the whole run: JSON shape, table, exit codes, secrets ------------------------------
 
-def test_a_healthy_run(healthy, line_standin):
+def test_a_healthy_run(healthy, line_standin, tmp_path):
     env = healthy["env"] | line_env(line_standin)
     # LINE's figure for the Delivered event's JST day is under its privacy threshold: not compared.
     line_standin.insight.set_delivery((datetime.now(UTC) - timedelta(hours=1)).astimezone(JST).date(), apiPush=1)
-    result, checks, doc = doctor(env, "--line-user-id", UID, "--message", str(EXAMPLES / "flex-sale.json"))
+    # The fact sheet's Flex example, its links tagged for web analytics (utm-links passes).
+    tagged = (EXAMPLES / "flex-sale.json").read_text().replace(
+        "/sale?utm_source=line", "/sale?utm_source=line&utm_medium=social&utm_campaign=spring").replace(
+        '/sale"', '/sale?utm_source=line&utm_medium=social&utm_campaign=spring"')
+    message = tmp_path / "flex-sale-tagged.json"
+    message.write_text(tagged)
+    result, checks, doc = doctor(env, "--line-user-id", UID, "--message", str(message))
     assert result.exit_code == 0, result.stderr
     assert list(checks) == ["config", "klaviyo-auth", "klaviyo-scopes", "line-metrics", "metric-split",
-                            "recent-events", "link-index", "linkage", "trackable-message", "open-vs-read",
-                            "segment-processing", "line-token", "line-vs-klaviyo"]
+                            "recent-events", "link-index", "linkage", "trackable-message", "utm-links",
+                            "open-vs-read", "segment-processing", "line-token", "line-vs-klaviyo"]
     for c in doc["checks"]:
         assert {"id", "title", "status", "detail", "hint"} <= set(c)
     assert checks["linkage"]["row"] == "Events are not recorded in Klaviyo"
     assert {cid: c["status"] for cid, c in checks.items()} == {
         "config": "pass", "klaviyo-auth": "pass", "klaviyo-scopes": "pass", "line-metrics": "pass",
         "metric-split": "pass", "recent-events": "pass", "link-index": "pass", "linkage": "pass",
-        "trackable-message": "pass", "open-vs-read": "info", "segment-processing": "skip", "line-token": "pass",
+        "trackable-message": "pass", "utm-links": "pass", "open-vs-read": "info", "segment-processing": "skip", "line-token": "pass",
         "line-vs-klaviyo": "pass",
     }
-    assert doc["summary"] == {"pass": 11, "warn": 0, "fail": 0, "skip": 1, "error": 0, "info": 1, "total": 13,
+    assert doc["summary"] == {"pass": 12, "warn": 0, "fail": 0, "skip": 1, "error": 0, "info": 1, "total": 14,
                               "strict": False, "exit_code": 0,
-                              "text": "No problems found: 11 checks passed, 1 skipped"}
+                              "text": "No problems found: 12 checks passed, 1 skipped"}
     # GET /api/accounts (1/s, 15/min) once per run, although two checks use it.
     assert len(healthy["standin"].requests_for("get_accounts")) == 1
 
@@ -551,7 +557,7 @@ def test_table_output_marks_hints_details_and_summary(healthy):
     assert "    hint: edit the key in Klaviyo > Settings > API keys and grant flows:read" in result.stdout
     assert any(line.startswith("- Customer linkage (linkage): no --line-user-id given") for line in lines)
     assert any(line.startswith("i Opens versus LINE's Read (open-vs-read)") for line in lines)
-    assert lines[-1] == "1 check failed (6 passed, 4 skipped)"
+    assert lines[-1] == "1 check failed (6 passed, 5 skipped)"
     assert "·" not in result.stdout  # details only with -d
     assert "\x1b[" not in result.stdout
     assert result.exit_code == 1

@@ -38,7 +38,7 @@ def report_of(checks, selected=None, strict=False):
 def test_the_check_ids_are_stable_and_kebab_case():
     assert CHECK_IDS == (
         "config", "klaviyo-auth", "klaviyo-scopes", "line-metrics", "metric-split", "recent-events",
-        "link-index", "linkage", "trackable-message", "open-vs-read", "segment-processing", "line-token",
+        "link-index", "linkage", "trackable-message", "utm-links", "open-vs-read", "segment-processing", "line-token",
         "line-vs-klaviyo",
     )
     assert all(c.title and c.id.replace("-", "").isalpha() and c.id.islower() for c in CHECKS)

@@ -183,7 +183,7 @@ def test_doctor_against_the_demo_gives_the_expected_checks(demo) -> None:
         "config": "pass", "klaviyo-auth": "pass", "klaviyo-scopes": "pass", "line-metrics": "pass",
         "metric-split": "pass", "recent-events": "pass",
         "link-index": "warn",  # the one LINE user ID on two profiles
-        "linkage": "skip", "trackable-message": "skip", "open-vs-read": "info", "segment-processing": "skip",
+        "linkage": "skip", "trackable-message": "skip", "utm-links": "skip", "open-vs-read": "info", "segment-processing": "skip",
         "line-token": "pass",
         "line-vs-klaviyo": "fail",  # the two gap days, and no other
     }

@@ -27,8 +27,12 @@ KEY_BY_NAME = {"Opened LINE Message": "opened", "Clicked LINE Message": "clicked
                "Received Email": "email_received", "Opened Email": "email_opened"}
 
 
-def known(*names: str) -> KnownMetrics:
-    return KnownMetrics({KEY_BY_NAME[n]: Metric(IDS[n], n, "API", "API", None, None) for n in names})
+PLACED = Metric("ORDER1", "Placed Order", "Shopify", "eCommerce", None, None)
+
+
+def known(*names: str, orders: tuple[Metric, ...] = (PLACED,)) -> KnownMetrics:
+    by_key = {KEY_BY_NAME[n]: Metric(IDS[n], n, "API", "API", None, None) for n in names}
+    return KnownMetrics(by_key, every=[*by_key.values(), *orders])
 
 
 ALL = known(*KEY_BY_NAME)
@@ -46,6 +50,12 @@ EXPECTED_GROUPS = {
     "email-unopened-line-clicked": [[metric_cond("RECV01", "greater-than")], [metric_cond("OPENEM", "equals")],
                                     [metric_cond("CLICK1", "greater-than")]],
     "line-blocked-recently": [[metric_cond("BLOCK1", "greater-than")]],
+    "line-clicked-then-ordered": [[{
+        "type": "profile-metric-funnel",
+        "timeframe_filter": {"type": "date", "operator": "in-the-last", "quantity": 30, "unit": "day"},
+        "completion_window_seconds": "DAYS_5",
+        "steps": [{"metric_exists": True, "metric_id": "CLICK1"}, {"metric_exists": True, "metric_id": "ORDER1"}]}]],
+    "line-clicked-and-ordered": [[metric_cond("CLICK1", "greater-than")], [metric_cond("ORDER1", "greater-than")]],
     "line-linked": [[{"type": "profile-property", "property": "properties['LINE User ID']",
                       "filter": {"type": "existence", "operator": "is-set"}}]],
 }
@@ -207,7 +217,7 @@ def test_line_linked_with_external_id_is_refused(tmp_path) -> None:
     assert result.exit_code == 2 and "external_id" in result.stderr
 
 
-def test_presets_lists_all_five(tmp_path) -> None:
+def test_presets_lists_every_preset(tmp_path) -> None:
     result = run(["presets", "--json"], tmp_path, LINESYNC_KLAVIYO_API_KEY="")
     assert result.exit_code == 0
     rows = json.loads(result.stdout)["presets"]  # an object, like every --json output
@@ -224,3 +234,120 @@ def test_create_offers_only_table_and_json(tmp_path) -> None:
                     LINESYNC_KLAVIYO_API_KEY="")
     assert dry_table.exit_code == 2 and dry_table.stdout == ""  # not JSON under a "table" label
     assert "--dry-run prints the request body, which is JSON" in dry_table.stderr
+
+
+# -- clicked on LINE, then ordered (issue 19, item 3) ------------------------------------
+
+def integration(name: str, category: str = "eCommerce") -> dict:
+    return {"object": "integration", "id": name[:6], "key": name.lower(), "name": name, "category": category}
+
+
+def raw_metric(metric_id: str, name: str, source: str) -> dict:
+    return {"type": "metric", "id": metric_id, "attributes": {
+        "name": name, "created": "2026-01-05T00:00:00+00:00", "updated": "2026-11-20T00:00:00+00:00",
+        "integration": integration(source)}, "links": {"self": f"{BASE}/api/metrics/{metric_id}"}}
+
+
+@pytest.mark.parametrize(("window", "enum"), [("1h", "HOURS_1"), ("24h", "DAYS_1"), ("3d", "DAYS_3"),
+                                              ("1w", "WEEKS_1"), ("7d", "WEEKS_1"), ("30d", "DAYS_30")])
+def test_the_funnel_window_maps_to_klaviyo_s_completion_windows(window: str, enum: str) -> None:
+    plan = plan_segment(get_preset("line-clicked-then-ordered"), link=LINK, days=30, window=window, metrics=ALL)
+    (cond,) = plan.definition["condition_groups"][0]["conditions"]
+    assert cond["completion_window_seconds"] == enum
+    assert [step["metric_id"] for step in cond["steps"]] == ["CLICK1", "ORDER1"]  # the click comes first
+    assert plan.name.startswith("LINE clicked, then Placed Order within ")
+    check_klaviyo_contract("POST", f"{BASE}/api/segments", HEADERS, plan.body, operation="create_segment")
+
+
+@pytest.mark.parametrize(("days", "window", "message"), [
+    (30, "4d", "not a completion window Klaviyo offers"),
+    (30, "2w", "not a completion window Klaviyo offers"),
+    (30, "soon", "not a completion window Klaviyo offers"),
+    (3, "5d", "--window 5d is longer than the time period (--days 3)"),
+    (400, "5d", "an event funnel looks back at most 365 days"),
+])
+def test_bad_windows_and_periods_are_usage_errors(days: int, window: str, message: str) -> None:
+    with pytest.raises(UsageError, match=re.escape(message)):
+        plan_segment(get_preset("line-clicked-then-ordered"), link=LINK, days=days, window=window, metrics=ALL)
+    # The weaker preset has no window and no cap beyond Klaviyo's own.
+    plan_segment(get_preset("line-clicked-and-ordered"), link=LINK, days=days, metrics=ALL)
+
+
+def test_the_weaker_preset_does_not_claim_a_sequence() -> None:
+    preset = get_preset("line-clicked-and-ordered")
+    plan = plan_segment(preset, link=LINK, days=14, metrics=ALL)
+    assert plan.name == "LINE clicked and Placed Order (14d)" and "then" not in plan.name
+    assert "either order" in preset.summary and "not a sequence" in (preset.note or "")
+    assert all(c["type"] == "profile-metric" for g in plan.definition["condition_groups"] for c in g["conditions"])
+
+
+def test_a_missing_order_metric_lists_the_account_s_order_metrics_and_exits_2(httpx_mock, tmp_path) -> None:
+    add_metrics(httpx_mock, list(IDS), extra=[raw_metric("SHOP01", "Ordered Product", "Shopify"),
+                                               raw_metric("WOO001", "Started Checkout", "WooCommerce"),
+                                               raw_metric("VIEW01", "Viewed Product", "Shopify")])
+    result = run(["create", "line-clicked-then-ordered", "--order-metric", "Order Placed"], tmp_path)
+    assert result.exit_code == 2, result.stderr
+    text = said(result)
+    assert "no metric named 'Order Placed' in this Klaviyo account" in text
+    assert "'Ordered Product' (Shopify, ID SHOP01)" in text and "'Started Checkout' (WooCommerce, ID WOO001)" in text
+    assert "Viewed Product" not in text  # not order-like
+    assert '"Placed Order"' in text  # the hint names the stores' own metric
+    assert not [r for r in httpx_mock.get_requests() if r.method == "POST"]
+
+
+def test_the_default_order_metric_is_placed_order_and_is_checked(httpx_mock, tmp_path) -> None:
+    add_metrics(httpx_mock, list(IDS))  # no order metric at all
+    result = run(["create", "line-clicked-and-ordered", "--dry-run"], tmp_path)
+    assert result.exit_code == 2
+    assert "no metric named 'Placed Order'" in said(result) and "order-like metrics: none in this account" in said(result)
+    assert result.stdout == ""
+
+
+def test_an_order_metric_name_held_by_two_integrations_is_refused_and_an_id_chooses(httpx_mock, tmp_path) -> None:
+    add_metrics(httpx_mock, list(IDS), extra=[raw_metric("SHOPPO", "Placed Order", "Shopify"),
+                                               raw_metric("APIPO1", "Placed Order", "API")])
+    both = run(["create", "line-clicked-then-ordered", "--dry-run"], tmp_path)
+    assert both.exit_code == 2
+    assert "names 2 metrics" in said(both) and "SHOPPO" in said(both) and "APIPO1" in said(both)
+    httpx_mock.add_response(method="GET", url=SEGMENTS_URL, json=segments_list())
+    chosen = run(["create", "line-clicked-then-ordered", "--dry-run", "--order-metric", "SHOPPO"], tmp_path)
+    assert chosen.exit_code == 0, chosen.stderr
+    (cond,) = json.loads(chosen.stdout)["data"]["attributes"]["definition"]["condition_groups"][0]["conditions"]
+    assert cond["steps"][1]["metric_id"] == "SHOPPO"
+    assert "Marketing Analytics" in said(chosen)  # the dry run says what the funnel needs
+
+
+def test_creating_the_funnel_sends_a_valid_body_and_a_refusal_points_to_the_weaker_preset(httpx_mock, tmp_path) -> None:
+    add_metrics(httpx_mock, list(IDS), extra=[raw_metric("SHOPPO", "Placed Order", "Shopify")])
+    httpx_mock.add_response(method="GET", url=SEGMENTS_URL, json=segments_list(), is_reusable=True)
+    httpx_mock.add_response(method="POST", url=f"{BASE}/api/segments", status_code=201,
+                            json=created("LINE clicked, then Placed Order within 7d (60d)"))
+    ok = run(["create", "line-clicked-then-ordered", "--days", "60", "--window", "7d", "--json"], tmp_path)
+    assert ok.exit_code == 0, ok.stderr
+    doc = json.loads(ok.stdout)
+    assert doc["window"] == "7d" and doc["order_metric"]["id"] == "SHOPPO"
+    (cond,) = doc["definition"]["condition_groups"][0]["conditions"]
+    assert cond["completion_window_seconds"] == "WEEKS_1" and cond["timeframe_filter"]["quantity"] == 60
+    check_contract(httpx_mock.get_requests())
+
+    httpx_mock.add_response(method="POST", url=f"{BASE}/api/segments", status_code=400,
+                            json=error_doc(400, "invalid", "Invalid segment definition."))
+    refused = run(["create", "line-clicked-then-ordered", "--name", "again"], tmp_path)
+    assert refused.exit_code != 0
+    assert "Marketing Analytics" in said(refused) and "line-clicked-and-ordered" in said(refused)
+
+
+def test_options_a_preset_does_not_use_are_warned_about(httpx_mock, tmp_path) -> None:
+    result = run(["create", "line-clicked-recently", "--dry-run", "--window", "5d", "--order-metric", "X"], tmp_path,
+                 LINESYNC_KLAVIYO_API_KEY="")
+    assert result.exit_code == 0, result.stderr
+    assert "--window is ignored" in said(result) and "--order-metric is ignored" in said(result)
+
+
+def test_presets_say_what_the_sequence_needs(tmp_path) -> None:
+    rows = {r["preset"]: r for r in json.loads(run(["presets", "--json"], tmp_path).stdout)["presets"]}
+    assert "Marketing Analytics" in rows["line-clicked-then-ordered"]["note"]
+    assert rows["line-clicked-then-ordered"]["metrics"] == "Clicked LINE Message; Placed Order"
+    assert rows["line-clicked-recently"]["note"] is None
+    table = run(["presets"], tmp_path)
+    assert "line-clicked-then-ordered: an event funnel" in said(table)

@@ -10,7 +10,7 @@ import typer
 from linesync_cli.commands.options import FormatOpt, JsonOpt, app_context, resolve_format
 
 IDS_HELP = ("config, klaviyo-auth, klaviyo-scopes, line-metrics, metric-split, recent-events, link-index, "
-            "linkage, trackable-message, open-vs-read, segment-processing, line-token, line-vs-klaviyo")
+            "linkage, trackable-message, utm-links, open-vs-read, segment-processing, line-token, line-vs-klaviyo")
 
 
 def _id_list(values: list[str] | None) -> list[str]:
@@ -24,6 +24,7 @@ def doctor(
     since: Annotated[str, typer.Option("--since", metavar="WHEN", help="recent-events: warn for a LINE metric with no event since then: a duration (24h, 7d) or an ISO date/time (UTC unless it has an offset).")] = "24h",
     line_user_id: Annotated[str | None, typer.Option("--line-user-id", metavar="U...", help="Check this LINE user's linkage (and, with --segment, membership).")] = None,
     message: Annotated[str | None, typer.Option("--message", metavar="FILE", help="Check a LINE message JSON file (a message, an array of them, or a request body with `messages`; - for stdin) for trackable links and images.")] = None,
+    suggest_utm: Annotated[str | None, typer.Option("--suggest-utm", metavar="source=S,medium=M,campaign=C", help="With --message: utm-links shows each web link's fixed URL, adding only the UTM parameters it lacks (also content=, term=).")] = None,
     segment: Annotated[str | None, typer.Option("--segment", metavar="ID", help="Check this Klaviyo Segment: still processing? is the --line-user-id profile a member?")] = None,
     link_map: Annotated[Path | None, typer.Option("--link-map", metavar="FILE", help="Resolve --line-user-id through this CSV (line_user_id + profile_id/email/phone_number) instead of the configured link key.")] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Exit 1 on warnings too.")] = False,
@@ -41,9 +42,13 @@ def doctor(
     1 a check failed, 2 configuration (no key, bad option, unreadable --message file), 3 Klaviyo refused the key,
     4 Klaviyo unavailable. With --all-accounts, a row per account and the worst account's exit code.
 
+    With --message, utm-links names each web link that lacks utm_source, utm_medium or utm_campaign
+    (a warning: events still reach Klaviyo, web analytics cannot attribute the visit);
+    --suggest-utm source=line,medium=M,campaign=C prints each fixed URL.
+
     Examples:
 
-      linesync doctor --line-user-id U4af4980629a1b2c3d4e5f60718293a4b --message campaign.json
+      linesync doctor --line-user-id U4af4980629a1b2c3d4e5f60718293a4b --message campaign.json --suggest-utm source=line,medium=social,campaign=spring-sale
 
       linesync doctor --ci --json --skip line-token | jq '.checks[] | select(.status != "pass")'
     """
@@ -52,7 +57,7 @@ def doctor(
 
     app = app_context(ctx)
     output = resolve_format(fmt, as_json)
-    options = _build_options(since, line_user_id, message, segment, link_map, strict)
+    options = _build_options(since, line_user_id, message, segment, link_map, strict, suggest_utm)
     if ci:
         # Plain text whatever the environment says (FORCE_COLOR, a pseudo-terminal):
         # CI logs get no escape codes, the error line at the end included.
@@ -117,7 +122,7 @@ def _all_accounts(app, options, only: list[str], skip: list[str], output) -> Non
         raise err
 
 
-def _build_options(since, line_user_id, message, segment, link_map, strict):
+def _build_options(since, line_user_id, message, segment, link_map, strict, suggest_utm=None):
     from linesync_cli.core.doctor import DoctorOptions
     from linesync_cli.core.linkage import LINE_USER_ID_RE, read_link_map
     from linesync_cli.core.message_walker import load_message_file
@@ -132,6 +137,15 @@ def _build_options(since, line_user_id, message, segment, link_map, strict):
             hint="the ID is in the webhook's source.userId, or the profile's LINE User ID property; "
             "a @basic ID or a display name is not a user ID",
         )
+    tags = None
+    if suggest_utm is not None:
+        from linesync_cli.core.utm_links import parse_suggest_utm
+
+        tags = parse_suggest_utm(suggest_utm)  # before any file is read or request sent
+        if message is None:
+            raise UsageError("--suggest-utm needs --message FILE: it fixes the links of that message",
+                             hint="linesync doctor --only utm-links --message FILE --suggest-utm "
+                             "source=line,medium=social,campaign=NAME")
     if link_map is not None:
         read_link_map(link_map)  # a bad map is a usage error (exit 2) before any check runs
     doc = load_message_file(message) if message is not None else None
@@ -139,7 +153,7 @@ def _build_options(since, line_user_id, message, segment, link_map, strict):
         since=since_at, since_label=label,
         line_user_id=line_user_id.strip() if line_user_id else None,
         message=doc, message_name=("standard input" if message == "-" else message) if message else None,
-        segment_id=segment.strip() if segment else None, link_map=link_map, strict=strict,
+        segment_id=segment.strip() if segment else None, link_map=link_map, strict=strict, suggest_utm=tags,
     )
 
 
@@ -166,7 +180,7 @@ def _render(r, report, output, show_details: bool) -> None:
                     highlight=False, soft_wrap=True)
         if res.hint and (res.status.value != "pass" or show_details):
             r.out.print(f"    [cyan]hint:[/] {safe(res.hint)}", highlight=False, soft_wrap=True)
-        if show_details:
+        if show_details or res.show_details:
             for line in res.details:
                 r.out.print(f"    [dim]·[/] {safe(line)}", highlight=False, soft_wrap=True)
     colour = "red" if report.exit_code else ("yellow" if report.count(Status.WARN) else "green")

@@ -81,6 +81,7 @@ class KnownMetrics:
 
     by_key: dict[str, Metric | None]
     split: dict[str, list[Metric]] = field(default_factory=dict)  # LINE names also under other integrations
+    every: list[Metric] = field(default_factory=list)  # the whole listing (an order metric is looked up in it)
 
     def get(self, key: str) -> Metric | None:
         return self.by_key.get(key)
@@ -105,7 +106,7 @@ def known_metrics(client: KlaviyoClient) -> KnownMetrics:
             key=lambda m: m.created.timestamp() if m.created else float("inf"),
         )
         by_key[step.key] = found[0] if found else None
-    return KnownMetrics(by_key, split)
+    return KnownMetrics(by_key, split, every)
 
 
 @dataclass

@@ -242,3 +242,75 @@ def load_message_file(path: str | Path) -> Any:
         raise InputFileError(f"message file {name}: {exc}",
                              hint="examples/messages/ has sample LINE messages") from None
     return doc
+
+
+_PATH_TOKEN = re.compile(r'\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]|\[("(?:[^"\\]|\\.)*")\]')
+# Keys that name a place on their own; the rest are either silent (containers whose items
+# are counted instead, the link's own key) or shown as written.
+_PLACE_NAMES = {"defaultAction": "default action", "externalLink": "external link", "desktop": "desktop link",
+                "altContent": "alternative content"}
+_SILENT = frozenset({"contents", "actions", "columns", "items", "template", "quickReply", "altUri", "uri",
+                     "linkUri"})
+_SECTIONS = frozenset({"header", "hero", "body", "footer"})
+
+
+def _path_tokens(path: str) -> list[str | int]:
+    tokens: list[str | int] = []
+    pos = 0
+    while pos < len(path):
+        m = _PATH_TOKEN.match(path, pos)
+        if not m:
+            break
+        key, index, quoted = m.groups()
+        tokens.append(int(index) if index is not None else key if key is not None else json.loads(quoted))
+        pos = m.end()
+    return tokens
+
+
+def readable_place(message: Any, path: str) -> str:
+    """Where a JSON path points inside one message, as a person finds it in the message.
+
+    `path` is relative to the message (`.contents.contents[1].footer.contents[0].action.uri`);
+    the answer reads "bubble 2 › footer › button 1". Items of a list are counted from 1 by
+    what they are: bubbles of a carousel, a box's components by type (the second button of a
+    box is "button 2" whatever precedes it), template buttons and columns, imagemap areas,
+    quick-reply items. An action is silent when its owner says where it is (a button, an
+    area); a bubble's own action reads "bubble 1 › action".
+    """
+    parts: list[str] = []
+    node: Any = message
+    msg_type = message.get("type") if isinstance(message, dict) else None
+    prev: str | int | None = None
+    for token in _path_tokens(path):
+        owner = node
+        if isinstance(token, int):
+            if not isinstance(node, list) or token >= len(node):
+                break
+            node = node[token]
+            kind = node.get("type") if isinstance(node, dict) else None
+            if prev == "contents" and kind == "bubble":
+                parts.append(f"bubble {token + 1}")
+            elif prev == "contents":
+                same = sum(1 for item in owner[: token + 1] if isinstance(item, dict) and item.get("type") == kind)
+                parts.append(f"{kind or 'item'} {same}")
+            elif prev == "actions":
+                parts.append(f"{'area' if msg_type == 'imagemap' and len(parts) == 0 else 'button'} {token + 1}")
+            elif prev == "columns":
+                parts.append(f"column {token + 1}")
+            elif prev == "items":
+                parts.append(f"quick reply {token + 1}")
+            else:
+                parts.append(f"{prev} {token + 1}")
+        else:
+            node = node.get(token) if isinstance(node, dict) else None
+            if token == "action":
+                owner_type = owner.get("type") if isinstance(owner, dict) else None
+                if owner_type == "bubble" or prev in _SECTIONS or not parts or (
+                        isinstance(prev, int) and owner_type is None):
+                    parts.append("action")
+            elif token in _SECTIONS or token in _PLACE_NAMES:
+                parts.append(_PLACE_NAMES.get(token, token))
+            elif token not in _SILENT:
+                parts.append(token)
+        prev = token
+    return " › ".join(parts) or "message"

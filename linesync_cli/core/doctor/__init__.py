@@ -19,7 +19,7 @@ from linesync_cli.core.doctor.checks_account import (
 )
 from linesync_cli.core.doctor.checks_events import check_line_metrics, check_metric_split, check_recent_events
 from linesync_cli.core.doctor.checks_linkage import check_link_index, check_linkage, check_segment_processing
-from linesync_cli.core.doctor.checks_messages import check_open_vs_read, check_trackable_message
+from linesync_cli.core.doctor.checks_messages import check_open_vs_read, check_trackable_message, check_utm_links
 from linesync_cli.core.doctor.checks_reconcile import check_line_vs_klaviyo
 from linesync_cli.core.doctor.model import (
     Check,
@@ -62,6 +62,7 @@ CHECKS: tuple[Check, ...] = (
           row="Events are not recorded in Klaviyo"),
     Check("trackable-message", "Trackable links and images", check_trackable_message,
           row="Clicks and opens are not recorded"),
+    Check("utm-links", "UTM parameters on links", check_utm_links),
     Check("open-vs-read", "Opens versus LINE's Read", check_open_vs_read,
           row="Open counts do not match Read"),
     Check("segment-processing", "Klaviyo Segment", check_segment_processing,

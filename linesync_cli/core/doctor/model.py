@@ -13,9 +13,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from linesync_cli.errors import ExitCode
+
+if TYPE_CHECKING:
+    from linesync_cli.core.utm_links import UtmTags
 
 
 class Status(str, Enum):
@@ -41,6 +44,8 @@ class CheckResult:
     # Set by the gating checks (config, klaviyo-auth) when the run itself cannot
     # proceed: 2 configuration, 3 credentials refused, 4 Klaviyo unavailable.
     exit_code: ExitCode | None = None
+    # The extra lines are the finding itself (utm-links: the untagged links, their fixed URLs): shown without -d.
+    show_details: bool = False
 
 
 def passed(detail: str, hint: str | None = None, details: Iterable[str] = (), **data: Any) -> CheckResult:
@@ -92,6 +97,7 @@ class DoctorOptions:
     segment_id: str | None = None
     link_map: Path | None = None
     strict: bool = False
+    suggest_utm: UtmTags | None = None  # --suggest-utm: utm-links shows each fixed URL
 
 
 @dataclass(frozen=True)
