@@ -174,8 +174,9 @@ def test_unknown_order_metric_lists_the_candidates_before_reading_events(klaviyo
     klaviyo_standin.add_metric("Viewed Product", "Shopify", "Shopify")
     result = run_cli(["report", "revenue", *RANGE, "--order-metric", "Purchase"], env=cli_env)
     assert result.exit_code == 2
-    assert "there is no metric 'Purchase'" in result.stderr
-    assert "'Order Completed', 'Placed Order'" in result.stderr and "Viewed Product" not in result.stderr
+    assert "no metric named 'Purchase' in this Klaviyo account" in result.stderr
+    assert "'Order Completed' (WooCommerce" in result.stderr and "'Placed Order' (" in result.stderr
+    assert "Viewed Product" not in result.stderr
     assert klaviyo_standin.requests_for("get_events") == []
 
 
@@ -184,7 +185,7 @@ def test_a_name_on_two_metrics_is_picked_by_id(klaviyo_standin, cli_env):
     klaviyo_standin.add_metric("Placed Order")  # an API copy beside Shopify's
     result = run_cli(["report", "revenue", *RANGE], env=cli_env)
     assert result.exit_code == 2
-    assert "2 metrics are named 'Placed Order'" in result.stderr and f"id {placed}" in result.stderr
+    assert "'Placed Order' names 2 metrics" in result.stderr and f"ID {placed}" in result.stderr
     result = run_cli(["report", "revenue", *RANGE, "--order-metric", placed, "--json"], env=cli_env)
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["orders"] == 9

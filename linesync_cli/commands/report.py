@@ -408,13 +408,12 @@ def revenue(
     from linesync_cli.core.events.revenue import (
         NOTICE,
         RevenueOptions,
-        check_order_metric_name,
         check_window,
-        find_order_metric,
         order_key,
         revenue_report,
     )
     from linesync_cli.core.metrics import list_metrics
+    from linesync_cli.core.order_metric import check_order_metric_name, find_order_metric
     from linesync_cli.errors import UsageError
     from linesync_cli.render import OutputFormat
     from linesync_cli.timeutil import parse_duration

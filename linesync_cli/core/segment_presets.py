@@ -30,6 +30,7 @@ from linesync_cli.api.klaviyo import segment_create_body
 from linesync_cli.catalogue import ACTIONS
 from linesync_cli.config import LinkKey
 from linesync_cli.core.funnel import EMAIL_STEPS, KnownMetrics
+from linesync_cli.core.order_metric import DEFAULT_ORDER_METRIC, find_order_metric
 from linesync_cli.errors import BadRequest, CheckFailed, RateLimited, Unavailable, UsageError
 
 if TYPE_CHECKING:
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
     from linesync_cli.core.metrics import Metric
 
 DEFAULT_DAYS = 30
-DEFAULT_ORDER_METRIC = "Placed Order"  # Shopify's and WooCommerce's name (per line item: "Ordered Product")
 DEFAULT_WINDOW = "5d"
 MAX_FUNNEL_DAYS = 365  # the funnel condition's longest time period
 # The funnel's completion windows (spec enum `completion_window_seconds`), by length in seconds.
@@ -47,7 +47,6 @@ COMPLETION_WINDOWS: dict[int, tuple[str, str]] = {
     180 * 86400: ("DAYS_180", "180d"), 365 * 86400: ("YEARS_1", "365d"),
 }
 # An account's order-like metrics, listed when the order metric is not found.
-_ORDER_LIKE = ("order", "purchase", "checkout", "bought", "transaction")
 ORDER = "order"  # the metric key of the configurable order metric
 
 # Metric names by the keys presets use (LINE action keys, email step keys).
@@ -213,34 +212,6 @@ def completion_window(text: str) -> tuple[str, str]:
     return window
 
 
-def _metric_label(m: Metric) -> str:
-    return f"{m.name!r} ({m.integration_name or m.integration_category or 'unknown integration'}, ID {m.id})"
-
-
-def resolve_order_metric(every: list[Metric], wanted: str) -> Metric:
-    """The order metric named (or with the ID) `wanted`; UsageError listing the candidates otherwise.
-
-    Names are not unique across integrations (Shopify and an API import can both have
-    "Placed Order"): more than one match is refused with their IDs, which are.
-    """
-    wanted = wanted.strip()
-    matches = [m for m in every if m.name == wanted] or [m for m in every if m.id == wanted]
-    if len(matches) == 1:
-        return matches[0]
-    if matches:
-        raise UsageError(
-            f"--order-metric {wanted!r} names {len(matches)} metrics: " + "; ".join(map(_metric_label, matches)),
-            hint=f"give the ID of the one your store writes, e.g. --order-metric {matches[0].id}",
-        )
-    candidates = [m for m in every if any(word in m.name.casefold() for word in _ORDER_LIKE)]
-    listed = "; ".join(map(_metric_label, candidates[:8])) if candidates else "none in this account"
-    raise UsageError(
-        f"--order-metric: no metric named {wanted!r} in this Klaviyo account (order-like metrics: {listed})",
-        hint="give one with --order-metric NAME or ID; Shopify and WooCommerce record orders as \"Placed Order\" "
-        "(each item as \"Ordered Product\") once the store is connected to Klaviyo",
-    )
-
-
 def segment_definition(groups: Groups) -> dict[str, Any]:
     """A segment definition (spec `SegmentDefinition`): the groups, each a list of conditions."""
     return {"condition_groups": [{"conditions": conditions} for conditions in groups]}
@@ -298,7 +269,7 @@ def plan_segment(preset: Preset, *, link: LinkKey, days: int | None = None, name
     resolved_order: Metric | None = None
     for key in preset.metrics:
         if key == ORDER:
-            resolved_order = resolve_order_metric(metrics.every, order_name) if metrics is not None else None
+            resolved_order = find_order_metric(metrics.every, order_name) if metrics is not None else None
             ids[key] = resolved_order.id if resolved_order is not None else placeholder_id(key, order_name)
             continue
         metric = metrics.get(key) if metrics is not None else None

@@ -44,8 +44,6 @@ UNKNOWN_CURRENCY = "(unknown)"
 # integrations and hand-made events use the plain names.
 VALUE_PROPERTY = "$value"
 CURRENCY_PROPERTIES = ("$value_currency", "$currency_code", "currency_code", "currency", "Currency")
-# Names that suggest an order metric, to list when the asked one does not exist.
-ORDER_WORDS = ("order", "purchase", "checkout", "paid")
 PERIODS = ("range", "week")
 
 
@@ -90,50 +88,6 @@ def duration_text(delta: timedelta) -> str:
         if seconds >= size:
             return f"{seconds / size:.1f}{unit}"
     return f"{seconds}s"
-
-
-def _looks_like_order(name: str) -> bool:
-    folded = name.casefold()
-    return any(w in folded for w in ORDER_WORDS)
-
-
-def _describe(m: Metric) -> str:
-    return f"{m.name!r} ({m.integration_name or m.integration_category or 'unknown integration'}, id {m.id})"
-
-
-def find_order_metric(metrics: list[Metric], wanted: str) -> Metric:
-    """The metric named `wanted` (or with that id). A name held by several metrics (Shopify's
-    and an API one) must be picked by id; an unknown one lists the account's order-like metrics."""
-    by_id = [m for m in metrics if m.id == wanted]
-    if by_id:
-        return by_id[0]
-    named = [m for m in metrics if m.name == wanted] or [m for m in metrics if m.name.casefold() == wanted.casefold()]
-    if len(named) == 1:
-        return named[0]
-    if named:
-        raise UsageError(f"{len(named)} metrics are named {wanted!r}: " + "; ".join(_describe(m) for m in named),
-                         hint=f"pick one by its id, e.g. --order-metric {named[0].id}")
-    from linesync_cli.catalogue import by_metric_name
-
-    candidates = sorted({m.name for m in metrics if _looks_like_order(m.name) and not by_metric_name(m.name)})
-    if candidates:
-        hint = "order metrics in this account: " + ", ".join(repr(c) for c in candidates[:12]) + \
-               "; pass one with --order-metric NAME"
-    else:
-        hint = ("this account has no order metric yet (e.g. Shopify's and WooCommerce's \"Placed Order\", "
-                "\"Ordered Product\"); Klaviyo creates a metric with its first event")
-    raise UsageError(f"there is no metric {wanted!r} in this Klaviyo account", hint=hint)
-
-
-def check_order_metric_name(wanted: str) -> None:
-    """Before any network: a LINE metric is not an order metric."""
-    from linesync_cli.catalogue import lookup
-
-    if not wanted.strip():
-        raise UsageError("--order-metric is empty", hint='e.g. --order-metric "Placed Order"')
-    if lookup(wanted) is not None:
-        raise UsageError(f"{wanted!r} is a LINE metric, not an order metric",
-                         hint='name the metric your shop records orders with, e.g. --order-metric "Placed Order"')
 
 
 RESERVED_KEYS = {"sent", "delivered", "failed", "opened", "clicked", "followed", "blocked", "joined", "left",
