@@ -184,3 +184,22 @@ def test_line_records_parse_what_line_sends_and_tolerate_gaps():
     # expires_in that is not a number (or a bool) is unknown, so doctor says "expiry unknown"
     assert TokenInfo.parse({"expires_in": "soon"}).expires_in is None
     assert TokenInfo.parse({"expires_in": True}).expires_in is None
+
+
+def test_raw_event_page_finds_the_cursor_whatever_the_member_order():
+    import json
+
+    from linesync_cli.api.klaviyo_records import parse_raw_event_page
+
+    nxt = "https://a.klaviyo.com/api/events?filter=x&page%5Bcursor%5D=abc%3D"
+    event = {"type": "event", "id": "E1", "attributes": {"event_properties": {"links": {"next": "?page%5Bcursor%5D=no"}}},
+             "links": {"self": "https://a.klaviyo.com/api/events/E1/"}}
+    last = json.dumps({"data": [event], "links": {"self": "s", "next": nxt}}).encode()
+    first = json.dumps({"links": {"self": "s", "next": nxt}, "data": [event]}).encode()
+    done = json.dumps({"links": {"next": None}, "data": [event]}, indent=2).encode()
+    assert parse_raw_event_page(last, 1000).next_cursor == "abc="
+    assert parse_raw_event_page(first, 1000).next_cursor == "abc="  # the event's own links are not the page's
+    assert parse_raw_event_page(done, 200).next_cursor is None and parse_raw_event_page(done, 200).page_size == 200
+    assert parse_raw_event_page(last, 1000).body is last
+    with pytest.raises(ValueError):
+        parse_raw_event_page(b"<html>502 Bad Gateway</html>", 1000)

@@ -77,3 +77,68 @@ def test_each_profile_gets_one_key_and_unique_counts_use_it(tmp_path):
         assert keys["e0"] == keys["e2"] != keys["e1"] and keys["e3"] is None
         assert mirror.scalar("SELECT count(*) FROM profiles") == 2
         assert mirror.unique_profiles("opened", now - timedelta(days=1), now) == 2
+
+
+def _klaviyo_page(resources: list, links_first: bool = False) -> bytes:
+    """A Get Events page as bytes, with its `links` last (Klaviyo's order) or first."""
+    import json
+
+    links = {"self": "https://a.klaviyo.com/api/events", "next": None}
+    doc = {"links": links, "data": resources} if links_first else {"data": resources, "links": links}
+    return json.dumps(doc).encode()
+
+
+def test_raw_pages_are_parsed_and_stored_by_the_mirror_with_the_same_columns(tmp_path):
+    import json
+
+    now = datetime(2026, 11, 1, tzinfo=UTC)
+    resources = [
+        {"type": "event", "id": "E1", "attributes": {"datetime": "2026-10-31T09:00:00+00:00", "event_properties": {
+            "$event_id": "u-1", "Broadcast ID": "B1", "Message ID": "", "Flow ID": 42, "$value": 3.5,
+            "links": {"nested": "a property named like the envelope"}}},
+         "relationships": {"profile": {"data": {"type": "profile", "id": "PA"}}},
+         "links": {"self": "https://a.klaviyo.com/api/events/E1/"}},
+        {"type": "event", "id": "E2", "attributes": {"datetime": "2026-10-31T10:30:00+00:00",
+                                                     "event_properties": None},
+         "relationships": {"profile": {"data": None}}},
+    ]
+    with Mirror(tmp_path / "events.duckdb") as mirror:
+        first = mirror.add_slices([("M1", "opened", now - timedelta(days=1), now, False)])[0]
+        counts = mirror.store_pages([(first, _klaviyo_page(resources[:1]), "c1", None),
+                                     (first, _klaviyo_page(resources[1:], links_first=True), "c2", None)])
+        assert counts == [(1, datetime(2026, 10, 31, 9, tzinfo=UTC)), (1, datetime(2026, 10, 31, 10, 30, tzinfo=UTC))]
+        rows = mirror.db.execute("SELECT id, metric_id, metric, profile_id, profile_key IS NOT NULL, unique_id, "
+                                 "broadcast_id, message_id, flow_id, workflow_id, read_by FROM events ORDER BY id"
+                                 ).fetchall()
+        assert rows == [("E1", "M1", "opened", "PA", True, "u-1", "B1", None, "42", None, first.id),
+                        ("E2", "M1", "opened", None, False, None, None, None, None, None, first.id)]
+        props = dict(mirror.db.execute("SELECT id, properties FROM events").fetchall())
+        # report revenue reads $value from the stored properties: kept as Klaviyo sent them.
+        assert json.loads(props["E1"])["$value"] == 3.5 and json.loads(props["E2"]) == {}
+        # The slice moved on to the last page's cursor and newest event; it is still open.
+        (pending,) = mirror.pending_slices()
+        assert (pending.cursor, pending.events, pending.last_time) == ("c2", 2, datetime(2026, 10, 31, 10, 30,
+                                                                                          tzinfo=UTC))
+        # Stored again (a re-read): one row per event id; an empty last page closes the slice.
+        assert mirror.store_pages([(pending, _klaviyo_page(resources), None, None)]) == [
+            (2, datetime(2026, 10, 31, 10, 30, tzinfo=UTC))]
+        assert mirror.scalar("SELECT count(*) FROM events") == 2 and mirror.pending_slices() == []
+        assert mirror.store_pages([]) == []
+
+
+def test_a_page_that_cannot_be_stored_keeps_the_pages_before_it(tmp_path):
+    import pytest
+
+    from linesync_cli.core.events.mirror import MirrorError
+
+    now = datetime(2026, 11, 1, tzinfo=UTC)
+    with Mirror(tmp_path / "events.duckdb") as mirror:
+        s = mirror.add_slices([("M1", "opened", now - timedelta(days=1), now, False)])[0]
+        good = [{"type": "event", "id": "E1", "attributes": {"datetime": "2026-10-31T09:00:00+00:00"}}]
+        mirror.store_pages([(s, _klaviyo_page(good), "c1", None)])
+        bad = [{"type": "event", "id": "E2", "attributes": {"datetime": "yesterday"}}]
+        with pytest.raises(MirrorError) as caught:
+            mirror.store_pages([(s, _klaviyo_page(bad), "c2", None)])
+        assert "could not be stored" in caught.value.message and caught.value.hint
+        assert [r[0] for r in mirror.db.execute("SELECT id FROM events").fetchall()] == ["E1"]
+        assert mirror.pending_slices()[0].cursor == "c1"

@@ -7,6 +7,8 @@ omits, comes back as None (or empty), never as a KeyError. OAuth-app metrics car
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -278,10 +280,78 @@ def _read_event(resource: dict[str, Any], metric_id: str) -> ReadEvent:
                      str(attrs.get("datetime") or ""), props if isinstance(props, dict) else {})
 
 
-def parse_read_page(doc: dict[str, Any], metric_id: str, page_size: int) -> ReadPage:
+def _cursor_of(links: Any) -> str | None:
     from urllib.parse import parse_qs, urlsplit
 
+    nxt = links.get("next") if isinstance(links, dict) else None
+    values = parse_qs(urlsplit(nxt).query).get("page[cursor]") if isinstance(nxt, str) and nxt else None
+    return values[0] if values else None
+
+
+def parse_read_page(doc: dict[str, Any], metric_id: str, page_size: int) -> ReadPage:
     events = [_read_event(res, metric_id) for res in doc.get("data") or [] if isinstance(res, dict)]
-    nxt = (doc.get("links") or {}).get("next")
-    values = parse_qs(urlsplit(nxt).query).get("page[cursor]") if nxt else None
-    return ReadPage(events, values[0] if values else None, page_size)
+    return ReadPage(events, _cursor_of(doc.get("links")), page_size)
+
+
+@dataclass(frozen=True, slots=True)
+class RawEventPage:
+    """One page of a metric's events as Klaviyo sent it: the JSON:API document's bytes.
+
+    `events pull` hands the bytes to the mirror, which parses and stores a page in one
+    SQL statement (DuckDB's JSON reader, in C): building a ReadEvent per event and
+    encoding its properties again cost more than reading the page (docs/benchmarks.md).
+    """
+
+    body: bytes  # {"data": [event resources], "links": {...}}
+    next_cursor: str | None  # None: the last page
+    page_size: int  # the size that was asked for (Klaviyo may give fewer)
+
+
+# How a reader of RawEventPage.body finds each event's fields without Python objects:
+# the document's shape as DuckDB's from_json takes it, and each field's path in an
+# element of `data` (the envelope stays this module's business).
+RAW_PAGE_SHAPE = ('{"data": [{"id": "VARCHAR", "attributes": {"datetime": "VARCHAR", "event_properties": "JSON"}, '
+                  '"relationships": {"profile": {"data": {"id": "VARCHAR"}}}}]}')
+RAW_PAGE_EVENTS = "data"
+RAW_EVENT_PATHS = {"id": "id", "profile_id": "relationships.profile.data.id", "datetime": "attributes.datetime",
+                   "properties": "attributes.event_properties"}
+
+
+def raw_page_body(events: Sequence[ReadEvent]) -> bytes:
+    """Typed events as the page Klaviyo would send (tests, callers holding ReadEvents)."""
+    return json.dumps({"data": [{"type": "event", "id": e.id, "attributes": {
+        "datetime": e.datetime, "event_properties": e.properties},
+        "relationships": {"profile": {"data": {"type": "profile", "id": e.profile_id} if e.profile_id else None}}}
+        for e in events]}, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+_JSON = json.JSONDecoder()
+
+
+def _top_level_links(body: bytes) -> dict[str, Any] | None:
+    """The document's own `links` when it is the last member (how Klaviyo writes pages),
+    found without decoding the events before it; None when unsure."""
+    at = body.rfind(b'"links"')
+    colon = body.find(b":", at + 7) if at >= 0 else -1
+    if colon < 0:
+        return None
+    try:
+        tail = body[colon + 1:].decode("utf-8")
+        links, end = _JSON.raw_decode(tail.lstrip())
+    except (UnicodeDecodeError, ValueError):
+        return None
+    # Only a member closing the whole document is the top-level one (an event's own
+    # `links`, or a property named so, is followed by more brackets).
+    rest = tail.lstrip()[end:].strip()
+    return links if rest == "}" and isinstance(links, dict) else None
+
+
+def parse_raw_event_page(body: bytes, page_size: int) -> RawEventPage:
+    """The page's cursor read from its bytes; ValueError when the body is not a JSON:API page."""
+    links = _top_level_links(body)
+    if links is None:
+        doc = json.loads(body)  # any other member order: decode it all once
+        if not isinstance(doc, dict) or not isinstance(doc.get("data", []), list):
+            raise ValueError("not a JSON:API page")
+        links = doc.get("links")
+    return RawEventPage(body, _cursor_of(links), page_size)

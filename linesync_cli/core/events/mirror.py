@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from linesync_cli.api.klaviyo_records import RAW_EVENT_PATHS, RAW_PAGE_EVENTS, RAW_PAGE_SHAPE, raw_page_body
 from linesync_cli.errors import UsageError
 from linesync_cli.state import ensure_dir, owner_only_file
 
@@ -34,7 +35,8 @@ MIRROR_FILE = "events.duckdb"
 # 2: events.profile_key, a BIGINT from the profiles dictionary (exact distinct counts on integers).
 SCHEMA_VERSION = "2"
 
-# The event properties the reports group by, kept as columns (design.md section 6 names).
+# The event properties the reports group by, kept as columns (design.md section 6 names),
+# in the events table's column order.
 ID_PROPERTIES = {"message_id": "Message ID", "broadcast_id": "Broadcast ID", "flow_id": "Flow ID",
                  "workflow_id": "Workflow ID"}
 
@@ -85,24 +87,46 @@ CREATE TABLE IF NOT EXISTS slices (
 );
 """
 
+# A batch of pages goes in as the JSON documents Klaviyo sent: DuckDB parses them (in C,
+# without the GIL) into a temporary table, from which the profiles dictionary and the
+# events are filled. Building Python rows and encoding properties again cost three times
+# as much (docs/benchmarks.md, "Pulling events").
+_STAGE = f"""
+CREATE OR REPLACE TEMP TABLE page_rows AS
+SELECT r.{RAW_EVENT_PATHS["id"]} AS id, r.{RAW_EVENT_PATHS["profile_id"]} AS profile_id,
+       r.{RAW_EVENT_PATHS["datetime"]}::TIMESTAMPTZ AS time,
+       CASE WHEN json_type(r.{RAW_EVENT_PATHS["properties"]}) = 'OBJECT' THEN r.{RAW_EVENT_PATHS["properties"]}
+            ELSE '{{}}'::JSON END AS properties,
+       page_no, metric_id, metric, read_by, rebuild
+FROM (SELECT unnest(from_json(body, '{RAW_PAGE_SHAPE}').{RAW_PAGE_EVENTS}) AS r, page_no, metric_id, metric,
+             read_by, rebuild
+      FROM (SELECT unnest($1::VARCHAR[]) AS body, unnest($2::INTEGER[]) AS page_no,
+                   unnest($3::VARCHAR[]) AS metric_id, unnest($4::VARCHAR[]) AS metric,
+                   unnest($5::BIGINT[]) AS read_by, unnest($6::BOOLEAN[]) AS rebuild))
+"""
 _ADD_PROFILES = """
 INSERT INTO profiles (profile_id)
-SELECT DISTINCT p FROM (SELECT unnest($1::VARCHAR[]) AS p) WHERE p IS NOT NULL ON CONFLICT DO NOTHING
+SELECT DISTINCT profile_id FROM page_rows WHERE profile_id IS NOT NULL ON CONFLICT DO NOTHING
 """
-_INSERT = """
+
+
+def _property(name: str) -> str:
+    return f"nullif(r.properties ->> '$.\"{name}\"', '')"
+
+
+# The profiles join reads only the batch's profiles, not the whole dictionary.
+_INSERT = f"""
 INSERT INTO events
-SELECT r.id, r.metric_id, r.metric, r.profile_id, p.key, r.time, r.unique_id, r.message_id, r.broadcast_id,
-       r.flow_id, r.workflow_id, r.properties, r.read_by
-FROM (SELECT unnest($1::VARCHAR[]) AS id, unnest($2::VARCHAR[]) AS metric_id, unnest($3::VARCHAR[]) AS metric,
-       unnest($4::VARCHAR[]) AS profile_id, unnest($5::VARCHAR[])::TIMESTAMPTZ AS time,
-       unnest($6::VARCHAR[]) AS unique_id, unnest($7::VARCHAR[]) AS message_id,
-       unnest($8::VARCHAR[]) AS broadcast_id, unnest($9::VARCHAR[]) AS flow_id,
-       unnest($10::VARCHAR[]) AS workflow_id, unnest($11::VARCHAR[])::JSON AS properties,
-       unnest($12::BIGINT[]) AS read_by) r
-LEFT JOIN profiles p ON p.profile_id = r.profile_id
+SELECT r.id, r.metric_id, r.metric, r.profile_id, p.key, r.time, {_property("$event_id")},
+       {", ".join(_property(name) for name in ID_PROPERTIES.values())}, r.properties, r.read_by
+FROM page_rows r
+LEFT JOIN (SELECT profile_id, key FROM profiles WHERE profile_id IN (SELECT profile_id FROM page_rows)) p
+       ON p.profile_id = r.profile_id
+WHERE r.rebuild = $1
 """
 _INSERT_NEW = _INSERT + " ON CONFLICT DO NOTHING"
 _INSERT_REBUILD = _INSERT + " ON CONFLICT DO UPDATE SET read_by = excluded.read_by"
+_PAGE_COUNTS = "SELECT page_no, count(*), max(time) FROM page_rows GROUP BY page_no"
 
 
 class MirrorError(UsageError):
@@ -133,12 +157,6 @@ class Covered:
     since: datetime
     until: datetime
     pulled_at: datetime
-
-
-def _text(value: Any) -> str | None:
-    if value is None or value == "":
-        return None
-    return value if isinstance(value, str) else str(value)
 
 
 def mirror_path(state_dir: Path) -> Path:
@@ -244,35 +262,56 @@ class Mirror:
         with self.transaction() as db:
             _cut_coverage(db, metric_id, since, until)
 
-    def store_pages(self, pages: Sequence[tuple[Slice, Sequence[ReadEvent], str | None, datetime | None]]) -> None:
-        """Pages and their slices' new resume points, in one transaction (one insert per kind of
-        slice: a statement costs more than its rows). A slice's last page closes it: its range
-        is recorded as covered. Slices with a profile_id (verify's reads) store events only."""
-        with self.transaction() as db:
-            for rebuild in (False, True):
-                rows = [(s, e) for s, events, _, _ in pages if s.full_rebuild is rebuild for e in events]
-                if rows:
-                    columns = _columns(rows)
-                    db.execute(_ADD_PROFILES, [columns[3]])
-                    db.execute(_INSERT_REBUILD if rebuild else _INSERT_NEW, columns)
-            for s, events, next_cursor, read_from in pages:
-                if s.profile_id is not None:
-                    continue
-                if events:
-                    last = events[-1].datetime  # pages come oldest first
-                    db.execute("UPDATE slices SET cursor = ?, read_from = ?, last_time = greatest(coalesce("
-                               "last_time, ?::TIMESTAMPTZ), ?::TIMESTAMPTZ), events = events + ? WHERE id = ?",
-                               [next_cursor, read_from, last, last, len(events), s.id])
-                else:
-                    db.execute("UPDATE slices SET cursor = ?, read_from = ? WHERE id = ?",
-                               [next_cursor, read_from, s.id])
-                if next_cursor is None:
-                    if s.full_rebuild:
-                        # Events Klaviyo no longer holds in this range go too.
-                        db.execute("DELETE FROM events WHERE metric_id = ? AND time >= ? AND time < ? "
-                                   "AND read_by IS DISTINCT FROM ?", [s.metric_id, s.since, s.until, s.id])
-                    _add_coverage(db, s.metric_id, s.metric, s.since, s.until)
-                    db.execute("DELETE FROM slices WHERE id = ?", [s.id])
+    def store_pages(self, pages: Sequence[tuple[Slice, bytes | Sequence[ReadEvent], str | None, datetime | None]]
+                    ) -> list[tuple[int, datetime | None]]:
+        """Pages and their slices' new resume points, in one transaction; each page is the JSON
+        document Klaviyo sent (or typed events). A slice's last page closes it: its range is
+        recorded as covered. Slices with a profile_id (verify's reads) store events only.
+        Returns each page's event count and newest event time."""
+        import duckdb
+
+        if not pages:
+            return []
+        bodies = [(body if isinstance(body, bytes) else raw_page_body(body)).decode("utf-8") for _, body, _, _ in pages]
+        counts: dict[int, tuple[int, datetime | None]] = {}
+        try:
+            with self.transaction() as db:
+                db.execute(_STAGE, [bodies, list(range(len(pages))), [s.metric_id for s, *_ in pages],
+                                    [s.metric for s, *_ in pages], [s.id if s.id >= 0 else None for s, *_ in pages],
+                                    [s.full_rebuild for s, *_ in pages]])
+                counts = {page_no: (n, last) for page_no, n, last in db.execute(_PAGE_COUNTS).fetchall()}
+                if counts:
+                    db.execute(_ADD_PROFILES)
+                    for rebuild in {s.full_rebuild for s, *_ in pages}:
+                        db.execute(_INSERT_REBUILD if rebuild else _INSERT_NEW, [rebuild])
+                self._advance_slices(db, [(s, *counts.get(i, (0, None)), cursor, read_from)
+                                          for i, (s, _, cursor, read_from) in enumerate(pages)])
+        except duckdb.Error as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise MirrorError(f"a page of events could not be stored in {self.path} ({first[:160]}); the pages "
+                              "stored before it are kept",
+                              hint="run the same command again to continue where it stopped") from None
+        return [counts.get(i, (0, None)) for i in range(len(pages))]
+
+    @staticmethod
+    def _advance_slices(db: Any, pages: Sequence[tuple[Slice, int, datetime | None, str | None, datetime | None]]
+                        ) -> None:
+        for s, n, last, next_cursor, read_from in pages:
+            if s.profile_id is not None:
+                continue
+            if n:
+                db.execute("UPDATE slices SET cursor = ?, read_from = ?, last_time = greatest(coalesce("
+                           "last_time, ?::TIMESTAMPTZ), ?::TIMESTAMPTZ), events = events + ? WHERE id = ?",
+                           [next_cursor, read_from, last, last, n, s.id])
+            else:
+                db.execute("UPDATE slices SET cursor = ?, read_from = ? WHERE id = ?", [next_cursor, read_from, s.id])
+            if next_cursor is None:
+                if s.full_rebuild:
+                    # Events Klaviyo no longer holds in this range go too.
+                    db.execute("DELETE FROM events WHERE metric_id = ? AND time >= ? AND time < ? "
+                               "AND read_by IS DISTINCT FROM ?", [s.metric_id, s.since, s.until, s.id])
+                _add_coverage(db, s.metric_id, s.metric, s.since, s.until)
+                db.execute("DELETE FROM slices WHERE id = ?", [s.id])
 
     def store_page(self, s: Slice, events: Sequence[ReadEvent], next_cursor: str | None,
                    read_from: datetime | None = None) -> None:
@@ -309,28 +348,6 @@ class Mirror:
             params.append(value)
         row = self.db.execute(sql, params).fetchone()
         return int(row[0]) if row else 0
-
-
-def _columns(rows: Sequence[tuple[Slice, ReadEvent]]) -> list[list[Any]]:
-    """The insert's parameters: one list per column (DuckDB unnests them in one statement)."""
-    cols: list[list[Any]] = [[] for _ in range(12)]
-    ids, metric_ids, metrics, profiles, times, uniques, msg, bcast, flow, wf, props, read_by = cols
-    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-    for s, e in rows:
-        p = e.properties
-        ids.append(e.id)
-        metric_ids.append(s.metric_id)
-        metrics.append(s.metric)
-        profiles.append(e.profile_id)
-        times.append(e.datetime)
-        uniques.append(_text(p.get("$event_id")))
-        msg.append(_text(p.get("Message ID")))
-        bcast.append(_text(p.get("Broadcast ID")))
-        flow.append(_text(p.get("Flow ID")))
-        wf.append(_text(p.get("Workflow ID")))
-        props.append(dumps(p))
-        read_by.append(s.id if s.id >= 0 else None)
-    return cols
 
 
 def _cut_coverage(db: Any, metric_id: str, since: datetime, until: datetime) -> None:

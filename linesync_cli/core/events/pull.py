@@ -235,15 +235,16 @@ def read_into_mirror(client: KlaviyoClient, mirror: Mirror, slices: Iterable[Sli
     stopped = False
     try:
         for batch in reader.batches(PAGES_PER_WRITE):
-            stored = [(s, page.events, page.next_cursor, read_from) for kind, s, page, read_from in batch
+            stored = [(s, page.body, page.next_cursor, read_from) for kind, s, page, read_from in batch
                       if kind == "page"]
             notes += [payload for kind, _, payload, _ in batch if kind == "note"]
-            if stored:
-                mirror.store_pages(stored)
-            for s, page_events, next_cursor, _ in stored:
-                events += len(page_events)
+            counts = mirror.store_pages(stored)
+            for (s, _, next_cursor, _), (n, newest) in zip(stored, counts, strict=True):
+                events += n
+                if newest is not None:
+                    reader.stored_up_to(s, newest)
                 if on_page is not None:
-                    on_page(s, len(page_events))
+                    on_page(s, n)
                 pages += 1
                 if next_cursor is None:
                     done += 1
@@ -290,6 +291,8 @@ class _Readers:
                          for i in range(min(count, total) if total is not None else count)]
         self._alive = len(self._threads)
         self._lock = threading.Lock()
+        # Newest event time the writer stored per slice being read (bounded by the readers).
+        self._newest: dict[Slice, datetime | None] = {}
         for t in self._threads:
             t.start()
 
@@ -327,30 +330,39 @@ class _Readers:
             except queue.Full:
                 pass
 
+    def stored_up_to(self, s: Slice, newest: datetime) -> None:
+        """The writer stored `s`'s events up to `newest`: where a refused cursor resumes."""
+        with self._lock:
+            if s in self._newest:  # only slices still being read: a finished one needs none
+                known = self._newest[s]
+                self._newest[s] = newest if known is None else max(known, newest)
+
     def _read(self, s: Slice) -> None:
         cursor = s.cursor
         # A slice resumed without a cursor starts at its newest stored event (same-second
         # events are read again; the mirror keeps one row per event id).
         read_from = s.read_from or (s.last_time if cursor is None and s.last_time else None)
-        last_seen = s.last_time
-        while not self._stop.is_set():
-            try:
-                page = self.client.get_events_page(s.metric_id, read_from or s.since, s.until, cursor=cursor,
-                                                   profile_id=s.profile_id)
-            except CursorRefused as exc:
-                cursor = None
-                read_from = last_seen or s.since
-                self._put(("note", s, f"{exc.message}; reading {s.metric} again from "
-                                      f"{read_from.isoformat()} (nothing is stored twice)", None))
-                continue
-            if page.events:
-                from linesync_cli.timeutil import parse_api_time
-
-                last_seen = parse_api_time(page.events[-1].datetime) or last_seen
-            self._put(("page", s, page, read_from))
-            if page.next_cursor is None:
-                return
-            cursor = page.next_cursor
+        with self._lock:
+            self._newest[s] = None
+        try:
+            while not self._stop.is_set():
+                try:
+                    page = self.client.get_events_page_raw(s.metric_id, read_from or s.since, s.until, cursor=cursor,
+                                                           profile_id=s.profile_id)
+                except CursorRefused as exc:
+                    cursor = None
+                    with self._lock:
+                        read_from = self._newest.get(s) or s.last_time or s.since
+                    self._put(("note", s, f"{exc.message}; reading {s.metric} again from "
+                                          f"{read_from.isoformat()} (nothing is stored twice)", None))
+                    continue
+                self._put(("page", s, page, read_from))
+                if page.next_cursor is None:
+                    return
+                cursor = page.next_cursor
+        finally:
+            with self._lock:
+                self._newest.pop(s, None)
 
     def results(self) -> Iterator[tuple]:
         while True:
