@@ -124,6 +124,33 @@ def test_seen_keys_across_and_within_chunks(tmp_path):
         seen.close()
 
 
+def test_seen_keys_repeats_within_a_chunk_and_from_earlier_ones_mixed(tmp_path):
+    seen = SeenKeys(tmp_path)
+    try:
+        assert seen.first_seen([action(n) for n in range(5)]) == [True] * 5
+        # 1 and 3 met before; 7 twice in this chunk (600 keys: two INSERT statements).
+        chunk = [action(1), action(7), *[action(n) for n in range(100, 697)], action(7), action(3)]
+        assert seen.first_seen(chunk) == [False, True] + [True] * 597 + [False, False]
+        assert seen.first_seen([action(7), action(697)]) == [False, True]
+    finally:
+        seen.close()
+
+
+def test_seen_keys_stay_exact_when_keys_share_the_first_64_bits(tmp_path, monkeypatch):
+    # Every key gets the same first half: all but one live in the side table, by all 128 bits.
+    import linesync_cli.core.backfill.batching as batching
+
+    real_hash = hash
+    monkeypatch.setattr(batching, "hash", lambda s: real_hash(s) if s.endswith("\x1e") else 42, raising=False)
+    seen = SeenKeys(tmp_path)
+    try:
+        assert seen.first_seen([action(1), action(2), action(1), action(3)]) == [True, True, False, True]
+        assert seen.first_seen([action(3), action(4), action(2), action(4), action(1)]) == [
+            False, True, False, False, False]
+    finally:
+        seen.close()
+
+
 # -- deliver: what a 400 does ----------------------------------------------------------
 
 class FakeKlaviyo:

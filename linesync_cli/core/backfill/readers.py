@@ -29,7 +29,15 @@ import zlib
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
-from linesync_cli.core.backfill.records import OPTIONAL_PROPERTIES, Action, CsvRecord, Reject, Skip, properties_json
+from linesync_cli.core.backfill.records import (
+    OPTIONAL_PROPERTIES,
+    Action,
+    CsvRecord,
+    Reject,
+    Skip,
+    new_csv_record,
+    properties_json,
+)
 from linesync_cli.core.backfill.validate import LINE_USER_ID, ActionValidator, Invalid, stable_unique_id
 from linesync_cli.errors import InputFileError, UsageError
 
@@ -277,6 +285,7 @@ def _read_csv(source: Source, lines: Iterator[str], validator: ActionValidator) 
     i_event = keys.index("event_id") if "event_id" in keys else None
     present = [(keys.index(field), field, prop) for field, prop in OPTIONAL_PROPERTIES if field in keys]
     build = validator.build
+    new_record = new_csv_record
     decode_errors, errors_before = _decode_errors, source.errors_before
     line_end = reader.line_num
     while True:  # restarted after a malformed row; a for loop is the fast path
@@ -288,7 +297,7 @@ def _read_csv(source: Source, lines: Iterator[str], validator: ActionValidator) 
                         continue  # a blank line
                     yield Reject(name, start, CsvRecord(header, row), f"has {len(row)} fields, the header has {width}")
                     continue
-                record = CsvRecord(header, row)
+                record = new_record(CsvRecord, (header, row))
                 if decode_errors[0] != errors_before and any(_SURROGATE.search(f) for f in row):
                     yield Reject(name, start, record, _decode_reason(source))
                     continue
@@ -311,12 +320,28 @@ def _json_line(source: Source, number: int, text: str) -> tuple[Any, Reject | No
         return None, Reject(source.display, number, text.rstrip("\r\n").encode("utf-8", "backslashreplace").decode(),
                             _decode_reason(source))
     try:
-        return json.loads(text), None
+        obj = json.loads(text)
     except ValueError as exc:
         return None, Reject(source.display, number, text.rstrip("\r\n"),
                             f"not valid JSON ({exc.args[0] if exc.args else exc})")
     except RecursionError:
         return None, Reject(source.display, number, text.rstrip("\r\n")[:1000], "JSON nested too deeply")
+    # A \ud800-\udfff escape without its pair decodes to a lone surrogate, which no
+    # request body can carry (UTF-8 has no encoding for it): this record, not the run.
+    if ("\\ud" in text or "\\uD" in text) and _has_lone_surrogate(obj):
+        return None, Reject(source.display, number, text.rstrip("\r\n"),
+                            "holds a \\ud800-\\udfff escape without its pair (not valid Unicode text)")
+    return obj, None
+
+
+def _has_lone_surrogate(obj: Any) -> bool:
+    try:
+        json.dumps(obj, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return True
+    except (ValueError, RecursionError):
+        return False  # nested too deeply to check here: validation has its own limits
+    return False
 
 
 def _numbered(source: Source, lines: Iterator[str]) -> Iterator[tuple[int, str]]:

@@ -335,11 +335,12 @@ class Pipeline:
         # Duplicates are looked up in SQLite on a helper thread (SQLite works without
         # the GIL) while the next chunk is read; chunks are still handled in order.
         checking: Future | None = None
+        filtering = bool(only) or since_s is not None or until_s is not None
         for item in self._items():
             counts.read += 1
             if type(item) is Action:
-                if (only and item.action not in only) or (since_s is not None and item.epoch < since_s) \
-                        or (until_s is not None and item.epoch >= until_s):
+                if filtering and ((only and item.action not in only) or (since_s is not None and item.epoch < since_s)
+                                  or (until_s is not None and item.epoch >= until_s)):
                     counts.filtered += 1
                 else:
                     chunk.append(item)

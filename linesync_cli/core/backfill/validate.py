@@ -16,7 +16,14 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from linesync_cli.catalogue import LineAction, lookup
-from linesync_cli.core.backfill.records import MAX_STRING_BYTES, OPTIONAL_PROPERTIES, Action, properties_json
+from linesync_cli.core.backfill.records import (
+    MAX_STRING_BYTES,
+    OPTIONAL_PROPERTIES,
+    PROPERTY_KEYS,
+    Action,
+    encode_string,
+    properties_head,
+)
 
 LINE_USER_ID = re.compile(r"U[0-9a-f]{32}")
 SEND_TYPES = frozenset({"broadcast", "flow", "workflow"})
@@ -26,7 +33,11 @@ _DATETIME_MIN_LEN = len("2000-01-01")
 # Strings this short cannot exceed 100 KB in UTF-8 (4 bytes a character at most).
 _SURELY_SHORT = MAX_STRING_BYTES // 4
 _MEMO_LIMIT = 4096
+_SECONDS = {f"{s:02d}": s for s in range(60)}
+_USER_MEMO = 20_000  # LINE user IDs whose properties head is kept (about 250 bytes each)
 _blake2b = hashlib.blake2b
+# A copy of an empty 16-byte blake2b costs less than setting one up (the same digests).
+_new_digest = hashlib.blake2b(digest_size=16).copy
 _fromisoformat = datetime.fromisoformat
 
 
@@ -66,6 +77,8 @@ class ActionValidator:
         self._earliest_s = int(EARLIEST.timestamp())
         self._latest_s = int(self.latest.timestamp())
         self._actions: dict[str, LineAction | None] = {}
+        self._heads: dict[str, str] = {}  # valid LINE user ID -> properties_head(user)
+        self._minutes: dict[str, int] = {}  # "2026-03-01T00:15:" of a canonical time -> its epoch
 
     # -- fields --------------------------------------------------------------
     def known_action(self, raw: str) -> LineAction | None:
@@ -128,26 +141,55 @@ class ActionValidator:
                 if not raw_action.strip():
                     raise Invalid("action is missing")
                 raise Invalid(f"unknown action {raw_action.strip()[:100]!r}")
-        if type(user) is not str or not LINE_USER_ID.fullmatch(user):
-            user = user.strip() if isinstance(user, str) else user
-            if not user:
-                raise Invalid("line_user_id is missing")
-            if not isinstance(user, str) or not LINE_USER_ID.fullmatch(user):
-                raise Invalid("line_user_id must be U followed by 32 lowercase hex characters")
+        # A user ID met before is valid, and its properties start with the same text.
+        props = self._heads.get(user) if type(user) is str else None
+        if props is None:
+            if type(user) is not str or not LINE_USER_ID.fullmatch(user):
+                user = user.strip() if isinstance(user, str) else user
+                if not user:
+                    raise Invalid("line_user_id is missing")
+                if not isinstance(user, str) or not LINE_USER_ID.fullmatch(user):
+                    raise Invalid("line_user_id must be U followed by 32 lowercase hex characters")
+            props = self._heads.get(user)
+            if props is None:
+                if len(self._heads) >= _USER_MEMO:
+                    self._heads.clear()  # bounded; the users of a file tend to come in runs
+                props = self._heads[user] = properties_head(user)
         # The common case inline (ISO 8601 with an offset, in range); parse_time says why not.
         epoch = -1
+        shown: str | None = None
         if type(occurred) is str and len(occurred) >= 19 and occurred[4] == "-":
-            try:
-                dt = _fromisoformat(occurred)
-            except ValueError:
-                dt = None
-            if dt is not None and dt.tzinfo is not None:
-                epoch = int(dt.timestamp())
-                if not self._earliest_s <= epoch <= self._latest_s:
+            # A canonical time (below) in a minute met before: its epoch without parsing.
+            minute = self._minutes.get(occurred[:17]) if occurred[19:] == "+00:00" else None
+            second = _SECONDS.get(occurred[17:19]) if minute is not None else None
+            if second is not None and len(occurred) == 25:
+                epoch = minute + second  # type: ignore[operator]
+                if self._earliest_s <= epoch <= self._latest_s:
+                    shown = occurred
+                else:
                     epoch = -1
+            else:
+                try:
+                    dt = _fromisoformat(occurred)
+                except ValueError:
+                    dt = None
+                if dt is not None and dt.tzinfo is not None:
+                    epoch = int(dt.timestamp())
+                    if not self._earliest_s <= epoch <= self._latest_s:
+                        epoch = -1
+                    # `2026-03-01T00:15:00+00:00` is what time_text(epoch) gives back, so the
+                    # text is kept. Only this shape: fromisoformat also reads week dates
+                    # (2026-W09-7T…), other separators and offsets, which format differently
+                    # (and a Python that reads T24:00 as the next day's midnight).
+                    elif (len(occurred) == 25 and occurred[10] == "T" and occurred[19:] == "+00:00"
+                          and occurred[7] == "-" and occurred[13] == ":" and occurred[16] == ":"
+                          and occurred[11:13] < "24" and occurred.isascii()):
+                        shown = occurred
+                        if len(self._minutes) >= _MEMO_LIMIT:
+                            self._minutes.clear()
+                        self._minutes[occurred[:17]] = epoch - dt.second
         if epoch < 0:
             epoch = self.parse_time(occurred)
-        extra: list[tuple[str, Any]] = []
         message_id = url = ""
         for where, name, prop in optional:
             value = values[where]
@@ -169,13 +211,13 @@ class ActionValidator:
                 value = value.lower()
                 if value not in SEND_TYPES:
                     raise Invalid(f"send_type {value[:50]!r} is not broadcast, flow or workflow")
-            extra.append((prop, value))
+            props = f"{props},{PROPERTY_KEYS[prop]}{encode_string(value)}"
         unique_id = _text("event_id", event_id) if event_id is not None and event_id != "" else None
         if unique_id is None:
-            unique_id = "linesync-" + _blake2b(
-                f"{known.metric_name}\x1f{user}\x1f{epoch}\x1f{message_id}\x1f{url}".encode(), digest_size=16).hexdigest()
-        return Action(known.key, known.metric_name, user, epoch, unique_id, properties_json(user, extra),
-                      file, line, record)
+            digest = _new_digest()  # stable_unique_id, inlined
+            digest.update(f"{known.metric_name}\x1f{user}\x1f{epoch}\x1f{message_id}\x1f{url}".encode())
+            unique_id = "linesync-" + digest.hexdigest()
+        return Action(known.key, known.metric_name, user, epoch, unique_id, props + "}", file, line, record, shown)
 
     def action(self, fields: dict[str, Any], file: str, line: int, record: Any) -> Action:
         """Validate a record given as a dict with normalised keys (JSON Lines)."""
