@@ -405,9 +405,11 @@ class Verification:
 
     # 2. how to read it back
     def plan(self, count_events: Callable[[MetricRef, datetime, datetime], int | None]) -> list[MetricPlan]:
+        # Per profile first: a plain GROUP BY spills past the memory limit, count(DISTINCT) does not
+        # (it ran out of memory at 1M events).
         rows = self.db.execute(
-            f"SELECT metric, count(*), count(DISTINCT profile_id), min(time), max(time) FROM {_SENT_TABLE} "
-            "GROUP BY metric").fetchall()
+            "SELECT metric, sum(n)::BIGINT, count(*), min(lo), max(hi) FROM (SELECT metric, profile_id, count(*) AS n, "
+            f"min(time) AS lo, max(time) AS hi FROM {_SENT_TABLE} GROUP BY metric, profile_id) GROUP BY metric").fetchall()
         rows.sort(key=lambda r: _ORDER.get(r[0], len(_ORDER)))
         page = max(1, int(getattr(self.client, "events_page_size", 1000)))
         plans = []
@@ -436,9 +438,7 @@ class Verification:
         if self.opts.sample:
             self.db.execute(f"CREATE OR REPLACE TABLE verify_sample AS SELECT * FROM {_SENT_TABLE} "
                             f"USING SAMPLE reservoir({int(self.opts.sample)} ROWS) REPEATABLE ({int(self.opts.seed)})")
-            self.db.execute(f"DELETE FROM {_SENT_TABLE} WHERE (metric, profile_id, unique_id) NOT IN "
-                            "(SELECT (metric, profile_id, unique_id) FROM verify_sample)")
-            self.db.execute("DROP TABLE verify_sample")
+            self.db.execute(f"DROP TABLE {_SENT_TABLE}; ALTER TABLE verify_sample RENAME TO {_SENT_TABLE}")
         staging = _Staging(self._prefix.with_suffix(".found.csv"))
         write = staging.write
 
@@ -488,7 +488,8 @@ class Verification:
         now = datetime.now(UTC)
         settled_before = now - self.opts.settle
         db = self.db
-        db.execute(f"CREATE OR REPLACE TEMP VIEW verify_classified AS SELECT s.*, i.file, CASE "
+        # Classified once into a table: the counts, the first missing and --missing each read it.
+        db.execute(f"CREATE OR REPLACE TABLE verify_classified AS SELECT s.*, i.file, CASE "
                    f"WHEN f.unique_id IS NOT NULL THEN 'stored' "
                    f"WHEN s.accepted_at > TIMESTAMPTZ '{settled_before.isoformat()}' THEN 'not_visible' "
                    f"ELSE 'missing' END AS state FROM {_SENT_TABLE} s "
