@@ -53,7 +53,7 @@ DEFAULT_SETTLE = timedelta(minutes=10)
 REQUESTS_PER_SECOND = 3500 / 60
 BY_METRIC, BY_PROFILE, SAMPLE = "by metric", "by profile", "sample"
 # DuckDB's buffers for the work database; joins and sorts past it spill to the state dir's tmp.
-WORK_MEMORY = "64MB"
+WORK_MEMORY = "256MB"
 _SENT_TABLE = "verify_sent"
 _ORDER = {a.key: i for i, a in enumerate(ACTIONS)}  # the catalogue's order in every table
 
@@ -405,8 +405,7 @@ class Verification:
 
     # 2. how to read it back
     def plan(self, count_events: Callable[[MetricRef, datetime, datetime], int | None]) -> list[MetricPlan]:
-        # Per profile first: a plain GROUP BY spills past the memory limit, count(DISTINCT) does not
-        # (it ran out of memory at 1M events).
+        # Per profile first: a plain GROUP BY can spill past the memory limit, count(DISTINCT) cannot.
         rows = self.db.execute(
             "SELECT metric, sum(n)::BIGINT, count(*), min(lo), max(hi) FROM (SELECT metric, profile_id, count(*) AS n, "
             f"min(time) AS lo, max(time) AS hi FROM {_SENT_TABLE} GROUP BY metric, profile_id) GROUP BY metric").fetchall()
