@@ -289,12 +289,12 @@ def read_events(client: KlaviyoClient, slices: Iterable[Slice], readers: int,
     last_tick = 0.0
     try:
         for batch in reader.batches(PAGES_PER_WRITE):
-            read = [(s, page) for kind, s, page, _ in batch if kind == "page"]
+            read = [(s, page, _page_events(s, page)) for kind, s, page, _ in batch if kind == "page"]
             notes += [payload for kind, _, payload, _ in batch if kind == "note"]
             if read:
-                on_pages([(s, page.events) for s, page in read])
-            for _, page in read:
-                events += len(page.events)
+                on_pages([(s, page_events) for s, _, page_events in read])
+            for _, page, page_events in read:
+                events += len(page_events)
                 pages += 1
                 done += page.next_cursor is None
             now = time.monotonic()
@@ -310,6 +310,17 @@ def read_events(client: KlaviyoClient, slices: Iterable[Slice], readers: int,
     if reader.error is not None:
         raise reader.error
     return events, notes
+
+
+def _page_events(s: Slice, page: Any) -> Sequence[ReadEvent]:
+    """A page's events as records (the readers fetch raw pages, which the mirror parses in bulk)."""
+    import json
+
+    from linesync_cli.api.klaviyo_records import RawEventPage, parse_read_page
+
+    if isinstance(page, RawEventPage):
+        return parse_read_page(json.loads(page.body), s.metric_id, page.page_size).events
+    return page.events
 
 
 class _Readers:
