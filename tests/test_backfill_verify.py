@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from tests.support.backfill_data import line_id, link_users, write_link_map
 from tests.support.standin_cli import run_cli
@@ -34,8 +36,13 @@ def _backfill(tmp_path, standin, env, n=120, users=12):
 
 def test_all_stored_exits_0(klaviyo_standin, cli_env, tmp_path):
     run = _backfill(tmp_path, klaviyo_standin, cli_env)
+    tmp = Path(cli_env["LINESYNC_STATE_DIR"]) / "tmp"
+    # A verify killed earlier left its work file (no process has that id): it goes; a live one stays.
+    (tmp / "verify-999999999.duckdb").write_bytes(b"x")
+    (tmp / f"verify-{os.getppid()}.duckdb").write_bytes(b"x")  # our parent: alive
     result = run_cli(["backfill", "verify", "--json", "--settle", "0s"], env=cli_env)
     assert result.exit_code == 0, result.stderr
+    assert sorted(p.name for p in tmp.glob("verify-*")) == [f"verify-{os.getppid()}.duckdb"]
     doc = json.loads(result.stdout)
     assert doc["run"] == run and doc["checked"] == 120 and doc["stored"] == 120
     assert doc["missing"] == 0 and doc["not_visible_yet"] == 0
@@ -64,6 +71,10 @@ def test_dropped_events_are_missing_and_resend_repairs_them(klaviyo_standin, cli
     doc = json.loads(result.stdout)
     assert (doc["stored"], doc["missing"]) == (117, 3)
     assert sorted(m["unique_id"] for m in doc["first_missing"]) == ["ev-5", "ev-6", "ev-77"]
+    # Each missing event names the input record it came from (ev-i is on line i + 2, after the header).
+    actions = str((tmp_path / "actions.csv").resolve())
+    assert {m["unique_id"]: (m["file"], m["line"]) for m in doc["first_missing"]} == {
+        "ev-5": (actions, 7), "ev-6": (actions, 8), "ev-77": (actions, 79)}
     written = [json.loads(line) for line in missing_file.read_text().splitlines()]
     assert sorted(w["event_id"] for w in written) == ["ev-5", "ev-6", "ev-77"]
     assert {w["event_id"]: w["action"] for w in written}["ev-5"] == "opened"  # 5 % 3 == 2
@@ -80,6 +91,31 @@ def test_dropped_events_are_missing_and_resend_repairs_them(klaviyo_standin, cli
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["stored"] == 120
     assert klaviyo_standin.duplicates_ignored == 0
+
+
+def test_missing_events_are_listed_as_file_and_line_across_inputs(klaviyo_standin, cli_env, tmp_path, monkeypatch):
+    mapping = link_users(klaviyo_standin, 4)
+    link_map = write_link_map(tmp_path / "map.csv", mapping)
+    first = _actions(tmp_path / "first.csv", 10, 4)
+    second = tmp_path / "second.jsonl"
+    second.write_text("".join(json.dumps({"action": "clicked", "line_user_id": line_id(i % 4), "event_id": f"j-{i}",
+                                          "occurred_at": (START + timedelta(minutes=i)).isoformat(),
+                                          "url": "https://shop.example/x"}) + "\n" for i in range(6)))
+    klaviyo_standin.drop_events = lambda event: event["unique_id"] in {"ev-3", "j-4"}
+    sent = run_cli(["backfill", str(first), str(second), "--link-map", str(link_map), "--json"], env=cli_env)
+    assert sent.exit_code == 0, sent.stderr
+    result = run_cli(["backfill", "verify", "--settle", "0s"], env=cli_env | {"TTY_COMPATIBLE": "0"})
+    assert result.exit_code == 1, result.stderr
+    listed = [line for line in result.stderr.splitlines() if line.startswith("missing: ")]
+    # CSV: ev-3 on line 5 (after the header); JSON Lines: j-4 on line 5 (no header). The inputs are
+    # outside the current directory, so they are shown whole.
+    assert sorted(line.split()[1] for line in listed) == sorted([f"{first.resolve()}:5", f"{second.resolve()}:5"])
+    assert any("clicked" in line and "unique_id j-4" in line for line in listed)
+    # Run from the inputs' directory, they are shown as typed there.
+    monkeypatch.chdir(tmp_path)
+    result = run_cli(["backfill", "verify", "--settle", "0s"], env=cli_env | {"TTY_COMPATIBLE": "0"})
+    assert sorted(line.split()[1] for line in result.stderr.splitlines()
+                  if line.startswith("missing: ")) == ["first.csv:5", "second.jsonl:5"]
 
 
 def test_events_not_visible_yet_are_not_missing(klaviyo_standin, cli_env, tmp_path):

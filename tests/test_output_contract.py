@@ -199,6 +199,8 @@ def test_the_newer_commands_print_the_documented_keys_and_csv_columns(demo_sandb
         assert result.exit_code == code, f"{name}: exit {result.exit_code}: {result.stderr}"
         outputs[name] = result.stdout
     assert json.loads(outputs["linesync config accounts"])["accounts"], "the accounts must be listed to check their keys"
+    # The demo's run has nothing missing: first_missing[]'s keys are checked in the next test.
+    docs["linesync backfill verify"] = {k for k in docs["linesync backfill verify"] if not k.startswith("first_missing[]")}
     problems = _key_problems({name: docs[name] for name in outputs}, outputs)
     assert set(csv_docs) <= set(SANDBOX_COMMANDS), "CSV columns are checked for the sandbox's commands only"
     for name, columns in csv_docs.items():
@@ -210,6 +212,22 @@ def test_the_newer_commands_print_the_documented_keys_and_csv_columns(demo_sandb
     # Every listed command that has CSV says its columns (those without are the JSON-only ones).
     assert set(SANDBOX_COMMANDS) - set(csv_docs) == {"linesync backfill verify", "linesync events export"}
     assert not problems, "\n".join(problems)
+
+
+def test_backfill_verify_missing_events_print_the_documented_keys(klaviyo_standin, cli_env, tmp_path):
+    from tests.support.backfill_data import link_users, write_actions_csv, write_link_map
+
+    link_map = write_link_map(tmp_path / "map.csv", link_users(klaviyo_standin, 3))
+    dropped: list = []
+    klaviyo_standin.drop_events = lambda event: not dropped and not dropped.append(event)  # the first one only
+    sent = run_cli(["backfill", str(write_actions_csv(tmp_path / "actions.csv", 30, 3)), "--link-map", str(link_map)],
+                   env=cli_env)
+    assert sent.exit_code == 0, sent.stderr
+    verified = run_cli(["backfill", "verify", "--settle", "0s", "--json"], env=cli_env)
+    assert verified.exit_code == 1, verified.stderr
+    assert len(json.loads(verified.stdout)["first_missing"]) == 1
+    assert not _key_problems({"linesync backfill verify": documented()["linesync backfill verify"]},
+                             {"linesync backfill verify": verified.stdout})
 
 
 def test_the_sandbox_export_lines_are_all_of_stdout(demo_sandbox, tmp_path):

@@ -149,7 +149,7 @@ def _render(r: Any, result: Any, output: Any, sent: int) -> None:
     if not sent:
         r.note(f"run #{result.run.id} has no accepted events to check")
     for m in result.first_missing:
-        r.note(f"missing: {safe(m.file) + ':' + str(m.line) + ' ' if m.file else ''}{safe(m.action)} {safe(m.line_user_id)} {m.time.isoformat()} "
+        r.note(f"missing: {safe(_shown(m.file))}:{m.line} {safe(m.action)} {safe(m.line_user_id)} {m.time.isoformat()} "
                f"unique_id {safe(m.unique_id)}")
     if result.missing > len(result.first_missing):
         r.note(f"... and {result.missing - len(result.first_missing):,} more (--missing FILE writes them all)")
@@ -159,6 +159,17 @@ def _render(r: Any, result: Any, output: Any, sent: int) -> None:
                f"after {result.visible_after.astimezone():%H:%M}")
     if result.missing_file is not None:
         r.note(f"wrote the {result.missing:,} missing event(s) to {result.missing_file}")
+
+
+def _shown(path: str) -> str:
+    """An input as the user likely typed it: relative under the current directory (the ledger keeps it absolute)."""
+    import os
+
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:  # another drive (Windows)
+        return path
+    return path if relative.startswith(os.pardir) else relative
 
 
 def _resend(app: Any, record: Any, result: Any, resolver: Any, r: Any) -> None:

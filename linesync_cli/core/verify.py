@@ -7,9 +7,11 @@ sent (profile, metric, unique_id) should be there, its unique_id as `$event_id`.
 The sent events are not stored per event at send time (the ledger keeps one row per
 accepted batch); they are re-derived from the inputs exactly as a resume does:
 the same reading, validation, linkage and batching give the same batches, byte for
-byte, and a batch whose key the ledger holds was accepted. They stream into a DuckDB
-table beside the mirror (on disk, compressed, spilled past a memory limit), so a run
-of millions verifies with flat memory; one anti-join then classifies them.
+byte, and a batch whose key the ledger holds was accepted; each event keeps the input
+file and line it came from. They stream to a CSV file, loaded into a work database of
+verify's own (DuckDB on disk, compressed, spilled past a small memory limit, no index),
+and so do the keys read back; one join then classifies them. Memory stays flat for a run
+of millions (docs/benchmarks.md).
 
 Per metric the reading plan is the cheaper of:
 - by metric: every event of the metric over the run's time range (requests = the
@@ -20,34 +22,38 @@ Per metric the reading plan is the cheaper of:
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import os
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from linesync_cli.catalogue import ACTIONS
-from linesync_cli.core.backfill.batching import batch_key
+from linesync_cli.core.backfill.batching import Batch, batch_key
 from linesync_cli.core.backfill.ledger import LEDGER_FILE, Ledger, RunRecord
 from linesync_cli.core.backfill.options import BackfillOptions, TimeWindow, check_inputs, run_fingerprint
-from linesync_cli.core.backfill.records import OPTIONAL_PROPERTIES
+from linesync_cli.core.backfill.records import OPTIONAL_PROPERTIES, Action
 from linesync_cli.core.backfill.run import run_backfill
-from linesync_cli.core.events.mirror import Mirror, Slice, mirror_path
-from linesync_cli.core.events.pull import MetricRef, PullOptions, PullProgress, read_into_mirror, run_pull
+from linesync_cli.core.events.mirror import Slice
+from linesync_cli.core.events.pull import MetricRef, PullProgress, cut_slices, read_events
 from linesync_cli.errors import UsageError
+from linesync_cli.state import ensure_dir, open_owner_only, owner_only_file
 
 if TYPE_CHECKING:
     from linesync_cli.api.klaviyo import KlaviyoClient
+    from linesync_cli.api.klaviyo_records import ReadEvent
 
 DEFAULT_SETTLE = timedelta(minutes=10)
 # Get Events' steady limit: the estimate's requests per second.
 REQUESTS_PER_SECOND = 3500 / 60
 BY_METRIC, BY_PROFILE, SAMPLE = "by metric", "by profile", "sample"
-_CHUNK = 20_000  # sent events per insert into the verify table
+# DuckDB's buffers for the work database; joins and sorts past it spill to the state dir's tmp.
+WORK_MEMORY = "256MB"
 _SENT_TABLE = "verify_sent"
 _ORDER = {a.key: i for i, a in enumerate(ACTIONS)}  # the catalogue's order in every table
 
@@ -215,14 +221,14 @@ def link_map_of(record: RunRecord) -> Path | None:
 
 
 class _SentEvents:
-    """A sink for the run's pipeline run again, dry: each body whose batch key the ledger
-    accepted hands its events to `emit` (profile, metric key, unique_id, epoch, accepted_at,
-    LINE user ID, properties JSON)."""
+    """A sink for the run's pipeline run again, dry: each event of a batch whose key the ledger
+    accepted goes to `emit` (profile ID, the Action with its input file and line, accepted at
+    as epoch seconds). It takes the batch, not only the body, for the file and line."""
 
     delivers = False
     identity = "backfill verify"
 
-    def __init__(self, accepted: dict[str, str], emit: Callable[..., None]) -> None:
+    def __init__(self, accepted: dict[str, float], emit: Callable[[str, Action, float], None]) -> None:
         self.accepted = accepted
         self.emit = emit
         self.matched: set[str] = set()
@@ -231,48 +237,104 @@ class _SentEvents:
         pass
 
     def send(self, body: bytes) -> None:
-        from linesync_cli.catalogue import by_metric_name
+        raise TypeError("backfill verify takes whole batches (send_batch), not bodies")
 
-        key = batch_key(body)
+    def send_batch(self, batch: Batch) -> None:
+        key = batch_key(batch.body())
         at = self.accepted.get(key)
         if at is None:
             return
         self.matched.add(key)
-        doc = json.loads(body)
-        for entry in doc["data"]["attributes"]["events-bulk-create"]["data"]:
-            attrs = entry["attributes"]
-            profile_id = attrs["profile"]["data"]["id"]
-            for event in attrs["events"]["data"]:
-                e = event["attributes"]
-                action = by_metric_name(e["metric"]["data"]["attributes"]["name"])
-                props = e.get("properties") or {}
-                self.emit(profile_id, action.key if action else e["metric"]["data"]["attributes"]["name"],
-                          e["unique_id"], int(datetime.fromisoformat(e["time"]).timestamp()), at,
-                          props.get("LINE User ID"), json.dumps(props, ensure_ascii=False))
+        emit = self.emit
+        for profile_id, events in batch.entries.items():
+            for _, action in events:
+                emit(profile_id, action, at)
 
 
 # -- verification -------------------------------------------------------------------
 
 
+class _Staging:
+    """Rows for the work database, written as CSV and loaded in one statement: DuckDB's CSV
+    reader streams them in, where inserting Python lists holds each chunk as DuckDB values
+    (the derive phase's 100+ MB). Owner-only: the rows hold customers' LINE user IDs."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fh = open_owner_only(path, "w", encoding="utf-8", newline="")
+        self.write = csv.writer(self._fh, lineterminator="\n").writerow
+        self.rows = 0
+
+    def load(self, db: Any, table: str, columns: str, select: str) -> None:
+        """CREATE `table` from the rows; `columns` names and types them, `select` shapes them."""
+        self._fh.close()
+        path = str(self.path).replace("'", "''")
+        db.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT {select} FROM read_csv('{path}', header = false, "
+                   f"columns = {{{columns}}}, quote = '\"', escape = '\"', delim = ',', auto_detect = false)")
+        self.path.unlink(missing_ok=True)
+
+    def discard(self) -> None:
+        self._fh.close()
+        self.path.unlink(missing_ok=True)
+
+
+_SENT_COLUMNS = ("'profile_id': 'VARCHAR', 'metric': 'VARCHAR', 'unique_id': 'VARCHAR', 'epoch': 'BIGINT', "
+                 "'accepted': 'DOUBLE', 'line_user_id': 'VARCHAR', 'properties': 'VARCHAR', 'file_no': 'INTEGER', "
+                 "'line': 'BIGINT'")
+_SENT_SELECT = ("profile_id, metric, unique_id, to_timestamp(epoch) AS time, to_timestamp(accepted) AS accepted_at, "
+                "line_user_id, properties, file_no, line")
+_FOUND_COLUMNS = "'metric': 'VARCHAR', 'profile_id': 'VARCHAR', 'unique_id': 'VARCHAR'"
+
+
+def _remove_stale(tmp: Path) -> None:
+    """Work files of a verify that was killed (its process is gone): they can be large."""
+    for path in tmp.glob("verify-*"):
+        pid = path.name.removeprefix("verify-").split(".", 1)[0].split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            path.unlink(missing_ok=True)
+        except OSError:
+            pass  # alive (another user's process, say): leave it
+
+
 class Verification:
-    """One verify: derive, plan, read, classify. Call in order: derive(), plan(), read(), result()."""
+    """One verify: derive, plan, read, classify. Call in order: derive(), plan(), read(), result().
+
+    Its rows live in a work database of its own (a DuckDB file in the state dir's tmp, gone
+    after close()): the sent events, with the input file and line of each, and the keys read
+    back. No index, a small memory limit (DuckDB spills past it), so memory stays flat however
+    many events the run sent; the mirror is not touched.
+    """
 
     def __init__(self, client: KlaviyoClient, state_dir: Path, record: RunRecord, opts: VerifyOptions,
                  metrics: dict[str, MetricRef], base_url: str = "") -> None:
+        import duckdb
+
         self.client = client
         self.state_dir = state_dir
         self.record = record
         self.opts = opts
         self.metrics = metrics  # catalogue key -> the metric in Klaviyo
         self.base_url = base_url
-        self.mirror = Mirror(mirror_path(state_dir))
-        # Flat memory however large the run: DuckDB spills past this to the state dir.
-        tmp = state_dir / "tmp"
-        tmp.mkdir(parents=True, exist_ok=True)
-        self.mirror.db.execute(f"SET memory_limit = '256MB'; SET temp_directory = '{str(tmp).replace(chr(39), '')}'")
-        self.mirror.db.execute(f"CREATE OR REPLACE TABLE {_SENT_TABLE} (profile_id VARCHAR, metric VARCHAR, "
-                               "unique_id VARCHAR, time TIMESTAMPTZ, accepted_at TIMESTAMPTZ, line_user_id VARCHAR, "
-                               "properties VARCHAR, file VARCHAR, line BIGINT)")
+        self.tmp = ensure_dir(state_dir / "tmp")
+        _remove_stale(self.tmp)
+        self._prefix = self.tmp / f"verify-{os.getpid()}"
+        self._db_path = self._prefix.with_suffix(".duckdb")
+        self._db_path.unlink(missing_ok=True)
+        try:
+            self.db = duckdb.connect(str(self._db_path))
+            owner_only_file(self._db_path)
+            spill = str(self.tmp).replace("'", "''")
+            self.db.execute(f"SET memory_limit = '{WORK_MEMORY}'; SET temp_directory = '{spill}'; "
+                            "SET preserve_insertion_order = false; SET enable_progress_bar = false; "
+                            "SET TimeZone = 'UTC'")
+        except (duckdb.Error, OSError) as exc:
+            raise UsageError(f"cannot write verify's work file {self._db_path}: {exc}",
+                             hint="check LINESYNC_STATE_DIR (or --state-dir) points at a writable directory") from None
+        self.files: list[str] = []  # file_no -> input file
         self.sent_derived = 0
         self.unmatched = 0
         self.inputs_changed = False
@@ -281,57 +343,72 @@ class Verification:
 
     def close(self) -> None:
         try:
-            self.mirror.db.execute(f"DROP TABLE IF EXISTS {_SENT_TABLE}")
+            self.db.close()
         finally:
-            self.mirror.close()
+            for path in (self._db_path, self._db_path.with_suffix(".duckdb.wal")):
+                path.unlink(missing_ok=True)
 
     # 1. what was sent
     def derive(self, resolver: Any) -> int:
         keys, _ = accepted_batches(self.state_dir, self.record.id)
         if not keys:
+            self._create_sent(None)
             return 0
         self._last_accepted = max(datetime.fromisoformat(at) for at in keys.values())
-        rejects = self.state_dir / "tmp" / f"verify-rejects-{os.getpid()}.jsonl"
+        accepted = {k: datetime.fromisoformat(at).timestamp() for k, at in keys.items()}
+        rejects = self._prefix.with_suffix(".rejects.jsonl")
         opts = run_options(self.record, rejects)
         inputs = check_inputs(opts.inputs)
         fingerprint = run_fingerprint(opts, inputs, str(self.record.options.get("linkage") or ""),
                                       str(getattr(self.client, "base_url", self.base_url)))
         self.inputs_changed = fingerprint != self.record.fingerprint
-        cols: list[list[Any]] = [[] for _ in range(9)]
+        staging = _Staging(self._prefix.with_suffix(".sent.csv"))
+        file_no: dict[str, int] = {}
+        write = staging.write
 
-        def flush() -> None:
-            if cols[0]:
-                self.mirror.db.execute(
-                    f"INSERT INTO {_SENT_TABLE} SELECT unnest($1::VARCHAR[]), unnest($2::VARCHAR[]), "
-                    "unnest($3::VARCHAR[]), to_timestamp(unnest($4::BIGINT[])), unnest($5::VARCHAR[])::TIMESTAMPTZ, "
-                    "unnest($6::VARCHAR[]), unnest($7::VARCHAR[]), unnest($8::VARCHAR[]), unnest($9::BIGINT[])",
-                    cols)
-                self.sent_derived += len(cols[0])
-                for c in cols:
-                    c.clear()
+        def emit(profile_id: str, action: Action, at: float) -> None:
+            number = file_no.get(action.file)
+            if number is None:
+                number = file_no[action.file] = len(self.files)
+                self.files.append(action.file)
+            write((profile_id, action.action, action.unique_id, action.epoch, at, action.line_user_id,
+                   action.properties, number, action.line))
+            staging.rows += 1
 
-        def emit(*values: Any) -> None:
-            for c, v in zip(cols, (*values, "", 0), strict=True):
-                c.append(v)
-            if len(cols[0]) >= _CHUNK:
-                flush()
-
-        sink = _SentEvents(keys, emit)
+        sink = _SentEvents(accepted, emit)
         try:
-            result = run_backfill(opts, resolver, sink=sink, state_dir=self.state_dir, inputs=inputs)
-        finally:
-            rejects.unlink(missing_ok=True)
-        flush()
-        if result.stopped_by is not None:
-            raise result.stopped_by
+            try:
+                result = run_backfill(opts, resolver, sink=sink, state_dir=self.state_dir, inputs=inputs)
+            finally:
+                rejects.unlink(missing_ok=True)
+            if result.stopped_by is not None:
+                raise result.stopped_by
+            self._create_sent(staging)
+        except BaseException:
+            staging.discard()
+            raise
+        self.sent_derived = staging.rows
         self.unmatched = len(set(keys) - sink.matched)
         return self.sent_derived
 
+    def _create_sent(self, staging: _Staging | None) -> None:
+        if staging is None:
+            self.db.execute(f"CREATE OR REPLACE TABLE {_SENT_TABLE} AS SELECT {_SENT_SELECT} FROM (SELECT "
+                            "NULL::VARCHAR AS profile_id, NULL::VARCHAR AS metric, NULL::VARCHAR AS unique_id, "
+                            "0::BIGINT AS epoch, 0::DOUBLE AS accepted, NULL::VARCHAR AS line_user_id, "
+                            "NULL::VARCHAR AS properties, 0 AS file_no, 0::BIGINT AS line) WHERE false")
+        else:
+            staging.load(self.db, _SENT_TABLE, _SENT_COLUMNS, _SENT_SELECT)
+        self.db.execute("CREATE OR REPLACE TABLE verify_inputs (file_no INTEGER, file VARCHAR)")
+        if self.files:
+            self.db.executemany("INSERT INTO verify_inputs VALUES (?, ?)", list(enumerate(self.files)))
+
     # 2. how to read it back
     def plan(self, count_events: Callable[[MetricRef, datetime, datetime], int | None]) -> list[MetricPlan]:
-        rows = self.mirror.db.execute(
-            f"SELECT metric, count(*), count(DISTINCT profile_id), min(time), max(time) FROM {_SENT_TABLE} "
-            "GROUP BY metric").fetchall()
+        # Per profile first: a plain GROUP BY can spill past the memory limit, count(DISTINCT) cannot.
+        rows = self.db.execute(
+            "SELECT metric, sum(n)::BIGINT, count(*), min(lo), max(hi) FROM (SELECT metric, profile_id, count(*) AS n, "
+            f"min(time) AS lo, max(time) AS hi FROM {_SENT_TABLE} GROUP BY metric, profile_id) GROUP BY metric").fetchall()
         rows.sort(key=lambda r: _ORDER.get(r[0], len(_ORDER)))
         page = max(1, int(getattr(self.client, "events_page_size", 1000)))
         plans = []
@@ -355,30 +432,39 @@ class Verification:
 
     # 3. read back
     def read(self, progress: Callable[[PullProgress], None] | None = None) -> None:
-        # Everything in the run's ranges is read again, whatever the mirror holds: events sent
-        # later with old times (a --resend) can be anywhere in a range, not only in its overlap.
-        fresh_after = datetime.now(UTC)
+        # Everything in the run's ranges is read again each time: events sent later with old
+        # times (a --resend) can be anywhere in a range. Only the keys matched on are kept.
         if self.opts.sample:
-            self.mirror.db.execute(f"CREATE OR REPLACE TABLE verify_sample AS SELECT * FROM {_SENT_TABLE} "
-                                   f"USING SAMPLE reservoir({int(self.opts.sample)} ROWS) REPEATABLE "
-                                   f"({int(self.opts.seed)})")
-            self.mirror.db.execute(f"DELETE FROM {_SENT_TABLE} WHERE (metric, profile_id, unique_id) NOT IN "
-                                   "(SELECT (metric, profile_id, unique_id) FROM verify_sample)")
-            self.mirror.db.execute("DROP TABLE verify_sample")
-        for p in self.plans:
-            if not p.metric.id:
-                continue
-            if p.plan == BY_METRIC:
-                run_pull(self.client, self.mirror, PullOptions(p.since, p.until, (p.metric,), readers=self.opts.readers,
-                                                               fresh_after=fresh_after), progress=progress)
-            else:
-                jobs = self._profile_jobs(p)
-                count = p.requests if p.plan == SAMPLE else p.profiles
-                read_into_mirror(self.client, self.mirror, jobs, self.opts.readers, progress, total=count)
+            self.db.execute(f"CREATE OR REPLACE TABLE verify_sample AS SELECT * FROM {_SENT_TABLE} "
+                            f"USING SAMPLE reservoir({int(self.opts.sample)} ROWS) REPEATABLE ({int(self.opts.seed)})")
+            self.db.execute(f"DROP TABLE {_SENT_TABLE}; ALTER TABLE verify_sample RENAME TO {_SENT_TABLE}")
+        staging = _Staging(self._prefix.with_suffix(".found.csv"))
+        write = staging.write
+
+        def found(pages: list[tuple[Slice, Sequence[ReadEvent]]]) -> None:
+            for s, events in pages:
+                for e in events:
+                    write((s.metric, e.profile_id, e.unique_id))
+
+        try:
+            for p in self.plans:
+                if not p.metric.id:
+                    continue
+                if p.plan == BY_METRIC:
+                    slices = [Slice(-1, p.metric.id, p.metric.key, lo, hi)
+                              for lo, hi in cut_slices([(p.since, p.until)], self.opts.readers)]
+                    read_events(self.client, slices, self.opts.readers, found, progress)
+                else:
+                    count = p.requests if p.plan == SAMPLE else p.profiles
+                    read_events(self.client, self._profile_jobs(p), self.opts.readers, found, progress, total=count)
+            staging.load(self.db, "verify_found", _FOUND_COLUMNS, "DISTINCT metric, profile_id, unique_id")
+        except BaseException:
+            staging.discard()
+            raise
 
     def _profile_jobs(self, p: MetricPlan) -> Iterator[Slice]:
         """One read per profile (by profile) or per sampled event (a one-second window), lazily."""
-        cursor = self.mirror.db.cursor()  # its own connection: read from the reader threads
+        cursor = self.db.cursor()  # its own connection: read from the reader threads
         if p.plan == SAMPLE:
             sql = (f"SELECT profile_id, time, time + INTERVAL 1 SECOND FROM {_SENT_TABLE} WHERE metric = ? "
                    "ORDER BY profile_id")
@@ -400,12 +486,14 @@ class Verification:
     def result(self, missing_file: Path | None = None, list_first: int = 20) -> VerifyResult:
         now = datetime.now(UTC)
         settled_before = now - self.opts.settle
-        db = self.mirror.db
-        db.execute(f"CREATE OR REPLACE TEMP VIEW verify_classified AS SELECT s.*, CASE "
-                   f"WHEN e.found THEN 'stored' WHEN s.accepted_at > TIMESTAMPTZ '{settled_before.isoformat()}' "
-                   "THEN 'not_visible' ELSE 'missing' END AS state "
-                   f"FROM {_SENT_TABLE} s LEFT JOIN (SELECT DISTINCT metric, profile_id, unique_id, true AS found "
-                   "FROM events) e USING (metric, profile_id, unique_id)")
+        db = self.db
+        # Classified once into a table: the counts, the first missing and --missing each read it.
+        db.execute(f"CREATE OR REPLACE TABLE verify_classified AS SELECT s.*, i.file, CASE "
+                   f"WHEN f.unique_id IS NOT NULL THEN 'stored' "
+                   f"WHEN s.accepted_at > TIMESTAMPTZ '{settled_before.isoformat()}' THEN 'not_visible' "
+                   f"ELSE 'missing' END AS state FROM {_SENT_TABLE} s "
+                   "LEFT JOIN verify_found f USING (metric, profile_id, unique_id) "
+                   "LEFT JOIN verify_inputs i USING (file_no)")
         names = {k: m.name for k, m in self.metrics.items()}
         outcomes = [MetricOutcome(k, names.get(k, k), int(n), int(st), int(mi), int(nv)) for k, n, st, mi, nv in db.execute(
             "SELECT metric, count(*), count(*) FILTER (WHERE state = 'stored'), "
@@ -414,8 +502,9 @@ class Verification:
         outcomes.sort(key=lambda o: _ORDER.get(o.metric, len(_ORDER)))
         first = [MissingEvent(f, int(ln), a, u, t, uid) for f, ln, a, u, t, uid in db.execute(
             "SELECT file, line, metric, line_user_id, time, unique_id FROM verify_classified WHERE state = 'missing' "
-            "ORDER BY time, metric, unique_id LIMIT ?", [list_first]).fetchall()]
-        latest = self.mirror.scalar("SELECT max(accepted_at) FROM verify_classified WHERE state = 'not_visible'")
+            "ORDER BY file_no, line LIMIT ?", [list_first]).fetchall()]
+        row = db.execute("SELECT max(accepted_at) FROM verify_classified WHERE state = 'not_visible'").fetchone()
+        latest = row[0] if row else None
         result = VerifyResult(self.record, self.opts.settle, self.opts.sample, self.plans, outcomes,
                               self.sent_derived, self.unmatched, self.inputs_changed, first,
                               visible_after=latest + self.opts.settle if latest else None)
@@ -437,7 +526,7 @@ def write_actions(db: Any, path: Path) -> int:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # customers' LINE IDs
         with open(fd, "w", encoding="utf-8") as fh:
             cursor = db.execute("SELECT metric, line_user_id, epoch(time)::BIGINT, unique_id, properties "
-                                "FROM verify_classified WHERE state = 'missing' ORDER BY time, metric, unique_id")
+                                "FROM verify_classified WHERE state = 'missing' ORDER BY file_no, line")
             while rows := cursor.fetchmany(10_000):
                 for action, user, epoch, unique_id, properties in rows:
                     record: dict[str, Any] = {"action": action, "line_user_id": user,

@@ -24,6 +24,7 @@ from linesync_cli.errors import CursorRefused, Interrupted, LinesyncError, Usage
 
 if TYPE_CHECKING:
     from linesync_cli.api.klaviyo import KlaviyoClient
+    from linesync_cli.api.klaviyo_records import ReadEvent
 
 DEFAULT_OVERLAP = timedelta(days=3)
 DEFAULT_READERS = 8
@@ -269,6 +270,57 @@ def read_into_mirror(client: KlaviyoClient, mirror: Mirror, slices: Iterable[Sli
                 error.hint = "run the same command again to continue where it stopped"
         raise error
     return events, notes
+
+
+def read_events(client: KlaviyoClient, slices: Iterable[Slice], readers: int,
+                on_pages: Callable[[list[tuple[Slice, Sequence[ReadEvent]]]], None],
+                progress: Callable[[PullProgress], None] | None = None,
+                total: int | None = None) -> tuple[int, list[str]]:
+    """Page through the slices like read_into_mirror, handing the pages to `on_pages` instead of
+    storing them: backfill verify keeps only the keys it matches on, in its own file, so a
+    read-back of millions neither grows the mirror nor its index. Nothing here resumes: verify
+    reads its ranges whole every time. Returns the events read and any notes."""
+    started = time.monotonic()
+    if total is None and isinstance(slices, Sequence):
+        total = len(slices)
+    reader = _Readers(client, slices, max(1, readers), total)
+    done = pages = events = 0
+    notes: list[str] = []
+    last_tick = 0.0
+    try:
+        for batch in reader.batches(PAGES_PER_WRITE):
+            read = [(s, page, _page_events(s, page)) for kind, s, page, _ in batch if kind == "page"]
+            notes += [payload for kind, _, payload, _ in batch if kind == "note"]
+            if read:
+                on_pages([(s, page_events) for s, _, page_events in read])
+            for _, page, page_events in read:
+                events += len(page_events)
+                pages += 1
+                done += page.next_cursor is None
+            now = time.monotonic()
+            if progress is not None and now - last_tick >= 0.2:
+                last_tick = now
+                progress(PullProgress(events, pages, done, total or 0, now - started))
+    except KeyboardInterrupt:
+        raise Interrupted("interrupted; nothing was changed", hint="run the same command again") from None
+    finally:
+        reader.stop()
+    if progress is not None:
+        progress(PullProgress(events, pages, done, total or 0, time.monotonic() - started))
+    if reader.error is not None:
+        raise reader.error
+    return events, notes
+
+
+def _page_events(s: Slice, page: Any) -> Sequence[ReadEvent]:
+    """A page's events as records (the readers fetch raw pages, which the mirror parses in bulk)."""
+    import json
+
+    from linesync_cli.api.klaviyo_records import RawEventPage, parse_read_page
+
+    if isinstance(page, RawEventPage):
+        return parse_read_page(json.loads(page.body), s.metric_id, page.page_size).events
+    return page.events
 
 
 class _Readers:
