@@ -14,9 +14,19 @@ puts the start `--phase` of the way into a steady window, and times:
   one Create Event per action, for as long as linesync took, against a fresh
   stand-in with the same scale, phase and latency (Create Event's own windows).
 
-Figures: the ideal's time over linesync's (1.0 = as fast as physically possible),
-requests answered 429, requests accepted in each steady window (the inner ones
-show whether the budget is used whole), and events stored exactly once.
+Figures: the ideal's time over linesync's (`ratio_to_ideal`), and the floor's over
+linesync's (`ratio_to_floor`: the floor is the fastest possible, every request counted the
+instant the windows allow and answered a latency later, which the ideal itself misses by
+its own start-up and, when the stand-in counts late, its own burst 429s), requests
+answered 429 and by which window (for both clients), requests accepted in each steady
+window (the inner ones show whether the budget is used whole), events stored exactly
+once, linesync's CPU, and `where_time_went`: from linesync's `--debug` pacing lines (each
+request's send and answer instants, on the monotonic clock the stand-in counts with), the
+seconds to the first send, how late the last window's first request was counted after the
+window opened, how long its budget took to spend against the burst windows' floor, how
+many of its sends the limiter did not hold back (a body that arrived late: client CPU),
+send-to-count delays (the jitter the burst margin covers), the last answer's latency and
+the time from it to the process's exit.
 
 The stand-in counts a request against its windows when it starts to answer it,
 then answers `--latency` seconds later (Klaviyo's gateway counts first; the work
@@ -36,7 +46,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import re
 import resource
 import statistics
 import subprocess
@@ -189,7 +201,7 @@ def run_ideal(args: argparse.Namespace, latency: float, requests: int) -> dict:
             elapsed = time.monotonic() - start
     finally:
         standin.stop()
-    return {"seconds": elapsed, "answered_429": throttled}
+    return {"seconds": elapsed, "answered_429": throttled, "refused_by": dict(standin.refused_by)}
 
 
 # -- linesync ----------------------------------------------------------------------------
@@ -204,10 +216,15 @@ def run_linesync(args: argparse.Namespace, latency: float, events: int, work: Pa
         env.update({"LINESYNC_KLAVIYO_API_KEY": KEY, "LINESYNC_KLAVIYO_BASE_URL": standin.base_url,
                     "LINESYNC_STATE_DIR": str(state), "LINESYNC_CONFIG": str(work / "none.toml")})
         (work / "none.toml").write_text("")
-        argv = [sys.executable, "-m", "linesync_cli", "backfill", str(actions), "--link-map", str(link_map), "--json"]
+        # --debug: linesync.pacing lines give each request's instants on the same monotonic clock as the stand-in's.
+        argv = [sys.executable, "-m", "linesync_cli", "--debug", "backfill", str(actions), "--link-map", str(link_map),
+                "--json"]
         if args.workers:
             argv += ["--workers", str(args.workers)]
         start = set_phase(standin, args)
+        # The floor: every request counted the instant the windows allow, the last one answered
+        # a latency later, nothing else (no start-up, no count delay, no exit): the fastest possible.
+        floor = ideal_schedule(standin, -(-events // PER_REQUEST), start)[-1] - start + latency
         cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         proc = subprocess.run(argv, env=env, capture_output=True, check=False)
         elapsed = time.monotonic() - start
@@ -229,9 +246,56 @@ def run_linesync(args: argparse.Namespace, latency: float, events: int, work: Pa
         last = max(t for t in standin.accepted_at if int((t - epoch) // steady_s) == i)
         spent_in.append(round(last - opened, 1))
     cpu = (cpu_after.ru_utime + cpu_after.ru_stime) - (cpu_before.ru_utime + cpu_before.ru_stime)
-    return {"refused_by": dict(standin.refused_by), "seconds_to_spend_each_window": spent_in, "linesync_cpu_s": round(cpu, 1),"seconds": elapsed, "requests": len(bulk), "answered_429": sum(1 for r in bulk if r.status == 429),
+    sends = parse_trace(proc.stderr.decode())
+    went = where_time_went(args, start, start + elapsed, epoch, standin.accepted_at, sends)
+    return {"where_time_went": went, "floor": floor, "refused_by": dict(standin.refused_by), "seconds_to_spend_each_window": spent_in, "linesync_cpu_s": round(cpu, 1),"seconds": elapsed, "requests": len(bulk), "answered_429": sum(1 for r in bulk if r.status == 429),
             "events_sent": summary["counts"]["sent"], "events_stored": len(standin.unique_ids),
             "events_received": standin.events_received, "accepted_per_steady_window": windows}
+
+
+TRACE = re.compile(r"linesync\.pacing: bulk_create_events waited=([\d.]+) sent=([\d.]+) answered=([\d.]+) status=(\d+)")
+
+
+def parse_trace(stderr: str) -> list[tuple[float, float, float, int]]:
+    """(waited, sent, answered, status) per bulk request, from linesync's --debug pacing lines."""
+    return sorted((float(m[1]), float(m[2]), float(m[3]), int(m[4])) for m in TRACE.finditer(stderr))
+
+
+def where_time_went(args: argparse.Namespace, start: float, end: float, epoch: float, accepted: list[float],
+                    sends: list[tuple[float, float, float, int]]) -> dict:
+    """The run cut at its instants (seconds): what an ideal client would also pay, and what it would not.
+
+    The last steady window decides the run's length (the earlier ones have slack), so it is
+    cut finest: how late its first request was counted after it opened, and how long its
+    budget took to spend against the burst window's floor (n requests need ceil(n/10)-1
+    burst windows after the first).
+    """
+    steady_s, burst_s = 60.0 / args.scale, 1.0 / args.scale
+    accepted = sorted(accepted)
+    last_window = int((accepted[-1] - epoch) // steady_s)
+    opened = max(start, epoch + last_window * steady_s)
+    in_last = [t for t in accepted if t >= opened]
+    floor = (math.ceil(len(in_last) / 10) - 1) * burst_s
+    went = {"to_first_send": round(sends[0][1] - start, 2) if sends else None,
+            "last_window_first_counted_after_open": round(in_last[0] - opened, 3),
+            "last_window_spend": round(in_last[-1] - in_last[0], 2), "last_window_spend_floor": round(floor, 2)}
+    if sends:
+        last_answer = max(answered for _, _, answered, _ in sends)
+        late = [s for s in sends if s[1] >= opened - 1e-3]
+        # Sends of the last window the limiter did not hold back (asked and granted within 2 ms):
+        # a body arrived at the limiter later than the pacing would have let it go.
+        # Send to count (the jitter the burst margin must cover), matching accepted requests in order.
+        sent_ok = sorted(sent for _, sent, _, status in sends if status != 429)
+        delays = sorted(c - s for s, c in zip(sent_ok, accepted, strict=False))
+        if delays:
+            went["send_to_count_ms"] = {"p50": round(1000 * delays[len(delays) // 2]),
+                                        "p99": round(1000 * delays[int(len(delays) * 0.99)]),
+                                        "max": round(1000 * delays[-1])}
+        went.update({
+            "last_window_sends_not_held": sum(1 for waited, *_ in late if waited < 0.002),
+            "last_count_to_last_answer": round(last_answer - accepted[-1], 3),
+            "last_answer_to_exit": round(end - last_answer, 3)})
+    return went
 
 
 # -- the peer: the official SDK, one Create Event per action ----------------------------------------
@@ -292,14 +356,17 @@ def main() -> None:
                     ratios.append(ratio)
                 inner = mine["accepted_per_steady_window"][1:-1]
                 row = {"latency_s": latency, "run": run + 1, "ideal_s": round(ideal["seconds"], 2) if ideal else None,
-                       "ideal_429": ideal["answered_429"] if ideal else None, "linesync_s": round(mine["seconds"], 2),
-                       "ratio_to_ideal": round(ratio, 3) if ratio is not None else None, "requests": mine["requests"],
+                       "ideal_429": ideal["answered_429"] if ideal else None,
+                       "ideal_429_by_window": ideal["refused_by"] if ideal else None, "linesync_s": round(mine["seconds"], 2),
+                       "ratio_to_ideal": round(ratio, 3) if ratio is not None else None,
+                       "floor_s": round(mine["floor"], 2), "ratio_to_floor": round(mine["floor"] / mine["seconds"], 3),
+                       "requests": mine["requests"],
                        "answered_429": mine["answered_429"],
                        "share_429": round(mine["answered_429"] / max(1, mine["requests"]), 4),
                        "429_by_window": mine["refused_by"],
                        "accepted_per_steady_window": mine["accepted_per_steady_window"],
                        "seconds_to_spend_each_window": mine["seconds_to_spend_each_window"],
-                       "linesync_cpu_s": mine["linesync_cpu_s"],
+                       "linesync_cpu_s": mine["linesync_cpu_s"], "where_time_went": mine["where_time_went"],
                        "inner_windows_budget_used": round(sum(inner) / (150 * len(inner)), 4) if inner else None,
                        "events_stored_once": mine["events_stored"] == args.events == mine["events_sent"],
                        "load": round(os.getloadavg()[0], 1)}

@@ -24,6 +24,10 @@ from linesync_cli.api.ratelimit import Slot, WindowLimiter
 from linesync_cli.errors import ApiError, RateLimited, Unavailable
 
 log = logging.getLogger("linesync.http")
+# At DEBUG (`--debug`): one line per paced request with its instants on the client's
+# monotonic clock (what the throughput benchmark reads to see where a run's time went).
+# Off, it costs one isEnabledFor a request.
+pacing_log = logging.getLogger("linesync.pacing")
 
 # Requests worth keeping in flight for one operation: its fastest allowed rate times
 # the observed latency, and never fewer than this.
@@ -246,7 +250,13 @@ class HttpService:
                     limiter.settle(slot)
                 raise
             else:
-                elapsed = self._clock() - started
+                answered = self._clock()
+                elapsed = answered - started
+                if slot is not None and pacing_log.isEnabledFor(logging.DEBUG):
+                    pacing_log.debug("%s waited=%.4f sent=%.4f answered=%.4f status=%d remaining=%s reset=%s",
+                                     op, slot.waited, slot.sent, answered, response.status_code,
+                                     response.headers.get("RateLimit-Remaining", "-"),
+                                     response.headers.get("RateLimit-Reset", "-"))
                 log.info("%s %s %s %.2fs%s", method, redact_url(response.request.url), response.status_code, elapsed,
                          self._attempt_label(attempt))
                 if op is not None:
