@@ -61,4 +61,13 @@ def main() -> None:
         return
     from linesync_cli.app import main as run_app
 
-    run_app()
+    try:
+        run_app()
+    finally:
+        # The command is over (its files and connections are closed by their owners); what is
+        # left is the interpreter's teardown, whose garbage collections walk every object the
+        # run made: 0.45-0.6 s after a 300,000-event backfill, between its last answer and
+        # the exit. Frozen objects are skipped; everything else about the exit is unchanged.
+        import gc
+
+        gc.freeze()
