@@ -149,21 +149,14 @@ class HttpService:
 
     def in_flight_for(self, op: str, upper: int) -> int:
         """How many `op` requests to keep in flight: enough to send at its fastest allowed
-        rate (the burst window) at the latency observed so far, plus one burst window's
-        limit waiting at the limiter with its body built, between MIN_IN_FLIGHT and `upper`.
-        Before any answer, the burst window's whole limit (it may go at once).
-
-        The waiting ones are what lets a burst window be spent from the instant it opens:
-        the requests answering free their places only a latency later, and bodies are built
-        one at a time, so with only `+ 1` each burst window started as late as the slower
-        of the two (the second window of a 2-window run took 15.6 / 16.4 s at 300 / 800 ms
-        where 14 x 1.05 s plus the opening is 15.1 / 15.6)."""
+        rate (the burst window) at the latency observed so far, between MIN_IN_FLIGHT and
+        `upper`. Before any answer, the burst window's whole limit (it may go at once)."""
         limiter = self.limiter_for(op)
         if limiter is None or not limiter.windows:
             return max(1, upper)
         burst = min(limiter.windows, key=lambda w: w.seconds)
         latency = self._latency.get(op)
-        wanted = burst.limit if latency is None else math.ceil(latency * burst.limit / burst.seconds) + burst.limit
+        wanted = burst.limit if latency is None else math.ceil(latency * burst.limit / burst.seconds) + 1
         return max(min(MIN_IN_FLIGHT, upper), min(upper, wanted))
 
     def observe_headers(self, op: str | None, response: httpx.Response, slot: Slot | None = None) -> None:

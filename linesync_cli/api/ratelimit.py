@@ -14,19 +14,6 @@ Two ways to pace, per operation:
   a server sends none): every interval of length w holds at most N requests, which
   implies every fixed window on the server holds at most N as well.
 
-Why the burst window stays on a sliding log (with a margin) rather than on the server's
-phase: no header describes it, and its phase cannot be learned safely. The stand-in's burst
-windows start on the steady window's seconds (one epoch for both), as a `floor(t / w)`
-server's would, but Klaviyo does not say so; and even where they do, the steady window's
-reset is known only to within the time from counting to answering (the count happens
-somewhere between sending and the answer, and a client cannot split the latency), which at
-800 ms is most of a burst second. The `Date` header has whole seconds. A 200 says nothing
-about the burst window and a 429 ("available in 0 seconds") only that it was full. So the
-margin must cover the jitter between sending and counting; it is paid once per burst
-window of a window's spending (14 x 50 ms for 150 requests), and spacing requests evenly
-instead of in bursts would tolerate the same jitter for the same margin while putting the
-last request of a window most of a burst second later.
-
 Limits start from the spec's `x-klaviyo-ratelimit` values and follow the
 `RateLimit-Limit` header when the server states its own (e.g. `10, 10;w=1, 150;w=60`).
 
@@ -117,14 +104,6 @@ class WindowLimiter:
         # The steady window as the server states it; None until a response says.
         self._window_end: float | None = None  # upper bound of when it resets, our clock
         self._remaining = 0  # smallest RateLimit-Remaining seen in it
-        # When we last took the window to have opened, and whether an answer has shown it
-        # open since (a request counted in it); None before the first reset.
-        self._opened: float | None = None
-        self._open_confirmed = False
-        # Seconds added to every Reset: 0 while the server's whole seconds look rounded up
-        # (or are fractional, exact), 1 once it shows it rounds them down (see observe).
-        self._reset_rounding = 0.0
-        self._early_opening: float | None = None  # the opening a rounded-down Reset made us take too early
 
     @property
     def windows(self) -> list[Window]:
@@ -164,8 +143,6 @@ class WindowLimiter:
         if self._window_end is None or steady is None or now < self._window_end:
             return
         periods = int((now - self._window_end) // steady.seconds) + 1
-        self._opened = self._window_end + (periods - 1) * steady.seconds
-        self._open_confirmed = False
         self._window_end += periods * steady.seconds
         self._remaining = steady.limit
 
@@ -173,18 +150,11 @@ class WindowLimiter:
         """A non-429 answer said `remaining` requests are left and the window resets in `reset` s.
 
         Settles the slot (it was counted). The server counted the request between
-        its sending and this answer, and Reset is in seconds (the stand-in rounds whole
-        seconds up; Klaviyo does not say), so the window this answer describes ends
-        between `sent + reset - 1` and `now + reset`: the upper bound is when the next
-        window surely is open (answers narrow it to the smallest), the lower one tells a
-        late answer about a window that is over from one about the current window.
-        A fractional Reset only makes the bound exact. A server that rounds down shows
-        it by a Reset of 0 (or by a 429 at the opening, see refused): from then on each
-        Reset counts one second more.
-
-        The upper bound is later than the true reset by the time from counting to
-        answering, which a client cannot tell from the rest of the latency: it is the
-        price of never sending into a full window (one latency per window opening).
+        its sending and this answer, and Reset is in whole seconds rounded up, so the
+        window this answer describes ends between `sent + reset - 1` and
+        `now + reset`: the upper bound is when the next window surely is open
+        (answers narrow it to the smallest), the lower one tells a late answer about
+        a window that is over from one about the current window.
         """
         steady = self.steady
         with self._lock:
@@ -193,10 +163,7 @@ class WindowLimiter:
                 return
             now = self._clock()
             reset = max(0.0, reset)
-            if reset == 0.0:
-                self._reset_rounding = 1.0  # 0 s left is a rounded-down Reset: the window is still open
-            latest = now + reset + self._reset_rounding
-            earliest = (slot.sent if slot is not None else now) + reset - 1.0
+            latest, earliest = now + reset, (slot.sent if slot is not None else now) + reset - 1.0
             remaining = max(0, min(remaining, steady.limit))
             if self._window_end is None:
                 self._window_end, self._remaining = latest, remaining
@@ -210,8 +177,6 @@ class WindowLimiter:
                 else:
                     self._window_end = min(self._window_end, latest)
                     self._remaining = min(self._remaining, remaining)
-                    if self._opened is not None and slot is not None and slot.sent >= self._opened:
-                        self._open_confirmed = True
             self._notify()
 
     def settle(self, slot: Slot | None) -> None:
@@ -240,7 +205,6 @@ class WindowLimiter:
         """
         steady = self.steady
         with self._lock:
-            at_opening = self._refused_at_opening(slot, available_in)
             if slot is not None and not slot.settled:
                 # Not counted by the server, so not by us either: a refused request
                 # logged as sent would leave its place in the window unused, and on a
@@ -252,17 +216,7 @@ class WindowLimiter:
             self._settle(slot)
             now = self._clock()
             self._blocked_until = max(self._blocked_until, now + max(0.0, wait))
-            if at_opening:
-                if self._early_opening is None and self._opened is not None:
-                    # The window we took for open was not: the server rounds Reset down, so
-                    # our bound was up to a second early. Count a second more on every Reset,
-                    # and wait that second now, the new window's budget untouched. (The other
-                    # requests sent in that second are refused too: they say nothing new.)
-                    self._reset_rounding = 1.0
-                    self._early_opening = self._opened
-                    self._window_end, self._remaining = self._opened + 1.0, 0
-                    self._opened = None
-            elif available_in is not None and available_in < 1:
+            if available_in is not None and available_in < 1:
                 self._margin = min(MAX_MARGIN_SECONDS, self._margin + MIN_MARGIN_SECONDS)
             if self._window_end is not None and steady is not None and available_in is not None and available_in >= 1:
                 self._roll(now)
@@ -278,18 +232,6 @@ class WindowLimiter:
                 keep = list(self._sent)[-self._in_flight:] if self._in_flight else []
                 self._sent = deque(keep, maxlen=self._sent.maxlen)
             self._notify()
-
-    def _refused_at_opening(self, slot: Slot | None, available_in: float | None) -> bool:
-        """A "0 seconds" 429 for a request sent in the first second after we took the steady
-        window to have opened, before any answer showed it open: the old window was still
-        running (not a full burst window: the sliding log keeps those to the limit)."""
-        if slot is None or available_in is None or available_in >= 1:
-            return False
-        early = self._early_opening
-        if early is not None:
-            return early <= slot.sent < early + 1.0
-        return (self._opened is not None and not self._open_confirmed and self._reset_rounding == 0.0
-                and self._opened <= slot.sent < self._opened + 1.0)
 
     def _settle(self, slot: Slot | None) -> None:
         if slot is not None and not slot.settled:
