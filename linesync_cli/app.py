@@ -188,6 +188,12 @@ class LinesyncGroup(TyperGroup):
         except (typer.Exit, typer.Abort):
             raise
         except Exception as exc:
+            from linesync_cli.core.events.mirror import out_of_memory
+
+            if (known := out_of_memory(exc)) is not None:  # a report's query over the mirror
+                renderer, _ = _stderr_renderer(ctx)
+                renderer.error(known.message, known.hint)
+                raise typer.Exit(int(known.exit_code)) from None
             raise self._unexpected(ctx, exc) from None
         finally:
             obj = ctx.obj

@@ -43,24 +43,75 @@ def test_long_queries_draw_no_progress_bar_on_stdout(tmp_path):
     mirror.close()
 
 
-def test_a_schema_1_mirror_is_refused_untouched_with_a_one_line_fix(tmp_path):
+def test_an_older_schema_mirror_is_refused_untouched_with_a_one_line_fix(tmp_path):
     import duckdb
     import pytest
 
     from linesync_cli.core.events.mirror import MirrorError
 
-    path = tmp_path / "events.duckdb"
-    old = duckdb.connect(str(path))
-    old.execute("CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR); INSERT INTO meta VALUES ('schema', '1')")
-    old.close()
-    for read_only in (False, True):
-        with pytest.raises(MirrorError) as caught:
-            Mirror(path, read_only=read_only)
-        assert "schema 1" in str(caught.value) and "schema 2" in str(caught.value)
-        assert f"delete {path}" in (caught.value.hint or "")
-    check = duckdb.connect(str(path), read_only=True)
-    assert [r[0] for r in check.execute("SELECT table_name FROM duckdb_tables()").fetchall()] == ["meta"]
-    check.close()
+    for old_version in ("1", "2"):
+        path = tmp_path / f"v{old_version}" / "events.duckdb"
+        path.parent.mkdir()
+        old = duckdb.connect(str(path))
+        # Schema 2 had events.id as PRIMARY KEY: its index is what grew memory (issue 13).
+        old.execute("CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR); CREATE TABLE events (id VARCHAR "
+                    f"PRIMARY KEY); INSERT INTO meta VALUES ('schema', '{old_version}')")
+        old.close()
+        for read_only in (False, True):
+            with pytest.raises(MirrorError) as caught:
+                Mirror(path, read_only=read_only)
+            assert f"schema {old_version};" in str(caught.value) and "reads schema 3" in str(caught.value)
+            assert "\n" not in str(caught.value) and f"delete {path}" in (caught.value.hint or "")
+        check = duckdb.connect(str(path), read_only=True)
+        assert sorted(r[0] for r in check.execute("SELECT table_name FROM duckdb_tables()").fetchall()) == [
+            "events", "meta"]
+        assert check.execute("SELECT value FROM meta").fetchall() == [(old_version,)]
+        check.close()
+
+
+def test_the_events_table_keeps_no_index_and_memory_is_bounded(tmp_path):
+    # An index on events.id is held in memory by DuckDB and grows with every event stored.
+    with Mirror(tmp_path / "events.duckdb") as mirror:
+        assert mirror.scalar("SELECT count(*) FROM duckdb_constraints() WHERE table_name = 'events' "
+                             "AND constraint_type IN ('PRIMARY KEY', 'UNIQUE')") == 0
+        assert mirror.scalar("SELECT count(*) FROM duckdb_indexes() WHERE table_name = 'events'") == 0
+        limit = mirror.scalar("SELECT current_setting('memory_limit')")
+        assert limit.endswith("MiB") and float(limit.split()[0]) <= 256, limit
+
+
+def _ids(mirror: Mirror) -> list[tuple[str, int]]:
+    return mirror.db.execute("SELECT id, count(*) FROM events GROUP BY id ORDER BY id").fetchall()
+
+
+def test_a_re_read_stores_no_event_twice_within_a_batch_across_batches_and_the_overlap(tmp_path):
+    with Mirror(tmp_path / "events.duckdb") as mirror:
+        a, b = mirror.add_slices([("MO", "opened", T0, T0 + timedelta(hours=12), False),
+                                  ("MO", "opened", T0 + timedelta(hours=12), T0 + timedelta(days=1), False)])
+        first = [_event(i, "P1", i) for i in range(1, 4)]
+        # One batch: the same events in two pages of one slice and in a page of another slice.
+        mirror.store_pages([(a, first, "c1", None), (a, first[1:], "c2", None), (b, first[:1], "c3", None)])
+        assert _ids(mirror) == [("e1", 1), ("e2", 1), ("e3", 1)]
+        # Another batch re-reads e3 (the overlap window) beside a new event; and a batch of only re-reads.
+        mirror.store_pages([(a, [_event(3, "P1", 3), _event(4, "P2", 4)], "c4", None)])
+        mirror.store_pages([(b, first, "c5", None)])
+        assert _ids(mirror) == [("e1", 1), ("e2", 1), ("e3", 1), ("e4", 1)]
+
+
+def test_full_rebuild_keeps_re_read_events_once_and_drops_what_klaviyo_no_longer_holds(tmp_path):
+    end = T0 + timedelta(days=1)
+    with Mirror(tmp_path / "events.duckdb") as mirror:
+        s = mirror.add_slices([("MO", "opened", T0, end, False)])[0]
+        mirror.store_pages([(s, [_event(i, "P1", i) for i in range(1, 6)], None, None)])
+        # Klaviyo now holds e1, e2, e4 (e3, e5 deleted) and one late event e6; the rebuild reads
+        # e2 in two pages of one batch, and e4 again in the next batch.
+        full = mirror.add_slices([("MO", "opened", T0, end, True)])[0]
+        mirror.store_pages([(full, [_event(1, "P1", 1), _event(2, "P1", 2)], "c1", None),
+                            (full, [_event(2, "P1", 2), _event(4, "P1", 4)], "c2", None)])
+        # Nothing is dropped before the slice completes (an interrupted --full loses nothing).
+        assert [i for i, _ in _ids(mirror)] == ["e1", "e2", "e3", "e4", "e5"]
+        mirror.store_pages([(full, [_event(4, "P1", 4), _event(6, "P2", 6)], None, None)])
+        assert _ids(mirror) == [("e1", 1), ("e2", 1), ("e4", 1), ("e6", 1)]
+        assert mirror.scalar("SELECT count(DISTINCT read_by) FROM events") == 1
 
 
 def test_each_profile_gets_one_key_and_unique_counts_use_it(tmp_path):
@@ -142,3 +193,26 @@ def test_a_page_that_cannot_be_stored_keeps_the_pages_before_it(tmp_path):
         assert "could not be stored" in caught.value.message and caught.value.hint
         assert [r[0] for r in mirror.db.execute("SELECT id FROM events").fetchall()] == ["E1"]
         assert mirror.pending_slices()[0].cursor == "c1"
+
+
+def test_duckdb_out_of_memory_is_one_line_with_a_hint_and_keeps_the_pages_before(tmp_path):
+    import duckdb
+    import pytest
+
+    from linesync_cli.core.events.mirror import MirrorError, out_of_memory
+
+    with Mirror(tmp_path / "events.duckdb") as mirror:
+        s = mirror.add_slices([("MO", "opened", T0, T0 + timedelta(days=1), False)])[0]
+        mirror.store_pages([(s, [_event(0, "P0", 0)], "c0", None)])
+        mirror.db.execute("SET memory_limit = '1MB'")
+        big = [_event(i, f"P{i}", i % 1440, note="x" * 200) for i in range(1, 20_001)]
+        with pytest.raises(MirrorError) as caught:
+            mirror.store_pages([(s, big[:10_000], "c1", None), (s, big[10_000:], "c2", None)])
+        assert "ran out of memory" in caught.value.message and "\n" not in caught.value.message
+        assert "run the same command again" in (caught.value.hint or "")
+        mirror.db.execute("RESET memory_limit")
+        assert [r[0] for r in mirror.db.execute("SELECT id FROM events").fetchall()] == ["e0"]
+    # A report's query failing the same way reaches app.py, which shows this one line (exit 2).
+    known = out_of_memory(duckdb.OutOfMemoryException("Out of Memory Error: could not allocate block"))
+    assert known is not None and known.exit_code == 2 and "ran out of memory" in known.message
+    assert out_of_memory(duckdb.IOException("disk")) is None and out_of_memory(MemoryError()) is None

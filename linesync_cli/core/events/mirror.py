@@ -8,8 +8,8 @@ to Parquet), which a columnar, vectorised engine answers many times faster
 The mirror is a cache: deleting the file loses nothing that a pull cannot read again.
 Every page read is written in one transaction together with the resume point of the
 slice it belongs to, so an interrupted pull (Ctrl-C, kill, a 5xx that outlasted the
-retries) keeps every page it stored and continues from there. Rows are keyed on
-Klaviyo's event id, so reading a range twice stores each event once.
+retries) keeps every page it stored and continues from there. Reading a range twice
+stores each event once: a batch inserts only the event ids not stored yet (see _INSERT).
 """
 
 from __future__ import annotations
@@ -33,7 +33,11 @@ if TYPE_CHECKING:
 
 MIRROR_FILE = "events.duckdb"
 # 2: events.profile_key, a BIGINT from the profiles dictionary (exact distinct counts on integers).
-SCHEMA_VERSION = "2"
+# 3: no PRIMARY KEY on events.id (its index grew memory with every event stored; issue 13).
+SCHEMA_VERSION = "3"
+# DuckDB's own memory for the mirror connection; past it, it spills to <mirror>.tmp. Storing
+# 3M events peaks well under it (docs/benchmarks.md, "Pulling events").
+MEMORY_LIMIT = "256MB"
 
 # The event properties the reports group by, kept as columns (design.md section 6 names),
 # in the events table's column order.
@@ -42,8 +46,10 @@ ID_PROPERTIES = {"message_id": "Message ID", "broadcast_id": "Broadcast ID", "fl
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
+-- No key on id: DuckDB keeps an ART index in memory (~0.2 KB an event, so memory grew with
+-- the mirror). Idempotence is the insert's anti-join instead (_INSERT).
 CREATE TABLE IF NOT EXISTS events (
-    id VARCHAR PRIMARY KEY,
+    id VARCHAR NOT NULL,
     metric_id VARCHAR NOT NULL,
     metric VARCHAR NOT NULL,          -- stable key: sent, delivered, ..., email_opened
     profile_id VARCHAR,
@@ -114,18 +120,29 @@ def _property(name: str) -> str:
     return f"nullif(r.properties ->> '$.\"{name}\"', '')"
 
 
-# The profiles join reads only the batch's profiles, not the whole dictionary.
+# An event's metric and time never change, so a stored copy of a batch's event lies within
+# (its metric, the batch's min..max time): the anti-join looks only there, with constants
+# that let DuckDB skip row groups by their zone maps instead of scanning the table (or
+# keeping an index of it). Within the batch an id appearing twice (two pages, overlapping
+# slices, the overlap window) is stored once. The profiles join reads only the batch's profiles.
+_BATCH = """
+SELECT * FROM page_rows WHERE rebuild = $rebuild AND metric_id = $metric_id
+QUALIFY row_number() OVER (PARTITION BY id ORDER BY page_no DESC) = 1
+"""
+_STORED = "e.metric_id = $metric_id AND e.time >= $lo AND e.time <= $hi AND e.id = r.id"
 _INSERT = f"""
 INSERT INTO events
 SELECT r.id, r.metric_id, r.metric, r.profile_id, p.key, r.time, {_property("$event_id")},
        {", ".join(_property(name) for name in ID_PROPERTIES.values())}, r.properties, r.read_by
-FROM page_rows r
+FROM ({_BATCH}) r
 LEFT JOIN (SELECT profile_id, key FROM profiles WHERE profile_id IN (SELECT profile_id FROM page_rows)) p
        ON p.profile_id = r.profile_id
-WHERE r.rebuild = $1
+WHERE NOT EXISTS (SELECT 1 FROM events e WHERE {_STORED})
 """
-_INSERT_NEW = _INSERT + " ON CONFLICT DO NOTHING"
-_INSERT_REBUILD = _INSERT + " ON CONFLICT DO UPDATE SET read_by = excluded.read_by"
+# --full: the copies already stored are marked as read by this slice (the rest of the range goes
+# when the slice completes), before the new ones are inserted.
+_MARK_READ = f"UPDATE events e SET read_by = r.read_by FROM ({_BATCH}) r WHERE {_STORED}"
+_BATCH_GROUPS = "SELECT rebuild, metric_id, min(time), max(time) FROM page_rows GROUP BY ALL"
 _PAGE_COUNTS = "SELECT page_no, count(*), max(time) FROM page_rows GROUP BY page_no"
 
 
@@ -173,6 +190,21 @@ def _open_error(path: Path, exc: Exception) -> MirrorError:
                        hint=f"the mirror is a cache: delete {path} and run `linesync events pull` to rebuild it")
 
 
+def out_of_memory(exc: BaseException, path: Path | None = None) -> MirrorError | None:
+    """DuckDB's out-of-memory error as one line with what to do, or None for any other error."""
+    kind = type(exc)
+    if kind.__name__ != "OutOfMemoryException" or "duckdb" not in kind.__module__:
+        return None
+    return _memory_error(path)
+
+
+def _memory_error(path: Path | None) -> MirrorError:
+    where = f" for the event mirror {path}" if path else " for the event mirror"
+    return MirrorError(f"DuckDB ran out of memory{where} (limit {MEMORY_LIMIT}; pages stored before are kept)",
+                       hint="free memory or disk space for its spill files (<mirror>.tmp), "
+                            "then run the same command again to continue")
+
+
 class Mirror:
     """One open mirror file. Writers are one process at a time (DuckDB locks the file)."""
 
@@ -192,6 +224,10 @@ class Mirror:
             self.db.execute("SET TimeZone = 'UTC'")
             # DuckDB draws its own progress bar on stdout for long queries: stdout is for data.
             self.db.execute("SET enable_progress_bar = false")
+            if not read_only:
+                # Bounded: a pull's memory stays flat however large the mirror (issue 13). Not yet for
+                # the reports' read-only queries, whose GROUP BYs were measured without a limit.
+                self.db.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
             # The version is read before anything is written: an old mirror is refused untouched.
             version = None
             if self.db.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'meta'").fetchone()[0]:  # type: ignore[index]
@@ -282,10 +318,15 @@ class Mirror:
                 counts = {page_no: (n, last) for page_no, n, last in db.execute(_PAGE_COUNTS).fetchall()}
                 if counts:
                     db.execute(_ADD_PROFILES)
-                    for rebuild in {s.full_rebuild for s, *_ in pages}:
-                        db.execute(_INSERT_REBUILD if rebuild else _INSERT_NEW, [rebuild])
+                    for rebuild, metric_id, lo, hi in db.execute(_BATCH_GROUPS).fetchall():
+                        group = {"rebuild": rebuild, "metric_id": metric_id, "lo": lo, "hi": hi}
+                        if rebuild:
+                            db.execute(_MARK_READ, group)
+                        db.execute(_INSERT, group)
                 self._advance_slices(db, [(s, *counts.get(i, (0, None)), cursor, read_from)
                                           for i, (s, _, cursor, read_from) in enumerate(pages)])
+        except duckdb.OutOfMemoryException:
+            raise _memory_error(self.path) from None
         except duckdb.Error as exc:
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise MirrorError(f"a page of events could not be stored in {self.path} ({first[:160]}); the pages "
