@@ -402,3 +402,26 @@ def test_the_stand_in_refuses_anything_but_loopback() -> None:
     for host in ("0.0.0.0", "192.168.1.20", "::"):
         with pytest.raises(ValueError, match="loopback only"):
             KlaviyoStandIn().start(host)
+
+
+def test_a_stop_signal_ends_serving_every_time(tmp_path) -> None:
+    """SIGTERM (`sandbox stop`) and SIGHUP (terminal closed) end serve_forever, whenever they land.
+
+    The handler only sets a flag: an Event.set() in it deadlocked when the signal landed while
+    serve_forever held the Event's lock (CI saw `sandbox stop` time out once)."""
+    sandbox = service.Sandbox(service.SandboxOptions(port=0, seed_name="empty"), resolve_seed("empty"),
+                              tmp_path / "state")
+    sandbox.start()
+    try:
+        for attempt in range(20):
+            sig = signal.SIGTERM if attempt % 2 else signal.SIGHUP
+            timer = threading.Timer(0.001 * (attempt % 7), os.kill, (os.getpid(), sig))
+            began = time.monotonic()
+            timer.start()
+            sandbox.serve_forever()
+            timer.join()
+            assert time.monotonic() - began < 2.0
+            sandbox._stopping = False
+    finally:
+        sandbox.close()
+    assert signal.getsignal(signal.SIGTERM) is not sandbox._on_stop_signal  # the previous handler is back
