@@ -59,8 +59,8 @@ WORK_MEMORY = "64MB"
 # Rows per CSV piece appended to the work database: bounds the staging file on disk (a million
 # sent events are 250 MB of CSV), not memory, which DuckDB's limit bounds.
 CHUNK_ROWS = 200_000
-# read_csv's buffer (default 32 MB, one block past half the limit: the load of a 1M-row file
-# failed with "could not allocate block of size 30.5 MiB"); it must exceed its 2 MB max line.
+# read_csv's buffer: its default, 32 MB in one block, is half the limit (the 1M-row load failed
+# with "could not allocate block of size 30.5 MiB"); it must exceed the 2 MB longest line.
 _CSV_BUFFER = 4 * 1024 * 1024
 _SENT_TABLE = "verify_sent"
 _ORDER = {a.key: i for i, a in enumerate(ACTIONS)}  # the catalogue's order in every table
