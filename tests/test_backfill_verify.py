@@ -167,3 +167,49 @@ def test_live_traffic_makes_it_read_by_profile(klaviyo_standin, cli_env, tmp_pat
     assert json.loads(result.stdout)["stored"] == 30
     sent_reads = [r for r in klaviyo_standin.requests_for("get_events")[before:] if sent in r.query["filter"][0]]
     assert sent_reads and all("equals(profile_id," in r.query["filter"][0] for r in sent_reads)
+
+
+def test_rows_go_in_small_pieces_with_the_same_outcome(klaviyo_standin, cli_env, tmp_path, monkeypatch):
+    from linesync_cli.core import verify
+
+    klaviyo_standin.drop_events = lambda event: event["unique_id"] in {"ev-5", "ev-6", "ev-77"}
+    run = _backfill(tmp_path, klaviyo_standin, cli_env)
+    args = ["backfill", "verify", str(run), "--settle", "0s", "--json"]
+    whole = run_cli(args + ["--missing", str(tmp_path / "whole.jsonl")], env=cli_env)
+    assert whole.exit_code == 1, whole.stderr
+    # Pieces of 7 rows: cuts fall inside every metric and profile (12 users, 3 metrics, 120 events).
+    monkeypatch.setattr(verify, "CHUNK_ROWS", 7)
+    pieces: list[tuple[str, int]] = []
+    append = verify._Staging._append
+
+    def counted(self):
+        self._fh.flush()
+        pieces.append((self.table, self._pending))
+        # Each piece is a file of its own: the CSV on disk never holds more than one piece.
+        assert len(self.path.read_text().splitlines()) == self._pending
+        append(self)
+
+    monkeypatch.setattr(verify._Staging, "_append", counted)
+    cut = run_cli(args + ["--missing", str(tmp_path / "cut.jsonl")], env=cli_env)
+    assert cut.exit_code == 1, cut.stderr
+    sent = [n for table, n in pieces if table == "verify_sent"]
+    assert sum(sent) == 120 and max(sent) == 7 and len(sent) == 18  # 17 of 7, then the last 1
+    assert sum(n for table, n in pieces if table == "verify_found") == 117
+    doc, doc_cut = json.loads(whole.stdout), json.loads(cut.stdout)
+    doc.pop("missing_file"), doc_cut.pop("missing_file")
+    assert doc_cut == doc and (doc["stored"], doc["missing"]) == (117, 3)
+    assert (tmp_path / "cut.jsonl").read_text() == (tmp_path / "whole.jsonl").read_text()
+
+
+def test_out_of_memory_in_the_work_file_is_one_line(klaviyo_standin, cli_env, tmp_path, monkeypatch):
+    from linesync_cli.core import verify
+
+    _backfill(tmp_path, klaviyo_standin, cli_env, n=30, users=3)
+    monkeypatch.setattr(verify, "WORK_MEMORY", "1MB")  # below one CSV buffer: the first load fails
+    result = run_cli(["backfill", "verify", "--settle", "0s"], env=cli_env)
+    assert result.exit_code == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    errors = [line for line in lines if "ran out of memory" in line]
+    assert len(errors) == 1 and "backfill verify's work file (limit 1MB)" in errors[0]
+    assert "Traceback" not in result.stderr and any(line.startswith("hint:") for line in lines)
+    assert not list((Path(cli_env["LINESYNC_STATE_DIR"]) / "tmp").glob("verify-*"))  # its files are gone

@@ -8,10 +8,10 @@ The sent events are not stored per event at send time (the ledger keeps one row 
 accepted batch); they are re-derived from the inputs exactly as a resume does:
 the same reading, validation, linkage and batching give the same batches, byte for
 byte, and a batch whose key the ledger holds was accepted; each event keeps the input
-file and line it came from. They stream to a CSV file, loaded into a work database of
-verify's own (DuckDB on disk, compressed, spilled past a small memory limit, no index),
-and so do the keys read back; one join then classifies them. Memory stays flat for a run
-of millions (docs/benchmarks.md).
+file and line it came from. They stream through CSV files of a bounded number of rows,
+each appended to a work database of verify's own (DuckDB on disk, compressed, one thread,
+spilled past a 64 MB memory limit, no index), and so do the keys read back; one join then
+classifies them. Memory stays flat for a run of millions (docs/benchmarks.md).
 
 Per metric the reading plan is the cheaper of:
 - by metric: every event of the metric over the run's time range (requests = the
@@ -28,6 +28,7 @@ import math
 import os
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -53,7 +54,14 @@ DEFAULT_SETTLE = timedelta(minutes=10)
 REQUESTS_PER_SECOND = 3500 / 60
 BY_METRIC, BY_PROFILE, SAMPLE = "by metric", "by profile", "sample"
 # DuckDB's buffers for the work database; joins and sorts past it spill to the state dir's tmp.
-WORK_MEMORY = "256MB"
+# 64 MB holds every phase at 1M events with one thread; 32 MB does not (the classify join fails).
+WORK_MEMORY = "64MB"
+# Rows per CSV piece appended to the work database: bounds the staging file on disk (a million
+# sent events are 250 MB of CSV), not memory, which DuckDB's limit bounds.
+CHUNK_ROWS = 200_000
+# read_csv's buffer: its default, 32 MB in one block, is half the limit (the 1M-row load failed
+# with "could not allocate block of size 30.5 MiB"); it must exceed the 2 MB longest line.
+_CSV_BUFFER = 4 * 1024 * 1024
 _SENT_TABLE = "verify_sent"
 _ORDER = {a.key: i for i, a in enumerate(ACTIONS)}  # the catalogue's order in every table
 
@@ -255,35 +263,76 @@ class _SentEvents:
 
 
 class _Staging:
-    """Rows for the work database, written as CSV and loaded in one statement: DuckDB's CSV
-    reader streams them in, where inserting Python lists holds each chunk as DuckDB values
-    (the derive phase's 100+ MB). Owner-only: the rows hold customers' LINE user IDs."""
+    """Rows for a table of the work database, written as CSV and appended every `chunk_rows`
+    rows, each piece in one statement: DuckDB's CSV reader streams them in, where inserting
+    Python lists holds each chunk as DuckDB values (the derive phase's 100+ MB). The pieces
+    only append, so where they cut (inside a metric, a profile) changes nothing. Owner-only:
+    the rows hold customers' LINE user IDs."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, db: Any, path: Path, table: str, columns: Sequence[tuple[str, str]], select: str,
+                 chunk_rows: int = CHUNK_ROWS) -> None:
+        self.db = db
         self.path = path
-        self._fh = open_owner_only(path, "w", encoding="utf-8", newline="")
-        self.write = csv.writer(self._fh, lineterminator="\n").writerow
+        self.table = table
+        self.select = select
+        self.chunk_rows = max(1, chunk_rows)
+        self._columns = ", ".join(f"'{name}': '{kind}'" for name, kind in columns)
+        empty = ", ".join(f"NULL::{kind} AS {name}" for name, kind in columns)
+        db.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT {select} FROM (SELECT {empty}) WHERE false")
         self.rows = 0
+        self._pending = 0
+        self._fh = open_owner_only(path, "w", encoding="utf-8", newline="")
+        self._write = csv.writer(self._fh, lineterminator="\n").writerow
 
-    def load(self, db: Any, table: str, columns: str, select: str) -> None:
-        """CREATE `table` from the rows; `columns` names and types them, `select` shapes them."""
+    def add(self, row: Sequence[Any]) -> None:
+        self._write(row)
+        self.rows += 1
+        self._pending += 1
+        if self._pending >= self.chunk_rows:
+            self._append()
+            self._fh = open_owner_only(self.path, "w", encoding="utf-8", newline="")
+            self._write = csv.writer(self._fh, lineterminator="\n").writerow
+
+    def _append(self) -> None:
         self._fh.close()
-        path = str(self.path).replace("'", "''")
-        db.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT {select} FROM read_csv('{path}', header = false, "
-                   f"columns = {{{columns}}}, quote = '\"', escape = '\"', delim = ',', auto_detect = false)")
-        self.path.unlink(missing_ok=True)
+        if self._pending:
+            path = str(self.path).replace("'", "''")
+            self.db.execute(f"INSERT INTO {self.table} SELECT {self.select} FROM read_csv('{path}', header = false, "
+                            f"columns = {{{self._columns}}}, quote = '\"', escape = '\"', delim = ',', "
+                            f"auto_detect = false, buffer_size = {_CSV_BUFFER})")
+        self._pending = 0
+
+    def finish(self) -> None:
+        """Append the last piece; the CSV file goes."""
+        try:
+            self._append()
+        finally:
+            self.path.unlink(missing_ok=True)
 
     def discard(self) -> None:
         self._fh.close()
         self.path.unlink(missing_ok=True)
 
 
-_SENT_COLUMNS = ("'profile_id': 'VARCHAR', 'metric': 'VARCHAR', 'unique_id': 'VARCHAR', 'epoch': 'BIGINT', "
-                 "'accepted': 'DOUBLE', 'line_user_id': 'VARCHAR', 'properties': 'VARCHAR', 'file_no': 'INTEGER', "
-                 "'line': 'BIGINT'")
+_SENT_COLUMNS = (("profile_id", "VARCHAR"), ("metric", "VARCHAR"), ("unique_id", "VARCHAR"), ("epoch", "BIGINT"),
+                 ("accepted", "DOUBLE"), ("line_user_id", "VARCHAR"), ("properties", "VARCHAR"),
+                 ("file_no", "INTEGER"), ("line", "BIGINT"))
 _SENT_SELECT = ("profile_id, metric, unique_id, to_timestamp(epoch) AS time, to_timestamp(accepted) AS accepted_at, "
                 "line_user_id, properties, file_no, line")
-_FOUND_COLUMNS = "'metric': 'VARCHAR', 'profile_id': 'VARCHAR', 'unique_id': 'VARCHAR'"
+_FOUND_COLUMNS = (("metric", "VARCHAR"), ("profile_id", "VARCHAR"), ("unique_id", "VARCHAR"))
+
+
+@contextmanager
+def _work_memory() -> Iterator[None]:
+    """DuckDB's out-of-memory error in verify's work database as one line with what to do."""
+    import duckdb
+
+    try:
+        yield
+    except duckdb.OutOfMemoryException:
+        raise UsageError(f"DuckDB ran out of memory for backfill verify's work file (limit {WORK_MEMORY})",
+                         hint="free memory, or disk space in the state dir's tmp for its spill files, "
+                              "then run the same verify again") from None
 
 
 def _remove_stale(tmp: Path) -> None:
@@ -310,7 +359,7 @@ class Verification:
     """
 
     def __init__(self, client: KlaviyoClient, state_dir: Path, record: RunRecord, opts: VerifyOptions,
-                 metrics: dict[str, MetricRef], base_url: str = "") -> None:
+                 metrics: dict[str, MetricRef], base_url: str = "", chunk_rows: int | None = None) -> None:
         import duckdb
 
         self.client = client
@@ -319,6 +368,7 @@ class Verification:
         self.opts = opts
         self.metrics = metrics  # catalogue key -> the metric in Klaviyo
         self.base_url = base_url
+        self.chunk_rows = chunk_rows or CHUNK_ROWS  # read when called: tests force small pieces
         self.tmp = ensure_dir(state_dir / "tmp")
         _remove_stale(self.tmp)
         self._prefix = self.tmp / f"verify-{os.getpid()}"
@@ -329,7 +379,9 @@ class Verification:
             owner_only_file(self._db_path)
             spill = str(self.tmp).replace("'", "''")
             self.db.execute(f"SET memory_limit = '{WORK_MEMORY}'; SET temp_directory = '{spill}'; "
-                            "SET preserve_insertion_order = false; SET enable_progress_bar = false; "
+                            # One thread: each thread holds its own buffers, and 2 under 64 MB
+                            # ran out of memory in the missing events' sort at 1M.
+                            "SET threads = 1; SET preserve_insertion_order = false; SET enable_progress_bar = false; "
                             "SET TimeZone = 'UTC'")
         except (duckdb.Error, OSError) as exc:
             raise UsageError(f"cannot write verify's work file {self._db_path}: {exc}",
@@ -350,9 +402,15 @@ class Verification:
 
     # 1. what was sent
     def derive(self, resolver: Any) -> int:
+        with _work_memory():
+            return self._derive(resolver)
+
+    def _derive(self, resolver: Any) -> int:
         keys, _ = accepted_batches(self.state_dir, self.record.id)
         if not keys:
-            self._create_sent(None)
+            _Staging(self.db, self._prefix.with_suffix(".sent.csv"), _SENT_TABLE, _SENT_COLUMNS,
+                     _SENT_SELECT).finish()
+            self._create_inputs()
             return 0
         self._last_accepted = max(datetime.fromisoformat(at) for at in keys.values())
         accepted = {k: datetime.fromisoformat(at).timestamp() for k, at in keys.items()}
@@ -362,18 +420,18 @@ class Verification:
         fingerprint = run_fingerprint(opts, inputs, str(self.record.options.get("linkage") or ""),
                                       str(getattr(self.client, "base_url", self.base_url)))
         self.inputs_changed = fingerprint != self.record.fingerprint
-        staging = _Staging(self._prefix.with_suffix(".sent.csv"))
+        staging = _Staging(self.db, self._prefix.with_suffix(".sent.csv"), _SENT_TABLE, _SENT_COLUMNS, _SENT_SELECT,
+                           self.chunk_rows)
         file_no: dict[str, int] = {}
-        write = staging.write
+        add = staging.add
 
         def emit(profile_id: str, action: Action, at: float) -> None:
             number = file_no.get(action.file)
             if number is None:
                 number = file_no[action.file] = len(self.files)
                 self.files.append(action.file)
-            write((profile_id, action.action, action.unique_id, action.epoch, at, action.line_user_id,
-                   action.properties, number, action.line))
-            staging.rows += 1
+            add((profile_id, action.action, action.unique_id, action.epoch, at, action.line_user_id,
+                 action.properties, number, action.line))
 
         sink = _SentEvents(accepted, emit)
         try:
@@ -383,7 +441,8 @@ class Verification:
                 rejects.unlink(missing_ok=True)
             if result.stopped_by is not None:
                 raise result.stopped_by
-            self._create_sent(staging)
+            staging.finish()
+            self._create_inputs()
         except BaseException:
             staging.discard()
             raise
@@ -391,20 +450,17 @@ class Verification:
         self.unmatched = len(set(keys) - sink.matched)
         return self.sent_derived
 
-    def _create_sent(self, staging: _Staging | None) -> None:
-        if staging is None:
-            self.db.execute(f"CREATE OR REPLACE TABLE {_SENT_TABLE} AS SELECT {_SENT_SELECT} FROM (SELECT "
-                            "NULL::VARCHAR AS profile_id, NULL::VARCHAR AS metric, NULL::VARCHAR AS unique_id, "
-                            "0::BIGINT AS epoch, 0::DOUBLE AS accepted, NULL::VARCHAR AS line_user_id, "
-                            "NULL::VARCHAR AS properties, 0 AS file_no, 0::BIGINT AS line) WHERE false")
-        else:
-            staging.load(self.db, _SENT_TABLE, _SENT_COLUMNS, _SENT_SELECT)
+    def _create_inputs(self) -> None:
         self.db.execute("CREATE OR REPLACE TABLE verify_inputs (file_no INTEGER, file VARCHAR)")
         if self.files:
             self.db.executemany("INSERT INTO verify_inputs VALUES (?, ?)", list(enumerate(self.files)))
 
     # 2. how to read it back
     def plan(self, count_events: Callable[[MetricRef, datetime, datetime], int | None]) -> list[MetricPlan]:
+        with _work_memory():
+            return self._plan(count_events)
+
+    def _plan(self, count_events: Callable[[MetricRef, datetime, datetime], int | None]) -> list[MetricPlan]:
         # Per profile first: a plain GROUP BY can spill past the memory limit, count(DISTINCT) cannot.
         rows = self.db.execute(
             "SELECT metric, sum(n)::BIGINT, count(*), min(lo), max(hi) FROM (SELECT metric, profile_id, count(*) AS n, "
@@ -432,19 +488,25 @@ class Verification:
 
     # 3. read back
     def read(self, progress: Callable[[PullProgress], None] | None = None) -> None:
+        with _work_memory():
+            self._read(progress)
+
+    def _read(self, progress: Callable[[PullProgress], None] | None) -> None:
         # Everything in the run's ranges is read again each time: events sent later with old
         # times (a --resend) can be anywhere in a range. Only the keys matched on are kept.
         if self.opts.sample:
             self.db.execute(f"CREATE OR REPLACE TABLE verify_sample AS SELECT * FROM {_SENT_TABLE} "
                             f"USING SAMPLE reservoir({int(self.opts.sample)} ROWS) REPEATABLE ({int(self.opts.seed)})")
             self.db.execute(f"DROP TABLE {_SENT_TABLE}; ALTER TABLE verify_sample RENAME TO {_SENT_TABLE}")
-        staging = _Staging(self._prefix.with_suffix(".found.csv"))
-        write = staging.write
+        # Kept as read, repeats and all (a page read twice): classify asks whether a key is there.
+        staging = _Staging(self.db, self._prefix.with_suffix(".found.csv"), "verify_found", _FOUND_COLUMNS,
+                           "metric, profile_id, unique_id", self.chunk_rows)
+        add = staging.add
 
         def found(pages: list[tuple[Slice, Sequence[ReadEvent]]]) -> None:
             for s, events in pages:
                 for e in events:
-                    write((s.metric, e.profile_id, e.unique_id))
+                    add((s.metric, e.profile_id, e.unique_id))
 
         try:
             for p in self.plans:
@@ -457,7 +519,7 @@ class Verification:
                 else:
                     count = p.requests if p.plan == SAMPLE else p.profiles
                     read_events(self.client, self._profile_jobs(p), self.opts.readers, found, progress, total=count)
-            staging.load(self.db, "verify_found", _FOUND_COLUMNS, "DISTINCT metric, profile_id, unique_id")
+            staging.finish()
         except BaseException:
             staging.discard()
             raise
@@ -484,15 +546,21 @@ class Verification:
 
     # 4. what is there
     def result(self, missing_file: Path | None = None, list_first: int = 20) -> VerifyResult:
+        with _work_memory():
+            return self._result(missing_file, list_first)
+
+    def _result(self, missing_file: Path | None, list_first: int) -> VerifyResult:
         now = datetime.now(UTC)
         settled_before = now - self.opts.settle
         db = self.db
         # Classified once into a table: the counts, the first missing and --missing each read it.
+        # EXISTS: a semi join (DuckDB spills its hash table past the limit), true once however
+        # often a key was read.
         db.execute(f"CREATE OR REPLACE TABLE verify_classified AS SELECT s.*, i.file, CASE "
-                   f"WHEN f.unique_id IS NOT NULL THEN 'stored' "
+                   "WHEN EXISTS (SELECT 1 FROM verify_found f WHERE f.metric = s.metric "
+                   "AND f.profile_id = s.profile_id AND f.unique_id = s.unique_id) THEN 'stored' "
                    f"WHEN s.accepted_at > TIMESTAMPTZ '{settled_before.isoformat()}' THEN 'not_visible' "
                    f"ELSE 'missing' END AS state FROM {_SENT_TABLE} s "
-                   "LEFT JOIN verify_found f USING (metric, profile_id, unique_id) "
                    "LEFT JOIN verify_inputs i USING (file_no)")
         names = {k: m.name for k, m in self.metrics.items()}
         outcomes = [MetricOutcome(k, names.get(k, k), int(n), int(st), int(mi), int(nv)) for k, n, st, mi, nv in db.execute(
