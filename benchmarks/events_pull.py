@@ -19,7 +19,8 @@ client on 2 shared cores serves that, so the ceiling is measured the honest way 
 Beforehand a **reference** child fetches every page with the same client and readers at
 Klaviyo's real windows and stores nothing: what this machine and the stand-in serve at all.
 The pull runs as its own process (`linesync events pull --since 31d --json`); its peak
-resident memory is its own VmHWM, read inside it at exit. Request validation and recording are off in
+resident memory is its own VmHWM, read inside it at exit, and its resident size is sampled
+every second (reported as the highest in each quarter of the pull: flat memory is four equal figures). Request validation and recording are off in
 the stand-in (they cost more CPU than the client on 2 cores).
 
     python benchmarks/events_pull.py [--events 1000000] [--slow 25] [--no-reference]
@@ -104,22 +105,49 @@ def fastest_seconds(requests: int, burst: int, steady: int) -> float:
     return full * 60.0 + rest // burst
 
 
+def rss_by_quarter(samples: list[list[float]]) -> list[int]:
+    """The highest sampled resident size (MB) in each quarter of the pull's time: at the scaled
+    windows events arrive at a steady rate, so flat memory is four equal figures."""
+    if not samples:
+        return []
+    end = samples[-1][0] or 1.0
+    quarters = [0.0] * 4
+    for at, kb in samples:
+        q = min(3, int(4 * at / end))
+        quarters[q] = max(quarters[q], kb / 1024)
+    return [round(mb) for mb in quarters]
+
+
 def cpu_seconds(who: int) -> float:
     usage = resource.getrusage(who)
     return usage.ru_utime + usage.ru_stime
 
 
+def _status_kb(field: str) -> int:
+    status = Path("/proc/self/status").read_text()
+    return next(int(line.split()[1]) for line in status.splitlines() if line.startswith(field))
+
+
 def pull_child(report: str, args: list[str]) -> None:
-    """Child process: `linesync <args>`, writing its own peak memory (VmHWM) to `report` at exit.
+    """Child process: `linesync <args>`, writing its own peak memory (VmHWM) to `report` at exit,
+    with its resident size sampled every second (whether memory grows with the events read).
     Not ru_maxrss from the parent: a forked child starts with the parent's resident size (here
     the stand-in's events) before exec, and ru_maxrss keeps that."""
     import atexit
+    import threading
+
+    started = time.monotonic()
+    samples: list[tuple[float, int]] = []
+
+    def sample() -> None:
+        while True:
+            samples.append((time.monotonic() - started, _status_kb("VmRSS")))
+            time.sleep(1.0)
 
     def peak() -> None:
-        status = Path("/proc/self/status").read_text()
-        kb = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM"))
-        Path(report).write_text(str(kb))
+        Path(report).write_text(json.dumps({"peak_kb": _status_kb("VmHWM"), "rss_kb": samples}))
 
+    threading.Thread(target=sample, daemon=True).start()
     atexit.register(peak)
     sys.argv = ["linesync", *args]
     from linesync_cli.entry import main as linesync
@@ -185,7 +213,8 @@ def main() -> None:
                 raise SystemExit((work / "err").read_text())
             summary = json.loads((work / "out").read_text())
             mirror_mb = (work / "state" / "events.duckdb").stat().st_size / 1e6
-            peak_mb = int((work / "peak").read_text()) / 1024
+            memory = json.loads((work / "peak").read_text())
+            peak_mb = memory["peak_kb"] / 1024
     finally:
         standin.stop()
     gets = [r for r in standin.requests if r.op == "get_events"]
@@ -207,7 +236,8 @@ def main() -> None:
         "standin_cpu_ms_per_1000_events": round(standin_cpu / events * 1e6, 1),
         "real_steady_ceiling_events_per_second": round(3500 / 60 * 1000),
         "reference_fetch_only_events_per_second": round(reference_rate) if reference_rate else None,
-        "peak_rss_mb": round(peak_mb), "mirror_mb": round(mirror_mb, 1),
+        "peak_rss_mb": round(peak_mb), "peak_rss_mb_by_quarter_of_the_pull": rss_by_quarter(memory["rss_kb"]),
+        "mirror_mb": round(mirror_mb, 1),
         "load_average": [round(x, 2) for x in load],
     }, indent=2))
 

@@ -198,3 +198,40 @@ def test_mirror_locked_by_another_process(klaviyo_standin, cli_env):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_ctrl_c_says_what_survives_the_stop_mirror_kept_verify_read_dropped(klaviyo_standin, tmp_path):
+    # Pull and verify share one reader loop; a stop's message is the one place they differ.
+    import pytest
+    from pydantic import SecretStr
+
+    from linesync_cli.api.klaviyo import KlaviyoClient
+    from linesync_cli.core.events.mirror import Mirror, Slice
+    from linesync_cli.core.events.pull import read_events, read_into_mirror
+    from linesync_cli.errors import Interrupted
+    from tests.support.standin_cli import KLAVIYO_TEST_KEY
+
+    _seed(klaviyo_standin, 1000, step=timedelta(minutes=1))  # pages of 200: at most 3 wait for the writer
+    mid = klaviyo_standin.metric_by_name("Sent LINE Message")["id"]
+    client = KlaviyoClient(SecretStr(KLAVIYO_TEST_KEY), klaviyo_standin.base_url)
+    ticks: list[int] = []
+
+    def ctrl_c_once(p) -> None:
+        ticks.append(p.events)
+        if len(ticks) == 1:
+            raise KeyboardInterrupt
+
+    mirror = Mirror(tmp_path / "events.duckdb")
+    slices = mirror.add_slices([(mid, "sent", NOW - timedelta(days=3), NOW, False)])
+    with pytest.raises(Interrupted) as stop:
+        read_into_mirror(client, mirror, slices, 1, ctrl_c_once)
+    stored = mirror.scalar("SELECT count(*) FROM events")
+    mirror.close()
+    assert 0 < stored < 1000 and f"the {stored:,} events read so far are kept" in stop.value.message
+    assert len(ticks) == 2 and ticks[-1] == stored  # the bar's last tick shows what was kept
+
+    ticks.clear()
+    with pytest.raises(Interrupted) as stop:
+        read_events(client, [Slice(-1, mid, "sent", NOW - timedelta(days=3), NOW)], 1, lambda pages: None,
+                    ctrl_c_once)
+    assert stop.value.message == "interrupted; nothing was changed" and "kept" not in str(stop.value.hint)

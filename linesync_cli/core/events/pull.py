@@ -226,50 +226,16 @@ def read_into_mirror(client: KlaviyoClient, mirror: Mirror, slices: Iterable[Sli
     Returns the events read and any notes; raises Interrupted or the readers' error,
     with every page stored before it kept.
     """
-    started = time.monotonic()
-    if total is None and isinstance(slices, Sequence):
-        total = len(slices)
-    reader = _Readers(client, slices, max(1, readers), total)
-    done = pages = events = 0
-    notes: list[str] = []
-    last_tick = 0.0
-    stopped = False
-    try:
-        for batch in reader.batches(PAGES_PER_WRITE):
-            stored = [(s, page.body, page.next_cursor, read_from) for kind, s, page, read_from in batch
-                      if kind == "page"]
-            notes += [payload for kind, _, payload, _ in batch if kind == "note"]
-            counts = mirror.store_pages(stored)
-            for (s, _, next_cursor, _), (n, newest) in zip(stored, counts, strict=True):
-                events += n
-                if newest is not None:
-                    reader.stored_up_to(s, newest)
-                if on_page is not None:
-                    on_page(s, n)
-                pages += 1
-                if next_cursor is None:
-                    done += 1
-            now = time.monotonic()
-            if progress is not None and now - last_tick >= 0.2:
-                last_tick = now
-                progress(PullProgress(events, pages, done, total or 0, now - started))
-    except KeyboardInterrupt:
-        stopped = True
-    finally:
-        reader.stop()
-    if progress is not None:
-        progress(PullProgress(events, pages, done, total or 0, time.monotonic() - started))
-    if stopped:
-        raise Interrupted(f"interrupted; the {events:,} events read so far are kept",
-                          hint="run the same command again to continue where it stopped")
-    if reader.error is not None:
-        error = reader.error
-        if isinstance(error, LinesyncError):
-            error.message = f"{error.message} (the {events:,} events read before are kept)"
-            if not error.hint:
-                error.hint = "run the same command again to continue where it stopped"
-        raise error
-    return events, notes
+    def store(reader: _Readers, pages: list[tuple[Slice, Any, datetime | None]]) -> list[int]:
+        counts = mirror.store_pages([(s, page.body, page.next_cursor, read_from) for s, page, read_from in pages])
+        for (s, _, _), (n, newest) in zip(pages, counts, strict=True):
+            if newest is not None:
+                reader.stored_up_to(s, newest)
+            if on_page is not None:
+                on_page(s, n)
+        return [n for n, _ in counts]
+
+    return _read_pages(client, slices, readers, store, progress, total, keeps=True)
 
 
 def read_events(client: KlaviyoClient, slices: Iterable[Slice], readers: int,
@@ -280,6 +246,22 @@ def read_events(client: KlaviyoClient, slices: Iterable[Slice], readers: int,
     storing them: backfill verify keeps only the keys it matches on, in its own file, so a
     read-back of millions neither grows the mirror nor its index. Nothing here resumes: verify
     reads its ranges whole every time. Returns the events read and any notes."""
+    def hand_over(_: _Readers, pages: list[tuple[Slice, Any, datetime | None]]) -> list[int]:
+        read = [(s, _page_events(s, page)) for s, page, _ in pages]
+        on_pages(read)
+        return [len(page_events) for _, page_events in read]
+
+    return _read_pages(client, slices, readers, hand_over, progress, total, keeps=False)
+
+
+def _read_pages(client: KlaviyoClient, slices: Iterable[Slice], readers: int,
+                sink: Callable[[_Readers, list[tuple[Slice, Any, datetime | None]]], list[int]],
+                progress: Callable[[PullProgress], None] | None, total: int | None,
+                *, keeps: bool) -> tuple[int, list[str]]:
+    """The readers' loop: each batch of pages (slice, page, read_from) goes to `sink`, which
+    returns each page's event count. `keeps`: whether what the sink took outlasts a stop (the
+    mirror's pages do; verify discards its partial read), which is what a stop's message says.
+    The progress callback ticks at most every 0.2 s, and once at the end."""
     started = time.monotonic()
     if total is None and isinstance(slices, Sequence):
         total = len(slices)
@@ -287,28 +269,37 @@ def read_events(client: KlaviyoClient, slices: Iterable[Slice], readers: int,
     done = pages = events = 0
     notes: list[str] = []
     last_tick = 0.0
+    stopped = False
     try:
         for batch in reader.batches(PAGES_PER_WRITE):
-            read = [(s, page, _page_events(s, page)) for kind, s, page, _ in batch if kind == "page"]
+            read = [(s, page, read_from) for kind, s, page, read_from in batch if kind == "page"]
             notes += [payload for kind, _, payload, _ in batch if kind == "note"]
             if read:
-                on_pages([(s, page_events) for s, _, page_events in read])
-            for _, page, page_events in read:
-                events += len(page_events)
-                pages += 1
-                done += page.next_cursor is None
+                events += sum(sink(reader, read))
+                pages += len(read)
+                done += sum(page.next_cursor is None for _, page, _ in read)
             now = time.monotonic()
             if progress is not None and now - last_tick >= 0.2:
                 last_tick = now
                 progress(PullProgress(events, pages, done, total or 0, now - started))
     except KeyboardInterrupt:
-        raise Interrupted("interrupted; nothing was changed", hint="run the same command again") from None
+        if not keeps:
+            raise Interrupted("interrupted; nothing was changed", hint="run the same command again") from None
+        stopped = True
     finally:
         reader.stop()
     if progress is not None:
         progress(PullProgress(events, pages, done, total or 0, time.monotonic() - started))
+    if stopped:
+        raise Interrupted(f"interrupted; the {events:,} events read so far are kept",
+                          hint="run the same command again to continue where it stopped")
     if reader.error is not None:
-        raise reader.error
+        error = reader.error
+        if keeps and isinstance(error, LinesyncError):
+            error.message = f"{error.message} (the {events:,} events read before are kept)"
+            if not error.hint:
+                error.hint = "run the same command again to continue where it stopped"
+        raise error
     return events, notes
 
 
