@@ -432,6 +432,9 @@ class Pipeline:
         self._unhandled, self._checking = fresh, []
         counts.duplicates += len(chunk) - len(fresh)
         links = self._links({a.line_user_id for a in fresh})
+        targets = [links[a.line_user_id] for a in fresh]
+        if UNLINKED not in targets and AMBIGUOUS not in targets:
+            return self._batch_all(fresh, targets)
         add = self.builder.add
         keep_ids = self._keep_ids
         action: Action | None = None
@@ -456,6 +459,24 @@ class Pipeline:
         except BaseException:
             self._unhandled = _after(fresh, action) if action is not None else fresh
             raise
+        self._unhandled = []
+        return True
+
+    def _batch_all(self, fresh: list[Action], profile_ids: list[str]) -> bool:
+        """_process when every action of the chunk is linked: the builder takes them in runs."""
+        builder, counts = self.builder, self.counts
+        at = 0
+        while at < len(fresh):
+            try:
+                done, at, repeats = builder.add_run(profile_ids, fresh, at)
+            except BaseException:
+                self._unhandled = fresh[builder.stopped_at + 1:]
+                raise
+            counts.duplicates += repeats
+            if done is not None:
+                self._unhandled = fresh[at:]
+                if not self._dispatch(done):
+                    return False
         self._unhandled = []
         return True
 
