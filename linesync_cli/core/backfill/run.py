@@ -31,6 +31,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import compress
+from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, cast
 
@@ -65,6 +67,7 @@ LINK_CACHE = 50_000
 # Markers in the link cache (profile IDs are plain strings).
 UNLINKED, AMBIGUOUS = object(), object()
 PROGRESS_EVERY = 0.25  # seconds between progress callbacks
+_line_user_id = attrgetter("line_user_id")
 
 
 class RejectsFile:
@@ -411,7 +414,7 @@ class Pipeline:
         again), so memory stays bounded however many users the input has.
         """
         cache = self._link_cache
-        missing = sorted(u for u in users if u not in cache)
+        missing = sorted(users.difference(cache))
         if missing:
             if len(cache) + len(missing) > LINK_CACHE:
                 cache.clear()
@@ -427,12 +430,13 @@ class Pipeline:
     def _process(self, chunk: list[Action], first_seen: list[bool]) -> bool:
         """Resolve a de-duplicated chunk and batch its linked events. False: stop."""
         counts = self.counts
-        fresh = [a for a, first in zip(chunk, first_seen, strict=True) if first]
+        fresh = chunk if all(first_seen) else list(compress(chunk, first_seen))
         # From here the chunk's records are either duplicates or held as unhandled.
         self._unhandled, self._checking = fresh, []
         counts.duplicates += len(chunk) - len(fresh)
-        links = self._links({a.line_user_id for a in fresh})
-        targets = [links[a.line_user_id] for a in fresh]
+        users = list(map(_line_user_id, fresh))
+        links = self._links(set(users))
+        targets = list(map(links.__getitem__, users))
         if UNLINKED not in targets and AMBIGUOUS not in targets:
             return self._batch_all(fresh, targets)
         add = self.builder.add
