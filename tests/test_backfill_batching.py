@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from linesync_cli.api.http import RetryPolicy
@@ -250,3 +252,44 @@ def test_ledger_records_batches_and_refused_records(tmp_path):
         assert ledger.latest_run("fp") is None
     finally:
         ledger.close()
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["P1", "P2", "P3"]), st.sampled_from(["Sent LINE Message", "Opened"]),
+                          st.sampled_from(["a", "b", "c"])), max_size=40),
+       st.integers(1, 5), st.integers(0, 6))
+def test_add_run_cuts_and_leaves_out_repeats_like_a_model(events, max_events, start):
+    """add_run keeps keys only for profiles with more than one event in a request; the
+    requests, their order and the repeats left out are still those of the plain rule."""
+    actions = [action(n, unique_id=uid, metric=metric) for n, (_, metric, uid) in enumerate(events)]
+    profiles = [p for p, _, _ in events]
+    start = min(start, len(actions))
+    expected: list[list[tuple[str, int]]] = [[]]
+    keys: set = set()
+    left_out = 0
+    for i in range(start, len(actions)):
+        if len(expected[-1]) >= max_events:
+            expected.append([])
+            keys = set()
+        key = (profiles[i], actions[i].metric, actions[i].unique_id)
+        if key in keys:
+            left_out += 1
+            continue
+        keys.add(key)
+        expected[-1].append((profiles[i], i))
+    builder = BatchBuilder(backfill=True, max_events=max_events)
+    got, at, repeats = [], start, 0
+    while at < len(actions):
+        done, at, r = builder.add_run(profiles, actions, at)
+        repeats += r
+        if done is not None:
+            got.append(done)
+    last = builder.flush()
+    got += [last] if last is not None else []
+    index = {id(a): i for i, a in enumerate(actions)}
+    as_model = [sorted((p, index[id(a)]) for p, evs in b.entries.items() for _, a in evs) for b in got]
+    assert as_model == [sorted(b) for b in expected if b]
+    assert repeats == left_out
+    for b in got:
+        assert len(b.body()) == b.size
+        assert json.loads(b.body())  # well-formed

@@ -191,16 +191,18 @@ def test_an_interrupted_runs_pending_is_what_the_sink_did_not_get(tmp_path, monk
 
 
 def test_a_record_lost_between_stages_breaks_the_books(actions, tmp_path, monkeypatch):
-    real_add = BatchBuilder.add
-    calls = [0]
+    real_add_run = BatchBuilder.add_run
+    lost = []
 
-    def add_losing_one(self, profile_id, action):
-        calls[0] += 1
-        if calls[0] == 7:
-            return None, True  # says "added", keeps nothing
-        return real_add(self, profile_id, action)
+    def add_run_losing_one(self, profile_ids, actions, start):
+        if lost or not start <= 6 < len(actions):
+            return real_add_run(self, profile_ids, actions, start)
+        lost.append(actions[6])  # the 7th action: said to be added, kept nowhere
+        done, at, repeats = real_add_run(self, [*profile_ids[:6], *profile_ids[7:]], [*actions[:6], *actions[7:]],
+                                         start)
+        return done, at + 1 if at >= 6 else at, repeats
 
-    monkeypatch.setattr(BatchBuilder, "add", add_losing_one)
+    monkeypatch.setattr(BatchBuilder, "add_run", add_run_losing_one)
     result = run_backfill(BackfillOptions(inputs=(str(actions),)), LinkEveryone(), sink=DryRunSink(),
                           state_dir=tmp_path / "state", now=NOW)
     assert result.counts.would_send == 2999

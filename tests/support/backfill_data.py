@@ -12,6 +12,9 @@ from typing import Any
 ACTIONS_HEADER = ["action", "line_user_id", "occurred_at", "event_id", "message_id", "url"]
 _KINDS = ("sent", "delivered", "opened", "clicked", "followed", "blocked", "qr_scanned", "linked", "failed")
 START = datetime(2026, 6, 1, tzinfo=UTC)
+# Times wrap after this many actions (324 days at 7 s apart), so that a 10-million-row file
+# stays within "a year ahead" of the run (past it, the rows were rejected: another mix).
+_WRAP = 4_000_000
 
 
 def line_id(n: int) -> str:
@@ -22,7 +25,7 @@ def action_rows(n: int, users: int, *, start: int = 0) -> Iterator[list[str]]:
     """n distinct valid actions spread over `users` LINE users (deterministic)."""
     for i in range(start, start + n):
         kind = _KINDS[i % len(_KINDS)]
-        when = START + timedelta(seconds=i * 7)
+        when = START + timedelta(seconds=i % _WRAP * 7)
         yield [kind, line_id(i % users), when.isoformat(), "", f"msg-{i // 50}",
                f"https://shop.example.com/p/{i}" if kind == "clicked" else ""]
 

@@ -17,9 +17,11 @@ import struct
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
+from operator import add, attrgetter
 from pathlib import Path
 
-from linesync_cli.core.backfill.records import Action, encode_string
+from linesync_cli.core.backfill.records import _TAILS, Action, _event_tail, encode_string
 from linesync_cli.state import ensure_dir
 
 MAX_EVENTS = 1000
@@ -28,6 +30,7 @@ MAX_BYTES = 5_000_000
 
 _ENTRY_COSTS_KEPT = 50_000  # like the link cache in run.py: bounded, whatever the input
 _pack_key = struct.Struct("<qq").pack
+_key_fields = attrgetter("line_user_id", "metric", "unique_id")  # joined: Action.dedup_key
 _BODY_HEAD = '{"data":{"type":"event-bulk-create-job","attributes":{"events-bulk-create":{"data":['
 _BODY_TAIL = "]}}}}"
 
@@ -83,11 +86,11 @@ class SeenKeys:
 
     def first_seen(self, actions: Sequence[Action]) -> list[bool]:
         """For each action in order: True the first time its key is met, False for repeats."""
-        halves: list[int] = []
-        for a in actions:
-            k = a.dedup_key()
-            halves.append(hash(k))
-            halves.append(hash(k + "\x1e"))
+        # Action.dedup_key and the two hashes, a column at a time (C loops, no Python per key).
+        keys = list(map("\x1f".join, map(_key_fields, actions)))
+        halves: list[int] = [0] * (2 * len(keys))
+        halves[0::2] = map(hash, keys)
+        halves[1::2] = map(hash, map(add, keys, repeat("\x1e")))
         self._chunks += 1
         tag = self._chunks
         db = self._db
@@ -209,6 +212,7 @@ class BatchBuilder:
         self._entry_costs: dict[str, int] = {}  # profile ID -> bytes its entry adds besides its events
         self._current = self._new()
         self._keys: set[tuple[str, str, str]] = set()
+        self.stopped_at = 0
 
     def _new(self) -> Batch:
         self._seq += 1
@@ -221,35 +225,76 @@ class BatchBuilder:
         Not added means a repeat of (profile, metric, unique_id) within the request:
         two LINE users resolving to one profile with the same event ID.
         """
-        # Batch.cost and Batch.add, inlined: this runs once per event.
-        event_json = action.event_json(self.backfill)
-        size = len(event_json) if event_json.isascii() else len(event_json.encode())
-        done = None
+        done, _, repeats = self.add_run([profile_id], [action], 0)
+        return done, not repeats
+
+    def add_run(self, profile_ids: Sequence[str], actions: Sequence[Action], start: int) -> tuple[Batch | None, int, int]:
+        """Add actions[start:] (profile_ids[i] is the profile of actions[i]) until a batch is full.
+
+        Returns (the full batch, else None; the index to go on from; how many were
+        repeats of (profile, metric, unique_id) within their request, left out). One
+        loop for a chunk rather than a call per event (this runs once per event).
+        On an exception, `stopped_at` is the index of the action in hand.
+        """
+        backfill = self.backfill
+        tails = _TAILS[backfill]
+        max_events, max_bytes = self.max_events, self.max_bytes
+        entry_costs = self._entry_costs
         current = self._current
-        events = current.entries.get(profile_id)
-        if events is not None:
-            cost = size + 1
-        else:
-            cost = self._entry_costs.get(profile_id) or self._entry_cost(profile_id)
-            cost += size
-        if current.events and (current.events >= self.max_events or current.size + cost > self.max_bytes):
-            done, current = current, self._new()
-            self._current = current
-            if events is not None:
-                events = None
-                cost = size + (self._entry_costs.get(profile_id) or self._entry_cost(profile_id))
-        key = (profile_id, action.metric, action.unique_id)
+        entries = current.entries
         keys = self._keys
-        if key in keys:
-            return done, False
-        keys.add(key)
-        current.size += cost
-        current.events += 1
-        if events is None:
-            current.entries[profile_id] = [(event_json, action)]
-        else:
-            events.append((event_json, action))
-        return done, True
+        repeats = 0
+        i = start
+        n = len(actions)
+        try:
+            while i < n:
+                action = actions[i]
+                profile_id = profile_ids[i]
+                i += 1
+                metric = action.metric
+                # Action.event_json, inlined.
+                event_json = (f'{{"type":"event","attributes":{{"properties":{action.properties},'
+                              f'"time":"{action.time}","unique_id":{encode_string(action.unique_id)}'
+                              f'{tails.get(metric) or _event_tail(metric, backfill)}')
+                size = len(event_json) if event_json.isascii() else len(event_json.encode())
+                events = entries.get(profile_id)
+                if events is None:
+                    cost = size + (entry_costs.get(profile_id) or self._entry_cost(profile_id))
+                else:
+                    cost = size + 1
+                done = None
+                if current.events >= max_events or current.size + cost > max_bytes:
+                    if current.events:
+                        done = current
+                        current = self._current = self._new()
+                        entries, keys = current.entries, self._keys
+                        if events is not None:
+                            events = None
+                            cost = size + (entry_costs.get(profile_id) or self._entry_cost(profile_id))
+                if events is None:
+                    # A profile's first event in the request cannot repeat one; keys are
+                    # kept only for profiles with more than one event in it.
+                    entries[profile_id] = [(event_json, action)]
+                else:
+                    if len(events) == 1:
+                        first = events[0][1]
+                        keys.add((profile_id, first.metric, first.unique_id))
+                    key = (profile_id, metric, action.unique_id)
+                    if key in keys:
+                        repeats += 1
+                        if done is not None:
+                            return done, i, repeats
+                        continue
+                    keys.add(key)
+                    events.append((event_json, action))
+                current.size += cost
+                current.events += 1
+                if done is not None:
+                    return done, i, repeats
+        except BaseException:
+            self.stopped_at = i - 1
+            raise
+        return None, n, repeats
 
     def _entry_cost(self, profile_id: str) -> int:
         cost = self._entry_overhead + _byte_len(encode_string(profile_id))

@@ -227,6 +227,22 @@ def detect_format(first_line: str) -> str:
 
 def read_source(source: Source, validator: ActionValidator, fmt: str | None = None) -> Iterator[Action | Reject | Skip]:
     """Every record of one source; the format is detected unless given."""
+    for items, _ in read_chunks(source, validator, fmt):
+        yield from items
+
+
+# Records per chunk from read_chunks: the pipeline's safe points (a requested stop, progress) come
+# between chunks, so this bounds how long they wait. The pipeline gathers 4 chunks to de-duplicate.
+CHUNK = 250
+
+
+def read_chunks(source: Source, validator: ActionValidator, fmt: str | None = None,
+                size: int = CHUNK) -> Iterator[tuple[list[Action | Reject | Skip], bool]]:
+    """The records of one source in order, as (up to `size` items, whether all are actions).
+
+    Chunks, not single records, so the pipeline's per-record work runs in tight loops
+    over lists rather than through a generator step and a type test per record.
+    """
     head: list[str] = []
     first = ""
     try:
@@ -242,13 +258,21 @@ def read_source(source: Source, validator: ActionValidator, fmt: str | None = No
         # itertools.chain, not a generator: this is iterated once per line.
         stream = itertools.chain(head, source.text)
         if kind == "csv":
-            yield from _read_csv(source, stream, validator)
-        elif kind == "jsonl":
-            yield from _read_jsonl(source, stream, validator)
+            yield from _read_csv(source, stream, validator, size)
         else:
-            yield from _read_webhooks(source, stream, validator, first)
+            items = (_read_jsonl(source, stream, validator) if kind == "jsonl"
+                     else _read_webhooks(source, stream, validator, first))
+            yield from _chunked(items, size)
     if source.error:
-        yield Reject(source.display, source.lines_read + 1, None, source.error)
+        yield [Reject(source.display, source.lines_read + 1, None, source.error)], False
+
+
+def _chunked(items: Iterator[Action | Reject | Skip], size: int) -> Iterator[tuple[list[Action | Reject | Skip], bool]]:
+    while True:
+        chunk = list(itertools.islice(items, size))
+        if not chunk:
+            return
+        yield chunk, all(type(i) is Action for i in chunk)
 
 
 def _decode_reason(source: Source) -> str:
@@ -256,7 +280,8 @@ def _decode_reason(source: Source) -> str:
             + (" (spreadsheet exports from Japan are often cp932: try --encoding cp932)" if source.encoding == "utf-8" else ""))
 
 
-def _read_csv(source: Source, lines: Iterator[str], validator: ActionValidator) -> Iterator[Action | Reject | Skip]:
+def _read_csv(source: Source, lines: Iterator[str], validator: ActionValidator,
+              size: int) -> Iterator[tuple[list[Action | Reject | Skip], bool]]:
     reader = csv.reader(lines)
     name = source.display
     try:
@@ -288,6 +313,9 @@ def _read_csv(source: Source, lines: Iterator[str], validator: ActionValidator) 
     new_record = new_csv_record
     decode_errors, errors_before = _decode_errors, source.errors_before
     line_end = reader.line_num
+    out: list[Action | Reject | Skip] = []
+    append = out.append
+    pure = True  # out holds only actions
     while True:  # restarted after a malformed row; a for loop is the fast path
         try:
             for row in reader:
@@ -295,23 +323,35 @@ def _read_csv(source: Source, lines: Iterator[str], validator: ActionValidator) 
                 if len(row) != width:
                     if not row or (len(row) == 1 and not row[0].strip()):
                         continue  # a blank line
-                    yield Reject(name, start, CsvRecord(header, row), f"has {len(row)} fields, the header has {width}")
-                    continue
-                record = new_record(CsvRecord, (header, row))
-                if decode_errors[0] != errors_before and any(_SURROGATE.search(f) for f in row):
-                    yield Reject(name, start, record, _decode_reason(source))
-                    continue
-                try:
-                    yield build(row[i_action], row[i_user], row[i_time], row, present,
-                                row[i_event] if i_event is not None else None, name, start, record)
-                except Invalid as exc:
-                    yield Reject(name, start, record, str(exc))
+                    append(Reject(name, start, CsvRecord(header, row), f"has {len(row)} fields, the header has {width}"))
+                    pure = False
+                else:
+                    record = new_record(CsvRecord, (header, row))
+                    if decode_errors[0] != errors_before and any(_SURROGATE.search(f) for f in row):
+                        append(Reject(name, start, record, _decode_reason(source)))
+                        pure = False
+                    else:
+                        try:
+                            append(build(row[i_action], row[i_user], row[i_time], row, present,
+                                         row[i_event] if i_event is not None else None, name, start, record))
+                        except Invalid as exc:
+                            append(Reject(name, start, record, str(exc)))
+                            pure = False
+                if len(out) >= size:
+                    yield out, pure
+                    out, pure = [], True
+                    append = out.append
+            if out:
+                yield out, pure
             return
         except csv.Error as exc:
             start, line_end = line_end + 1, reader.line_num
-            yield Reject(name, start, None, f"malformed CSV ({exc})")
+            append(Reject(name, start, None, f"malformed CSV ({exc})"))
+            pure = False
         except _READ_ERRORS as exc:
             source.broke(exc, line_end)
+            if out:
+                yield out, pure
             return
 
 
