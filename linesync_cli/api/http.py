@@ -98,6 +98,20 @@ def retry_after_seconds(response: httpx.Response, now: Callable[[], float] = tim
     return None
 
 
+def wanted_in_flight(limiter: WindowLimiter, latency: float | None, upper: int) -> int:
+    """Requests worth keeping in flight for an operation paced by `limiter`, between
+    MIN_IN_FLIGHT and `upper`: its burst rate times `latency` (None: no answer yet, the
+    burst window's whole limit), plus one being sent; while the limiter places the burst
+    windows (see ratelimit.py), a whole burst window's worth more, waiting at the limiter
+    with bodies built, so that each window's 10 leave together as it starts."""
+    burst = min(limiter.windows, key=lambda w: w.seconds)
+    if latency is None:
+        wanted = burst.limit
+    else:
+        wanted = math.ceil(latency * burst.limit / burst.seconds) + (burst.limit if limiter.aligned else 1)
+    return max(min(MIN_IN_FLIGHT, upper), min(upper, wanted))
+
+
 class HttpService:
     """httpx.Client plus retries, pacing and logging. Subclasses translate errors."""
 
@@ -154,10 +168,7 @@ class HttpService:
         limiter = self.limiter_for(op)
         if limiter is None or not limiter.windows:
             return max(1, upper)
-        burst = min(limiter.windows, key=lambda w: w.seconds)
-        latency = self._latency.get(op)
-        wanted = burst.limit if latency is None else math.ceil(latency * burst.limit / burst.seconds) + 1
-        return max(min(MIN_IN_FLIGHT, upper), min(upper, wanted))
+        return wanted_in_flight(limiter, self._latency.get(op), upper)
 
     def observe_headers(self, op: str | None, response: httpx.Response, slot: Slot | None = None) -> None:
         """Learn rate-limit state from a non-429 response (Klaviyo's RateLimit-* headers).
@@ -253,10 +264,10 @@ class HttpService:
                 answered = self._clock()
                 elapsed = answered - started
                 if slot is not None and pacing_log.isEnabledFor(logging.DEBUG):
-                    pacing_log.debug("%s waited=%.4f sent=%.4f answered=%.4f status=%d remaining=%s reset=%s",
+                    pacing_log.debug("%s waited=%.4f sent=%.4f answered=%.4f status=%d remaining=%s reset=%s placed=%d",
                                      op, slot.waited, slot.sent, answered, response.status_code,
                                      response.headers.get("RateLimit-Remaining", "-"),
-                                     response.headers.get("RateLimit-Reset", "-"))
+                                     response.headers.get("RateLimit-Reset", "-"), slot.aligned)
                 log.info("%s %s %s %.2fs%s", method, redact_url(response.request.url), response.status_code, elapsed,
                          self._attempt_label(attempt))
                 if op is not None:
