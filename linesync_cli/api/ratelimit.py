@@ -22,13 +22,18 @@ that instant: counted `c`, answered `a = c + l` (the server's time after countin
 Reset ceiled, so `R + l` lies in `(a + Reset - 1, a + Reset]`; over a window's answers
 the two ends close in (answers counted just after and just before a whole second).
 A request sent at `s` is counted at `s + RTT - l`, so in send time the burst windows
-start at `(R + l) - min RTT` + whole seconds. Each burst window then gets its 10 at
-its start (after the first of a steady window, which waits for the reset's upper
-bound), and a request may still go in it as long as the slowest recent round trip
-would be counted before it ends. That removes the sliding log's margin (14 x 50 ms a
-steady window) and, more than that, tolerates counts most of a second late where the
-log tolerated 50 ms. If the alignment is wrong (a burst 429 for a request sent this
-way), the limiter goes back to the sliding log for the rest of the run: a few 429s once.
+start at `(R + l) - min RTT` + whole seconds, and so does the steady window itself: a
+request sent then is counted after the reset as long as it spends no less time before
+counting than the fastest one did. The client never needs to split the latency, only
+`l` to be steady, which the answers check (where it varies, their bounds cross by
+about its spread, and a spread too wide leaves the windows unplaced). Each burst
+window then gets its 10 at its start, the steady window's first one included (not a
+latency after its reset), and a request may still go in it as long as the slow tail
+of recent round trips would be counted before it ends. That removes the sliding
+log's margin (14 x 50 ms a steady window) and the opening's latency, and tolerates
+counts most of a second late where the log tolerated 50 ms. If the alignment is wrong
+(a burst 429 for a request sent this way), the limiter goes back to the sliding log,
+and the opening to the reset's upper bound, for the rest of the run: a few 429s once.
 
 Limits start from the spec's `x-klaviyo-ratelimit` values and follow the
 `RateLimit-Limit` header when the server states its own (e.g. `10, 10;w=1, 150;w=60`).
@@ -44,6 +49,7 @@ which never overfills the window and is exact as soon as the answers are in.
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 import time
@@ -153,7 +159,7 @@ class WindowLimiter:
         self._answer_reset_lo_at = 0.0
         self._rtts: deque[float] = deque(maxlen=ALIGN_RTT_SAMPLES)
         self._rtt_min = 0.0
-        self._rtt_excess = 0.0  # ALIGN_RTT_QUANTILE of round trip minus the fastest
+        self._rtt_excess = 0.0  # ALIGN_RTT_QUANTILE of recent round trips less the fastest
         self._align_failed = False  # a burst 429 for a request sent into a placed window
         self._reset_fractional = False  # a Reset with a fraction: exact, not rounded
         self._placed = False  # sending by placed burst windows (see _update_placed)
@@ -247,10 +253,12 @@ class WindowLimiter:
             self._notify()
 
     def _observe_rtt(self, rtt: float) -> None:
+        # The fastest round trip of the run, as `_window_end` is the earliest bound of the run: one
+        # answer with a short server time sets both (a recent minimum would place windows early).
+        self._rtt_min = rtt if not self._rtts else min(self._rtt_min, rtt)
         self._rtts.append(rtt)
         ordered = sorted(self._rtts)
-        self._rtt_min = ordered[0]
-        self._rtt_excess = ordered[min(len(ordered) - 1, int(len(ordered) * ALIGN_RTT_QUANTILE))] - ordered[0]
+        self._rtt_excess = ordered[min(len(ordered) - 1, int(len(ordered) * ALIGN_RTT_QUANTILE))] - self._rtt_min
 
     def _answer_reset_lo_now(self, now: float) -> float:
         assert self._answer_reset_lo is not None
@@ -305,7 +313,7 @@ class WindowLimiter:
             return None
         # In send time: a request goes one round trip (at least the fastest) before its answer.
         first = hi - self._rtt_min + ALIGN_MARGIN_SECONDS
-        k = (now - first) // width
+        k = math.floor((now - first) / width + 1e-9)  # at a window's start exactly, that window
         start = first + k * width
         end = lo - self._rtt_min + (k + 1) * width  # the window surely lasts until here
         deadline = end - self._rtt_excess - ALIGN_MARGIN_SECONDS
@@ -392,6 +400,10 @@ class WindowLimiter:
         if follows:
             self._roll(now)
         slot = self._burst_slot(now) if follows else None
+        if slot is not None:
+            # Placed, the steady window opens in send time as its first burst window does: one
+            # fastest round trip before the reset's upper bound at answer time (see opening()).
+            self._roll(now + self._rtt_min - ALIGN_MARGIN_SECONDS)
         burst = min(self._windows, key=lambda w: w.seconds, default=None)
         if slot is not None and burst is not None:
             if now >= slot.deadline or sum(1 for t in sent[-burst.limit:] if t >= slot.counts_from) >= burst.limit:
@@ -419,8 +431,22 @@ class WindowLimiter:
             if self._remaining - self._in_flight <= 0:
                 # No budget left in this window: wait for its reset (or for an answer,
                 # which may show a request in flight was counted in the window before).
-                delay = max(delay, self._window_end - now + RESET_MARGIN_SECONDS)
+                delay = max(delay, self._opening() - now)
         return delay, slot is not None
+
+    def _opening(self) -> float:
+        """When the next steady window may be sent into, in send time.
+
+        Not placed: its reset's upper bound at answer time, the only instant surely after the
+        reset wherever in the round trip the server counts (a latency late). Placed: that less
+        the fastest round trip, as every burst window: the answers showed the server's time
+        after counting constant (their bounds agree), and a request sent then is counted after
+        the reset if it takes no less before counting than the fastest one did.
+        """
+        assert self._window_end is not None
+        if self._placed:
+            return self._window_end - self._rtt_min + ALIGN_MARGIN_SECONDS
+        return self._window_end + RESET_MARGIN_SECONDS
 
     def acquire(self) -> Slot:
         """Wait for a slot and take it. Hand it back with observe(), refused() or settle()."""
