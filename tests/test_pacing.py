@@ -386,6 +386,18 @@ def test_two_windows_with_burst_windows_placed_from_the_answers(latency, seed, s
     assert all(spread < 1e-9 for spread in spreads), ("each burst window's 10 leave together", spreads)
 
 
+def test_a_long_run_stays_placed_and_fills_every_window():
+    """10 steady windows (the benchmark's long run): the placing holds all along (the lower
+    bound loosens with age for clock drift, ~0.05 s over the run, and nothing sent placed
+    refreshes it), no 429, every window whole, the last spent as fast as the first."""
+    run = simulate(latency=0.8, phase=0.5, requests=1500, jitter=0.005, latency_spread=0.02, serial=0.04, seed="L")
+    assert run.server.refused == 0
+    assert run.server.per_window() == [150] * 10
+    assert run.limiter.aligned
+    last = run.counted_in_window(9)
+    assert last[-1] - run.window_opened(9) <= 14.0 + ALIGN_MARGIN_SECONDS + 0.05 + 9 * 0.04
+
+
 def test_burst_windows_off_the_steady_seconds_cost_a_few_429s_once():
     """A server whose burst windows start half a second off its steady window's seconds: the
     placed windows are wrong, the first burst 429 for a request sent into one sends the
