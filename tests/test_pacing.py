@@ -595,3 +595,22 @@ def test_the_sender_keeps_only_the_wanted_number_in_flight():
     sender.close()
     assert sorted(delivered) == list(range(12))
     assert most == 3
+
+
+def test_connections_outlive_a_steady_windows_idle_time():
+    """A backfill idles most of each steady window; its connections must still be open when the
+    next window's first burst window goes (10 new connections at once: a SYN retry 1 s later
+    from a server with a short accept queue, a TLS handshake each from a real one)."""
+    from pydantic import SecretStr
+
+    from linesync_cli.api.http import KEEPALIVE_SECONDS
+    from linesync_cli.api.klaviyo import KlaviyoClient
+
+    assert KEEPALIVE_SECONDS >= 60.0
+    client = KlaviyoClient(SecretStr("pk_test_0000000000000000"), "https://a.klaviyo.com")
+    try:
+        pool = client._client._transport._pool  # type: ignore[attr-defined]
+        assert pool._keepalive_expiry == KEEPALIVE_SECONDS
+        assert pool._max_keepalive_connections >= 16  # --workers' default
+    finally:
+        client.close()

@@ -33,6 +33,14 @@ pacing_log = logging.getLogger("linesync.pacing")
 # the observed latency, and never fewer than this.
 MIN_IN_FLIGHT = 2
 
+# Idle connections are kept this long (httpx's default is 5 s): a backfill idles most of each
+# steady window once its budget is spent, and the next window's first burst window then found
+# its connections closed: 10 new connections at once, which a server with a short accept queue
+# (the stand-in's is 5) answers a SYN retry later (1 s), past the burst window, or which cost a
+# TLS handshake each. A connection the server closed meanwhile is noticed when taken from the
+# pool (or, racing, fails as a dropped connection, which is retried).
+KEEPALIVE_SECONDS = 120.0
+
 # 5xx worth retrying. 501 (not implemented) will not get better.
 RETRYABLE_STATUS = frozenset({500, 502, 503, 504, 520, 521, 522, 523, 524, 529})
 _SECRET_QUERY_KEYS = frozenset({"access_token", "api_key", "client_secret", "token"})
@@ -140,6 +148,7 @@ class HttpService:
             timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)),
             transport=transport,
             follow_redirects=False,
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=KEEPALIVE_SECONDS),
         )
         self.stats = {"requests": 0, "retries": 0, "throttled": 0}
         # Told before each retry's wait, and None once a retried request got an answer (the CLI
