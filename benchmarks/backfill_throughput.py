@@ -246,13 +246,15 @@ def run_linesync(args: argparse.Namespace, latency: float, events: int, work: Pa
         last = max(t for t in standin.accepted_at if int((t - epoch) // steady_s) == i)
         spent_in.append(round(last - opened, 1))
     cpu = (cpu_after.ru_utime + cpu_after.ru_stime) - (cpu_before.ru_utime + cpu_before.ru_stime)
-    sends = parse_trace(proc.stderr.decode())
-    went = where_time_went(args, start, start + elapsed, epoch, standin.accepted_at, sends)
+    trace = proc.stderr.decode()
+    sends = parse_trace(trace)
+    went = where_time_went(args, start, start + elapsed, epoch, standin.accepted_at, sends, trace)
     return {"where_time_went": went, "floor": floor, "refused_by": dict(standin.refused_by), "seconds_to_spend_each_window": spent_in, "linesync_cpu_s": round(cpu, 1),"seconds": elapsed, "requests": len(bulk), "answered_429": sum(1 for r in bulk if r.status == 429),
             "events_sent": summary["counts"]["sent"], "events_stored": len(standin.unique_ids),
             "events_received": standin.events_received, "accepted_per_steady_window": windows}
 
 
+PLACED = re.compile(r"linesync\.pacing: bulk_create_events .* placed=1")
 TRACE = re.compile(r"linesync\.pacing: bulk_create_events waited=([\d.]+) sent=([\d.]+) answered=([\d.]+) status=(\d+)")
 
 
@@ -262,7 +264,7 @@ def parse_trace(stderr: str) -> list[tuple[float, float, float, int]]:
 
 
 def where_time_went(args: argparse.Namespace, start: float, end: float, epoch: float, accepted: list[float],
-                    sends: list[tuple[float, float, float, int]]) -> dict:
+                    sends: list[tuple[float, float, float, int]], trace: str = "") -> dict:
     """The run cut at its instants (seconds): what an ideal client would also pay, and what it would not.
 
     The last steady window decides the run's length (the earlier ones have slack), so it is
@@ -292,6 +294,9 @@ def where_time_went(args: argparse.Namespace, start: float, end: float, epoch: f
                                         "p99": round(1000 * delays[int(len(delays) * 0.99)]),
                                         "max": round(1000 * delays[-1])}
         went.update({
+            # Sends the limiter placed at a burst window it located from the answers (linesync's
+            # --debug `placed=1`; 0 from a checkout without it).
+            "sends_placed": len(PLACED.findall(trace)),
             "last_window_sends_not_held": sum(1 for waited, *_ in late if waited < 0.002),
             "last_count_to_last_answer": round(last_answer - accepted[-1], 3),
             "last_answer_to_exit": round(end - last_answer, 3)})

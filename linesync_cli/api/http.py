@@ -33,6 +33,14 @@ pacing_log = logging.getLogger("linesync.pacing")
 # the observed latency, and never fewer than this.
 MIN_IN_FLIGHT = 2
 
+# Idle connections are kept this long (httpx's default is 5 s): a backfill idles most of each
+# steady window once its budget is spent, and the next window's first burst window then found
+# its connections closed: 10 new connections at once, which a server with a short accept queue
+# (the stand-in's is 5) answers a SYN retry later (1 s), past the burst window, or which cost a
+# TLS handshake each. A connection the server closed meanwhile is noticed when taken from the
+# pool (or, racing, fails as a dropped connection, which is retried).
+KEEPALIVE_SECONDS = 120.0
+
 # 5xx worth retrying. 501 (not implemented) will not get better.
 RETRYABLE_STATUS = frozenset({500, 502, 503, 504, 520, 521, 522, 523, 524, 529})
 _SECRET_QUERY_KEYS = frozenset({"access_token", "api_key", "client_secret", "token"})
@@ -98,6 +106,20 @@ def retry_after_seconds(response: httpx.Response, now: Callable[[], float] = tim
     return None
 
 
+def wanted_in_flight(limiter: WindowLimiter, latency: float | None, upper: int) -> int:
+    """Requests worth keeping in flight for an operation paced by `limiter`, between
+    MIN_IN_FLIGHT and `upper`: its burst rate times `latency` (None: no answer yet, the
+    burst window's whole limit), plus one being sent; while the limiter places the burst
+    windows (see ratelimit.py), a whole burst window's worth more, waiting at the limiter
+    with bodies built, so that each window's 10 leave together as it starts."""
+    burst = min(limiter.windows, key=lambda w: w.seconds)
+    if latency is None:
+        wanted = burst.limit
+    else:
+        wanted = math.ceil(latency * burst.limit / burst.seconds) + (burst.limit if limiter.aligned else 1)
+    return max(min(MIN_IN_FLIGHT, upper), min(upper, wanted))
+
+
 class HttpService:
     """httpx.Client plus retries, pacing and logging. Subclasses translate errors."""
 
@@ -126,6 +148,7 @@ class HttpService:
             timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)),
             transport=transport,
             follow_redirects=False,
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=KEEPALIVE_SECONDS),
         )
         self.stats = {"requests": 0, "retries": 0, "throttled": 0}
         # Told before each retry's wait, and None once a retried request got an answer (the CLI
@@ -154,10 +177,7 @@ class HttpService:
         limiter = self.limiter_for(op)
         if limiter is None or not limiter.windows:
             return max(1, upper)
-        burst = min(limiter.windows, key=lambda w: w.seconds)
-        latency = self._latency.get(op)
-        wanted = burst.limit if latency is None else math.ceil(latency * burst.limit / burst.seconds) + 1
-        return max(min(MIN_IN_FLIGHT, upper), min(upper, wanted))
+        return wanted_in_flight(limiter, self._latency.get(op), upper)
 
     def observe_headers(self, op: str | None, response: httpx.Response, slot: Slot | None = None) -> None:
         """Learn rate-limit state from a non-429 response (Klaviyo's RateLimit-* headers).
@@ -253,10 +273,10 @@ class HttpService:
                 answered = self._clock()
                 elapsed = answered - started
                 if slot is not None and pacing_log.isEnabledFor(logging.DEBUG):
-                    pacing_log.debug("%s waited=%.4f sent=%.4f answered=%.4f status=%d remaining=%s reset=%s",
+                    pacing_log.debug("%s waited=%.4f sent=%.4f answered=%.4f status=%d remaining=%s reset=%s placed=%d",
                                      op, slot.waited, slot.sent, answered, response.status_code,
                                      response.headers.get("RateLimit-Remaining", "-"),
-                                     response.headers.get("RateLimit-Reset", "-"))
+                                     response.headers.get("RateLimit-Reset", "-"), slot.aligned)
                 log.info("%s %s %s %.2fs%s", method, redact_url(response.request.url), response.status_code, elapsed,
                          self._attempt_label(attempt))
                 if op is not None:

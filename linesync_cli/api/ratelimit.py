@@ -14,6 +14,27 @@ Two ways to pace, per operation:
   a server sends none): every interval of length w holds at most N requests, which
   implies every fixed window on the server holds at most N as well.
 
+**Burst windows on the steady window's seconds**, once the answers place them. No
+header describes the burst window, but a server that counts fixed windows from one
+epoch (`floor(t / w)`, as the stand-in does; Klaviyo's alignment is not documented)
+starts a burst window every whole second from the steady reset. Each answer bounds
+that instant: counted `c`, answered `a = c + l` (the server's time after counting),
+Reset ceiled, so `R + l` lies in `(a + Reset - 1, a + Reset]`; over a window's answers
+the two ends close in (answers counted just after and just before a whole second).
+A request sent at `s` is counted at `s + RTT - l`, so in send time the burst windows
+start at `(R + l) - min RTT` + whole seconds, and so does the steady window itself: a
+request sent then is counted after the reset as long as it spends no less time before
+counting than the fastest one did. The client never needs to split the latency, only
+`l` to be steady, which the answers check (where it varies, their bounds cross by
+about its spread, and a spread too wide leaves the windows unplaced). Each burst
+window then gets its 10 at its start, the steady window's first one included (not a
+latency after its reset), and a request may still go in it as long as the slow tail
+of recent round trips would be counted before it ends. That removes the sliding
+log's margin (14 x 50 ms a steady window) and the opening's latency, and tolerates
+counts most of a second late where the log tolerated 50 ms. If the alignment is wrong
+(a burst 429 for a request sent this way), the limiter goes back to the sliding log,
+and the opening to the reset's upper bound, for the rest of the run: a few 429s once.
+
 Limits start from the spec's `x-klaviyo-ratelimit` values and follow the
 `RateLimit-Limit` header when the server states its own (e.g. `10, 10;w=1, 150;w=60`).
 
@@ -28,6 +49,7 @@ which never overfills the window and is exact as soon as the answers are in.
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 import time
@@ -49,6 +71,24 @@ MAX_MARGIN_SECONDS = 0.25
 # After the steady window rolls, its first requests wait this long past our estimate
 # of the reset (an upper bound already): a clock step between us and the server.
 RESET_MARGIN_SECONDS = 0.02
+# Burst windows placed from the answers (see the module docstring). A send goes this long
+# after a placed burst window's start, and leaves this long before its end: the spread of
+# the server's time between counting and answering, which the placing assumes constant.
+ALIGN_MARGIN_SECONDS = 0.03
+# Answers whose round trips size a burst window's use (the fastest one places the windows,
+# the median excess over it says how late in a window a request may still go). Not a high
+# quantile: a loaded server answers late after counting on time, and p90 dropped the placing.
+ALIGN_RTT_SAMPLES = 64
+ALIGN_RTT_QUANTILE = 0.5
+# Placed once the answers bound the windows' start to this share of a burst window, and
+# leave at least this share of each for sending (kept while at least the second share is).
+ALIGN_ENTER_UNKNOWN = 0.2
+ALIGN_ENTER_USABLE = 0.3
+ALIGN_KEEP_USABLE = 0.1
+# Until the windows are placed, this many burst windows' requests are spread out (see _delay).
+ALIGN_LEARNING_WINDOWS = 3
+# Clocks drift: a bound on where the windows start loosens by this much a second of age.
+ALIGN_DRIFT = 1e-4
 
 
 @dataclass(frozen=True)
@@ -73,12 +113,22 @@ def parse_ratelimit_limit(header: str) -> list[Window]:
 class Slot:
     """One request's place in the pacing: taken by acquire(), handed back by settle()."""
 
-    __slots__ = ("sent", "waited", "settled")
+    __slots__ = ("sent", "waited", "settled", "aligned")
 
-    def __init__(self, sent: float, waited: float) -> None:
+    def __init__(self, sent: float, waited: float, aligned: bool = False) -> None:
         self.sent = sent
         self.waited = waited  # seconds acquire() waited for it
         self.settled = False
+        self.aligned = aligned  # sent into a burst window placed from the answers
+
+
+@dataclass(frozen=True)
+class BurstSlot:
+    """A burst window in send time: send from `start`, not at or after `deadline`."""
+
+    start: float
+    deadline: float
+    counts_from: float  # sends since this instant may be counted in this window
 
 
 class WindowLimiter:
@@ -104,6 +154,17 @@ class WindowLimiter:
         # The steady window as the server states it; None until a response says.
         self._window_end: float | None = None  # upper bound of when it resets, our clock
         self._remaining = 0  # smallest RateLimit-Remaining seen in it
+        # Burst windows placed from the answers: the lower bound of the reset as the answers
+        # see it (`_window_end` is the upper one) and when it was last raised; recent round trips.
+        self._answer_reset_lo: float | None = None
+        self._answer_reset_lo_at = 0.0
+        self._rtts: deque[float] = deque(maxlen=ALIGN_RTT_SAMPLES)
+        self._rtt_min = 0.0
+        self._rtt_excess = 0.0  # ALIGN_RTT_QUANTILE of recent round trips less the fastest
+        self._align_failed = False  # a burst 429 for a request sent into a placed window
+        self._reset_fractional = False  # a Reset with a fraction: exact, not rounded
+        self._placed = False  # sending by placed burst windows (see _update_placed)
+        self._learning_sends = 0  # sends spread out since headers came, while not placed
 
     @property
     def windows(self) -> list[Window]:
@@ -144,6 +205,8 @@ class WindowLimiter:
             return
         periods = int((now - self._window_end) // steady.seconds) + 1
         self._window_end += periods * steady.seconds
+        if self._answer_reset_lo is not None:
+            self._answer_reset_lo += periods * steady.seconds
         self._remaining = steady.limit
 
     def observe(self, slot: Slot | None, remaining: int, reset: float) -> None:
@@ -165,8 +228,15 @@ class WindowLimiter:
             reset = max(0.0, reset)
             latest, earliest = now + reset, (slot.sent if slot is not None else now) + reset - 1.0
             remaining = max(0, min(remaining, steady.limit))
+            # The reset, as seen at answer time, is after this (a fractional Reset is exact).
+            if reset != int(reset):
+                self._reset_fractional = True
+            answer_lo = now + reset - (0.0 if self._reset_fractional else 1.0)
+            if slot is not None:
+                self._observe_rtt(now - slot.sent)
             if self._window_end is None:
                 self._window_end, self._remaining = latest, remaining
+                self._answer_reset_lo, self._answer_reset_lo_at = answer_lo, now
             else:
                 self._roll(now)
                 if earliest <= self._window_end - steady.seconds / 2:
@@ -174,10 +244,81 @@ class WindowLimiter:
                 elif earliest > self._window_end + steady.seconds / 2:
                     # Our estimate lags a whole window (a clock step, a long pause): start again from this answer.
                     self._window_end, self._remaining = latest, remaining
+                    self._answer_reset_lo, self._answer_reset_lo_at = answer_lo, now
                 else:
                     self._window_end = min(self._window_end, latest)
                     self._remaining = min(self._remaining, remaining)
+                    if self._answer_reset_lo is None or answer_lo > self._answer_reset_lo_now(now):
+                        self._answer_reset_lo, self._answer_reset_lo_at = answer_lo, now
+            self._update_placed(now)
             self._notify()
+
+    def _observe_rtt(self, rtt: float) -> None:
+        # The fastest round trip of the run, as `_window_end` is the earliest bound of the run: one
+        # answer with a short server time sets both (a recent minimum would place windows early).
+        self._rtt_min = rtt if not self._rtts else min(self._rtt_min, rtt)
+        self._rtts.append(rtt)
+        ordered = sorted(self._rtts)
+        self._rtt_excess = ordered[min(len(ordered) - 1, int(len(ordered) * ALIGN_RTT_QUANTILE))] - self._rtt_min
+
+    def _answer_reset_lo_now(self, now: float) -> float:
+        assert self._answer_reset_lo is not None
+        return self._answer_reset_lo - ALIGN_DRIFT * max(0.0, now - self._answer_reset_lo_at)
+
+    @property
+    def aligned(self) -> bool:
+        """True while the burst windows are placed from the answers (sends go at their starts)."""
+        with self._lock:
+            return self._burst_slot(self._clock()) is not None
+
+    def _placement(self, now: float) -> tuple[float, float, float, float] | None:
+        """Where the answers put the burst windows: (upper and lower bound of the steady reset
+        as seen at answer time, how much of a burst window that leaves for sending, its length)."""
+        steady = self.steady
+        if (self._align_failed or self._window_end is None or self._answer_reset_lo is None or steady is None
+                or len(self._windows) < 2 or len(self._rtts) < 10):
+            return None
+        burst = min(self._windows, key=lambda w: w.seconds)
+        periods = steady.seconds / burst.seconds
+        if abs(periods - round(periods)) > 1e-9:
+            return None  # burst windows cannot start on the steady window's seconds
+        hi = self._window_end  # the reset as seen at answer time is at or before this...
+        lo = self._answer_reset_lo_now(now)  # ... and after this
+        # The bounds assume the server's time from counting to answering constant; where it varies
+        # they cross (an exact Reset gives both from each answer: they always do), by about that
+        # spread, which is then the uncertainty: the later one is when a burst window surely
+        # started, the earlier one when it surely has not ended.
+        hi, lo = max(hi, lo), min(hi, lo)
+        usable = burst.seconds - (hi - lo) - self._rtt_excess - 2 * ALIGN_MARGIN_SECONDS
+        return hi, lo, usable, burst.seconds
+
+    def _update_placed(self, now: float) -> None:
+        """Start placing burst windows once the answers bound them closely; stop when they no longer leave room."""
+        placement = self._placement(now)
+        if placement is None:
+            self._placed = False
+            return
+        hi, lo, usable, width = placement
+        if self._placed:
+            self._placed = usable >= ALIGN_KEEP_USABLE * width
+        else:
+            self._placed = hi - lo <= ALIGN_ENTER_UNKNOWN * width and usable >= ALIGN_ENTER_USABLE * width
+
+    def _burst_slot(self, now: float) -> BurstSlot | None:
+        """The burst window `now` falls in, in send time, while the answers place the windows."""
+        placement = self._placement(now) if self._placed else None
+        if placement is None:
+            return None
+        hi, lo, usable, width = placement
+        if usable < ALIGN_KEEP_USABLE * width:
+            return None
+        # In send time: a request goes one round trip (at least the fastest) before its answer.
+        first = hi - self._rtt_min + ALIGN_MARGIN_SECONDS
+        k = math.floor((now - first) / width + 1e-9)  # at a window's start exactly, that window
+        start = first + k * width
+        end = lo - self._rtt_min + (k + 1) * width  # the window surely lasts until here
+        deadline = end - self._rtt_excess - ALIGN_MARGIN_SECONDS
+        return BurstSlot(start, deadline, counts_from=deadline - width)
 
     def settle(self, slot: Slot | None) -> None:
         """The request is over and no answer stated the window (an error, a dropped connection).
@@ -216,13 +357,20 @@ class WindowLimiter:
             self._settle(slot)
             now = self._clock()
             self._blocked_until = max(self._blocked_until, now + max(0.0, wait))
-            if available_in is not None and available_in < 1:
+            if available_in is not None and available_in < 1 and slot is not None and slot.aligned:
+                # Sent at a placed burst window's start and refused: the server's burst windows are
+                # not where the answers put them. Back to the sliding log, for good.
+                self._align_failed = True
+                self._placed = False
+            elif available_in is not None and available_in < 1:
                 self._margin = min(MAX_MARGIN_SECONDS, self._margin + MIN_MARGIN_SECONDS)
             if self._window_end is not None and steady is not None and available_in is not None and available_in >= 1:
                 self._roll(now)
                 if now + available_in > self._window_end:
-                    # The server resets later than our bound said: trust the server.
+                    # The server resets later than our bound said: trust the server, and
+                    # learn where its burst windows start again from the answers to come.
                     self._window_end = now + available_in + 1.0
+                    self._answer_reset_lo = None
                 self._remaining = 0
             elif self._window_end is None and available_in is not None and available_in >= 1:
                 # Paced by the sliding log, whose entries now belong to a window that
@@ -231,6 +379,7 @@ class WindowLimiter:
                 # waited for a second time.
                 keep = list(self._sent)[-self._in_flight:] if self._in_flight else []
                 self._sent = deque(keep, maxlen=self._sent.maxlen)
+            self._update_placed(now)
             self._notify()
 
     def _settle(self, slot: Slot | None) -> None:
@@ -243,27 +392,62 @@ class WindowLimiter:
             self._wake.notify_all()
 
     # -- acquiring a slot ---------------------------------------------------------------
-    def _delay(self, now: float) -> float:
+    def _delay(self, now: float) -> tuple[float, bool]:
+        """Seconds to wait before the next send, and whether it goes into a placed burst window."""
         delay = max(0.0, self._blocked_until - now)
         sent = list(self._sent)
         steady = self.steady
         follows = self._window_end is not None
+        if follows:
+            self._roll(now)
+        slot = self._burst_slot(now) if follows else None
+        if slot is not None:
+            # Placed, the steady window opens in send time as its first burst window does: one
+            # fastest round trip before the reset's upper bound at answer time (see opening()).
+            self._roll(now + self._rtt_min - ALIGN_MARGIN_SECONDS)
+        burst = min(self._windows, key=lambda w: w.seconds, default=None)
+        if slot is not None and burst is not None:
+            if now >= slot.deadline or sum(1 for t in sent[-burst.limit:] if t >= slot.counts_from) >= burst.limit:
+                delay = max(delay, slot.start + burst.seconds - now)
+        elif (follows and burst is not None and sent and not self._align_failed
+              and self._learning_sends < ALIGN_LEARNING_WINDOWS * burst.limit):
+            # Learning where the burst windows start: the burst window's requests spread evenly
+            # over it rather than sent together, so that their counts fall all over it and the
+            # answers bound its start within a burst window or two (bunched, every count of a
+            # burst window falls at one point of it, and the bound closes in 0.05 s a window).
+            spacing = (burst.seconds + max(burst.seconds * WINDOW_MARGIN, self._margin)) / burst.limit
+            delay = max(delay, sent[-1] + spacing - now)
         for w in self._windows:
             if follows and w is steady:
                 continue
+            if slot is not None and w is burst:
+                continue  # paced by the placed burst windows instead
             if len(sent) >= w.limit:
                 # The request `limit` places back must be at least a window old.
                 oldest = sent[-w.limit]
                 margin = max(w.seconds * WINDOW_MARGIN, self._margin)
                 delay = max(delay, oldest + w.seconds + margin - now)
         if follows and steady is not None:
-            self._roll(now)
             assert self._window_end is not None
             if self._remaining - self._in_flight <= 0:
                 # No budget left in this window: wait for its reset (or for an answer,
                 # which may show a request in flight was counted in the window before).
-                delay = max(delay, self._window_end - now + RESET_MARGIN_SECONDS)
-        return delay
+                delay = max(delay, self._opening() - now)
+        return delay, slot is not None
+
+    def _opening(self) -> float:
+        """When the next steady window may be sent into, in send time.
+
+        Not placed: its reset's upper bound at answer time, the only instant surely after the
+        reset wherever in the round trip the server counts (a latency late). Placed: that less
+        the fastest round trip, as every burst window: the answers showed the server's time
+        after counting constant (their bounds agree), and a request sent then is counted after
+        the reset if it takes no less before counting than the fastest one did.
+        """
+        assert self._window_end is not None
+        if self._placed:
+            return self._window_end - self._rtt_min + ALIGN_MARGIN_SECONDS
+        return self._window_end + RESET_MARGIN_SECONDS
 
     def acquire(self) -> Slot:
         """Wait for a slot and take it. Hand it back with observe(), refused() or settle()."""
@@ -271,11 +455,13 @@ class WindowLimiter:
         while True:
             with self._lock:
                 now = self._clock()
-                delay = self._delay(now)
-                if delay <= 0:
+                delay, aligned = self._delay(now)
+                if delay <= 1e-9:  # (a fake clock may not move by less than its float resolution)
                     self._sent.append(now)
                     self._in_flight += 1
-                    return Slot(now, now - started)
+                    if self._window_end is not None and not aligned:
+                        self._learning_sends += 1
+                    return Slot(now, now - started, aligned)
                 if self._wake is not None:
                     self._wake.wait(delay)
                     continue
