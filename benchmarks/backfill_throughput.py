@@ -26,7 +26,9 @@ seconds to the first send, how late the last window's first request was counted 
 window opened, how long its budget took to spend against the burst windows' floor, how
 many of its sends the limiter did not hold back (a body that arrived late: client CPU),
 send-to-count delays (the jitter the burst margin covers), the last answer's latency and
-the time from it to the process's exit.
+the time from it to the process's exit; and how close the full burst windows came to a 429
+(where in its window each one's 10th request was counted: past 1, a 429). `--save-trace DIR`
+keeps each run's `--debug` lines and the stand-in's count instants, to follow a 429 to its window.
 
 The stand-in counts a request against its windows when it starts to answer it,
 then answers `--latency` seconds later (Klaviyo's gateway counts first; the work
@@ -40,6 +42,7 @@ for linesync; the latency stands for the server's work instead.
     python benchmarks/backfill_throughput.py --runs 3 --latency 0.8  # spread over 3 runs
     python benchmarks/backfill_throughput.py --events 1500000 --scale 4 --latency 0.3   # a long run, windows 4x faster
     python benchmarks/backfill_throughput.py --peer-python /tmp/peer-venv/bin/python
+    python benchmarks/backfill_throughput.py --events 1500000 --latency 0.3 --no-ideal --save-trace /tmp/traces
 """
 
 from __future__ import annotations
@@ -83,6 +86,7 @@ class BenchStandIn(KlaviyoStandIn):
         self.events_received = 0
         self.accepted_at: list[float] = []  # when each bulk request was counted (not refused)
         self.refused_by: Counter[str] = Counter()  # 429s by the window that was full
+        self.refused_at: list[tuple[float, str]] = []  # when each 429 was decided, and by which window
 
     def _bulk_create_events(self, req: Incoming, record: RecordedRequest):
         body = json.loads(req.raw)
@@ -107,7 +111,9 @@ def start_standin(args: argparse.Namespace, latency: float, op: str = OP,
         # Which window refused: a full steady window costs up to its rest, a full burst one a moment.
         wait = take(now)
         if wait is not None:
-            standin.refused_by["steady" if limit._count(1, now) >= limit.windows[1][0] else "burst"] += 1
+            window = "steady" if limit._count(1, now) >= limit.windows[1][0] else "burst"
+            standin.refused_by[window] += 1
+            standin.refused_at.append((now, window))
         elif op == OP:
             standin.accepted_at.append(now)  # the instant it was counted, in the window it was counted in
         return wait
@@ -148,19 +154,28 @@ def ideal_schedule(standin: KlaviyoStandIn, requests: int, start: float) -> list
     (burst, burst_s), (steady, steady_s) = limit.windows
     used: Counter[tuple[int, int]] = Counter()
     times = []
-    t = start
+    # On the stand-in's own scale (seconds since its epoch), as it counts: `epoch + k * w` can
+    # fall a hair short of window k once subtracted back, and a schedule stepped to it never moves.
+    rel = start - limit.epoch
+
+    def opening(k: int, seconds: float) -> float:
+        at = k * seconds
+        while at // seconds < k:
+            at = math.nextafter(at, math.inf)
+        return at
+
     for _ in range(requests):
         while True:
-            b, s = int((t - limit.epoch) // burst_s), int((t - limit.epoch) // steady_s)
+            b, s = int(rel // burst_s), int(rel // steady_s)
             if used[(1, s)] >= steady:
-                t = limit.epoch + (s + 1) * steady_s
+                rel = opening(s + 1, steady_s)
             elif used[(0, b)] >= burst:
-                t = limit.epoch + (b + 1) * burst_s
+                rel = opening(b + 1, burst_s)
             else:
                 break
         used[(0, b)] += 1
         used[(1, s)] += 1
-        times.append(t)
+        times.append(limit.epoch + rel)
     return times
 
 
@@ -247,11 +262,23 @@ def run_linesync(args: argparse.Namespace, latency: float, events: int, work: Pa
         spent_in.append(round(last - opened, 1))
     cpu = (cpu_after.ru_utime + cpu_after.ru_stime) - (cpu_before.ru_utime + cpu_before.ru_stime)
     trace = proc.stderr.decode()
+    if args.save_trace:
+        save_trace(Path(args.save_trace), latency, start, epoch, standin, trace)
     sends = parse_trace(trace)
     went = where_time_went(args, start, start + elapsed, epoch, standin.accepted_at, sends, trace)
     return {"where_time_went": went, "floor": floor, "refused_by": dict(standin.refused_by), "seconds_to_spend_each_window": spent_in, "linesync_cpu_s": round(cpu, 1),"seconds": elapsed, "requests": len(bulk), "answered_429": sum(1 for r in bulk if r.status == 429),
             "events_sent": summary["counts"]["sent"], "events_stored": len(standin.unique_ids),
             "events_received": standin.events_received, "accepted_per_steady_window": windows}
+
+
+def save_trace(folder: Path, latency: float, start: float, epoch: float, standin: BenchStandIn, trace: str) -> None:
+    """linesync's --debug lines and the stand-in's counts, on one clock, for tracing a 429 to its window."""
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = f"latency-{latency:g}-{time.strftime('%H%M%S')}"
+    (folder / f"{stem}.linesync.log").write_text(trace)
+    counted = [(t, "accepted") for t in standin.accepted_at] + [(t, f"429 {w}") for t, w in standin.refused_at]
+    lines = [f"# start {start:.4f} epoch {epoch:.4f}"] + [f"{t:.4f}\t{what}" for t, what in sorted(counted)]
+    (folder / f"{stem}.standin.tsv").write_text("\n".join(lines) + "\n")
 
 
 PLACED = re.compile(r"linesync\.pacing: bulk_create_events .* placed=1")
@@ -278,9 +305,21 @@ def where_time_went(args: argparse.Namespace, start: float, end: float, epoch: f
     opened = max(start, epoch + last_window * steady_s)
     in_last = [t for t in accepted if t >= opened]
     floor = (math.ceil(len(in_last) / 10) - 1) * burst_s
+    # How close the full burst windows came to a 429: where in its window (0-1) each one's
+    # 10th request was counted. Past 1 it would have been counted in the next window, the
+    # 11th there, and refused.
+    per_burst: dict[int, list[float]] = {}
+    for t in accepted:
+        per_burst.setdefault(math.floor((t - epoch) / burst_s), []).append(t)
+    tenth = sorted(((ts[-1] - epoch) / burst_s) % 1 for ts in per_burst.values() if len(ts) >= 10)
     went = {"to_first_send": round(sends[0][1] - start, 2) if sends else None,
             "last_window_first_counted_after_open": round(in_last[0] - opened, 3),
             "last_window_spend": round(in_last[-1] - in_last[0], 2), "last_window_spend_floor": round(floor, 2)}
+    if tenth:
+        went["full_burst_windows"] = len(tenth)
+        went["tenth_counted_at_share_of_burst_window"] = {
+            "p50": round(tenth[len(tenth) // 2], 3), "p99": round(tenth[int(len(tenth) * 0.99)], 3),
+            "max": round(tenth[-1], 3)}
     if sends:
         last_answer = max(answered for _, _, answered, _ in sends)
         late = [s for s in sends if s[1] >= opened - 1e-3]
@@ -340,6 +379,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=0, help="pass --workers to linesync (0: its default)")
     parser.add_argument("--no-ideal", action="store_true",
                         help="skip the ideal client (long runs: the figure is the share of the ceiling)")
+    parser.add_argument("--save-trace", metavar="DIR",
+                        help="write linesync's --debug lines and the stand-in's count instants there, a pair a run")
     parser.add_argument("--peer-python", help="an interpreter with klaviyo-api installed: also run the peer")
     args = parser.parse_args()
     requests = args.events // PER_REQUEST
