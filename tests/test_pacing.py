@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from linesync_cli.api import ratelimit
 from linesync_cli.api.http import wanted_in_flight
 from linesync_cli.api.ratelimit import (
     ALIGN_MARGIN_SECONDS,
@@ -396,6 +397,26 @@ def test_a_long_run_stays_placed_and_fills_every_window():
     assert run.limiter.aligned
     last = run.counted_in_window(9)
     assert last[-1] - run.window_opened(9) <= 14.0 + ALIGN_MARGIN_SECONDS + 0.05 + 9 * 0.04
+
+
+def test_a_placing_that_lapses_with_age_is_found_again(monkeypatch):
+    """Placed sends are counted early in their burst windows, so their answers never refresh
+    the lower bound, which loosens with age (clock drift) until the placing lapses (about 2 h
+    at the real drift allowance; here 30 times faster, so every few windows). The sliding log
+    then paces, its groups drift across the server's burst windows, an answer counted late in
+    one bounds them closely again, and the placing comes back: no 429, every window whole,
+    placed at the end, across two hours of lapses."""
+    monkeypatch.setattr(ratelimit, "ALIGN_DRIFT", 3e-3)
+    run = simulate(latency=0.8, phase=0.5, requests=150 * 120, jitter=0.005, latency_spread=0.02, seed="drift")
+    assert run.server.refused == 0
+    windows = run.server.per_window()
+    assert windows[1:-1] == [150] * (len(windows) - 2)
+    first = int((run.start - run.server.epoch) // 60.0)
+    spent = [run.counted_in_window(k)[-1] - run.window_opened(k) for k in range(first + 1, first + len(windows))]
+    placed_pace = 14.0 + ALIGN_MARGIN_SECONDS + 0.05
+    assert sum(1 for s in spent if s > placed_pace) >= 10, "the placing lapsed (windows spent at the sliding log's pace)"
+    assert sum(1 for s in spent if s <= placed_pace) >= len(spent) // 2, "and came back each time"
+    assert run.limiter.aligned
 
 
 def test_burst_windows_off_the_steady_seconds_cost_a_few_429s_once():
