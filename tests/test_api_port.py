@@ -3,7 +3,9 @@ the spec accepts, records parse realistic documents, and core speaks no HTTP."""
 
 from __future__ import annotations
 
+import gc
 import re
+import weakref
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -203,3 +205,21 @@ def test_raw_event_page_finds_the_cursor_whatever_the_member_order():
     assert parse_raw_event_page(last, 1000).body is last
     with pytest.raises(ValueError):
         parse_raw_event_page(b"<html>502 Bad Gateway</html>", 1000)
+
+
+def test_a_response_and_its_request_are_freed_when_dropped_without_the_cyclic_collector(klaviyo_standin):
+    """httpx's response and its stream refer to each other; unbroken, every response (its request,
+    and a backfill's body of up to 5 MB) waited for the cyclic collector, and a run that holds the
+    collector off kept every body it sent since the last one."""
+    client = KlaviyoClient(SecretStr(KLAVIYO_TEST_KEY), klaviyo_standin.base_url, retry=RetryPolicy(max_attempts=1))
+    gc.disable()
+    try:
+        response = client.send("GET", "/api/accounts", op=Op.GET_ACCOUNTS)
+        assert response.json()["data"], "read as before"
+        freed, request_freed = weakref.ref(response), weakref.ref(response.request)
+        del response
+        assert freed() is None
+        assert request_freed() is None
+    finally:
+        gc.enable()
+        client.close()
