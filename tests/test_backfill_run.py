@@ -7,6 +7,7 @@ the linkage links every user. What Klaviyo stores is checked in test_backfill_e2
 from __future__ import annotations
 
 import builtins
+import gc
 import hashlib
 import json
 import threading
@@ -221,3 +222,27 @@ def test_a_batch_counted_twice_breaks_the_books(actions, tmp_path, monkeypatch):
     result = _run(BackfillOptions(inputs=(str(actions),)), tmp_path / "state")
     assert result.counts.sent == 4000
     assert result.counts.to_json()["reconciled"] is False
+
+
+def test_the_cyclic_collector_is_held_off_only_while_nothing_is_sent(actions, tmp_path):
+    """Holding it off pays in a dry run (CPU-bound, no cycles); a run that sends is paced by
+    Klaviyo, and anything of its HTTP path caught in a cycle would wait for a collection."""
+    before = gc.get_threshold()
+    seen: dict[str, tuple[int, ...]] = {}
+
+    class Watching(RecordingSink):
+        def send(self, body: bytes) -> None:
+            seen["sending"] = gc.get_threshold()
+            super().send(body)
+
+    class WatchingDry(DryRunSink):
+        def send(self, body: bytes) -> None:
+            seen["dry run"] = gc.get_threshold()
+            super().send(body)
+
+    _run(BackfillOptions(inputs=(str(actions),)), tmp_path / "state", sink=Watching())
+    run_backfill(BackfillOptions(inputs=(str(actions),)), LinkEveryone(), sink=WatchingDry(),
+                 state_dir=tmp_path / "state", now=NOW)
+    assert seen["sending"] == before
+    assert seen["dry run"][0] > before[0]
+    assert gc.get_threshold() == before, "restored after the run"
