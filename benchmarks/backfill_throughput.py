@@ -241,8 +241,11 @@ def run_linesync(args: argparse.Namespace, latency: float, events: int, work: Pa
         # a latency later, nothing else (no start-up, no count delay, no exit): the fastest possible.
         floor = ideal_schedule(standin, -(-events // PER_REQUEST), start)[-1] - start + latency
         cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        proc = subprocess.run(argv, env=env, capture_output=True, check=False)
+        child = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        peak_kb = watch_peak_rss(child.pid)
+        stdout, stderr = child.communicate()
         elapsed = time.monotonic() - start
+        proc = subprocess.CompletedProcess(argv, child.returncode, stdout, stderr)
         cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
         if proc.returncode != 0:
             raise SystemExit(proc.stderr.decode())
@@ -266,9 +269,30 @@ def run_linesync(args: argparse.Namespace, latency: float, events: int, work: Pa
         save_trace(Path(args.save_trace), latency, start, epoch, standin, trace)
     sends = parse_trace(trace)
     went = where_time_went(args, start, start + elapsed, epoch, standin.accepted_at, sends, trace)
-    return {"where_time_went": went, "floor": floor, "refused_by": dict(standin.refused_by), "seconds_to_spend_each_window": spent_in, "linesync_cpu_s": round(cpu, 1),"seconds": elapsed, "requests": len(bulk), "answered_429": sum(1 for r in bulk if r.status == 429),
+    return {"linesync_peak_rss_mb": round(peak_kb[0] / 1024, 1), "where_time_went": went, "floor": floor, "refused_by": dict(standin.refused_by), "seconds_to_spend_each_window": spent_in, "linesync_cpu_s": round(cpu, 1),"seconds": elapsed, "requests": len(bulk), "answered_429": sum(1 for r in bulk if r.status == 429),
             "events_sent": summary["counts"]["sent"], "events_stored": len(standin.unique_ids),
             "events_received": standin.events_received, "accepted_per_steady_window": windows}
+
+
+def watch_peak_rss(pid: int) -> list[int]:
+    """The process's own peak RSS in KB (VmHWM), read every 0.2 s while it runs: [latest]."""
+    peak = [0]
+
+    def watch() -> None:
+        status = Path(f"/proc/{pid}/status")
+        while True:
+            try:
+                text = status.read_text()
+            except OSError:
+                return  # exited (reaped)
+            found = re.search(r"VmHWM:\s+(\d+)", text)
+            if found is None:
+                return  # a zombie: its memory is gone, the last reading stands
+            peak[0] = max(peak[0], int(found[1]))
+            time.sleep(0.2)
+
+    threading.Thread(target=watch, daemon=True).start()
+    return peak
 
 
 def save_trace(folder: Path, latency: float, start: float, epoch: float, standin: BenchStandIn, trace: str) -> None:
@@ -412,7 +436,7 @@ def main() -> None:
                        "429_by_window": mine["refused_by"],
                        "accepted_per_steady_window": mine["accepted_per_steady_window"],
                        "seconds_to_spend_each_window": mine["seconds_to_spend_each_window"],
-                       "linesync_cpu_s": mine["linesync_cpu_s"], "where_time_went": mine["where_time_went"],
+                       "linesync_cpu_s": mine["linesync_cpu_s"], "linesync_peak_rss_mb": mine["linesync_peak_rss_mb"], "where_time_went": mine["where_time_went"],
                        "inner_windows_budget_used": round(sum(inner) / (150 * len(inner)), 4) if inner else None,
                        "events_stored_once": mine["events_stored"] == args.events == mine["events_sent"],
                        "load": round(os.getloadavg()[0], 1)}
