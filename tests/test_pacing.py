@@ -415,7 +415,7 @@ def test_a_placing_that_lapses_with_age_is_found_again(monkeypatch):
     spent = [run.counted_in_window(k)[-1] - run.window_opened(k) for k in range(first + 1, first + len(windows))]
     placed_pace = 14.0 + ALIGN_MARGIN_SECONDS + 0.05
     assert sum(1 for s in spent if s > placed_pace) >= 10, "the placing lapsed (windows spent at the sliding log's pace)"
-    assert sum(1 for s in spent if s <= placed_pace) >= len(spent) // 2, "and came back each time"
+    assert sum(1 for s in spent if s <= placed_pace) >= len(spent) // 2, "and came back"
     assert run.limiter.aligned
 
 

@@ -547,9 +547,10 @@ def write_unlinked(path: Path, unlinked: Counter, ambiguous: Counter) -> Path:
 @contextmanager
 def _fewer_collections() -> Iterator[None]:
     """A run that sends nothing makes a few objects per record and frees them by reference
-    counting, never in cycles; the cyclic collector's passes (every 700 allocations, over everything alive since
-    start-up) are then pure cost: 10-15 % of a dry run's CPU. Measured with GC thresholds
-    (50,000, 20, 10) and start-up's objects frozen out of the passes; restored after."""
+    counting, never in cycles; the cyclic collector's passes (every 700 allocations, over
+    everything alive since start-up) are then pure cost: 10-15 % of a dry run's CPU. Measured
+    with GC thresholds (50,000, 20, 10) and start-up's objects frozen out of the passes;
+    restored after."""
     thresholds = gc.get_threshold()
     gc.freeze()
     gc.set_threshold(50_000, 20, 10)
@@ -618,9 +619,9 @@ def run_backfill(opts: BackfillOptions, resolver: Resolver, *, sink: Sink, state
                           else DryRunOutlet(sink, counts))
         pipeline = Pipeline(opts, recorded.window if recorded else opts.window, inputs, resolver, outlet, rejects,
                             counts, seen=seen, dry_run=not sink.delivers, progress=progress, now=now, stop=stop)
-        # Only while nothing is sent: each request's httpx response is in a reference cycle that
-        # holds its body, so a delivering run with the collector held off kept every body sent
-        # since the last collection (up to 450 MB at Klaviyo's pace); its CPU is not what limits it.
+        # Only while nothing is sent: a sending run is paced by Klaviyo, not by its CPU, and
+        # anything of the HTTP path caught in a cycle (httpx's responses were, each holding its
+        # body: 450 MB at 1.5M events) would wait for a collection.
         with _fewer_collections() if not sink.delivers else nullcontext():
             stopped = pipeline.run()
     except BaseException:
