@@ -124,7 +124,8 @@ class Slot:
 
 @dataclass(frozen=True)
 class BurstSlot:
-    """A burst window in send time: send from `start`, not at or after `deadline`."""
+    """A burst window in send time: a send from `start` until `deadline` is counted in it; one
+    later may be counted in the next, which counts sends from this deadline."""
 
     start: float
     deadline: float
@@ -407,7 +408,11 @@ class WindowLimiter:
             self._roll(now + self._rtt_min - ALIGN_MARGIN_SECONDS)
         burst = min(self._windows, key=lambda w: w.seconds, default=None)
         if slot is not None and burst is not None:
-            if now >= slot.deadline or sum(1 for t in sent[-burst.limit:] if t >= slot.counts_from) >= burst.limit:
+            # A send past the deadline may be counted in the next window instead: it is charged
+            # to both (the next one counts from this deadline), so it needs room in this one
+            # only. It used to wait for the next start, which idled a client that sends one
+            # request at a time for the last part of every burst window it never fills.
+            if sum(1 for t in sent[-burst.limit:] if t >= slot.counts_from) >= burst.limit:
                 delay = max(delay, slot.start + burst.seconds - now)
         elif (follows and burst is not None and sent and not self._align_failed
               and self._learning_sends < ALIGN_LEARNING_WINDOWS * burst.limit):
