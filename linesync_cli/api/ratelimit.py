@@ -28,8 +28,10 @@ counting than the fastest one did. The client never needs to split the latency, 
 `l` to be steady, which the answers check (where it varies, their bounds cross by
 about its spread, and a spread too wide leaves the windows unplaced). Each burst
 window then gets its 10 at its start, the steady window's first one included (not a
-latency after its reset), and a request may still go in it as long as the slow tail
-of recent round trips would be counted before it ends. That removes the sliding
+latency after its reset). A request sent until its deadline (the slow tail of recent
+round trips still counted before it ends) counts in it; one sent later may be counted
+in the next, so it counts in both, and goes while the window it is sent in has room
+(a client with one request in flight is never held). That removes the sliding
 log's margin (14 x 50 ms a steady window) and the opening's latency, and tolerates
 counts most of a second late where the log tolerated 50 ms. If the alignment is wrong
 (a burst 429 for a request sent this way), the limiter goes back to the sliding log,
