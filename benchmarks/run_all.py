@@ -50,13 +50,15 @@ def main() -> None:
     quick = parser.parse_args().quick
     rows: list[tuple[str, str, str, str]] = []  # (figure, measured, target/ceiling, command)
 
-    shown, out = run("backfill_throughput.py", "--workers", "16",
+    # linesync's own in-flight sizing (no --workers): what the targets are about.
+    shown, out = run("backfill_throughput.py",
                      *(["--events", "30000", "--scale", "4", "--latency", "0.3"] if quick else []))
     for t in (d for d in json_docs(out) if "ratio_to_ideal" in d):
         latency = f"{t['latency_s'] * 1000:.0f} ms"
         rows.append((f"backfill: time of the ideal fixed-window client over linesync's, {latency} latency",
-                     f"{t['ratio_to_ideal']:.3f} ({t['ideal_s']} s vs {t['linesync_s']} s; accepted per steady "
-                     f"window {t['accepted_per_steady_window']}; load {t['load']})", "≥ 0.97", shown))
+                     f"{t['ratio_to_ideal']:.3f}, of the floor {t['ratio_to_floor']:.3f} ({t['ideal_s']} s vs "
+                     f"{t['linesync_s']} s; accepted per steady window {t['accepted_per_steady_window']}; "
+                     f"load {t['load']})", "≥ 0.97", shown))
         rows.append((f"backfill: requests answered 429, {latency} latency",
                      f"{t['answered_429']} of {t['requests']} ({t['share_429']:.2%}; {t['429_by_window']})",
                      "< 0.1%", shown))
