@@ -167,6 +167,7 @@ def main() -> None:
     parser.add_argument("--slow", type=int, default=25, help="Get Events' windows allow N times fewer requests")
     parser.add_argument("--readers", type=int, default=8)
     parser.add_argument("--no-reference", action="store_true", help="skip the fetch-only reference run")
+    parser.add_argument("--save-trace", type=Path, help="write the pull's --debug log (its pacing lines) to this file")
     args = parser.parse_args()
     burst, steady = max(1, 350 // args.slow), max(1, 3500 // args.slow)
     standin = KlaviyoStandIn(api_key=KEY, validate=False, record_bodies=False).start()
@@ -199,13 +200,16 @@ def main() -> None:
             own_cpu = cpu_seconds(resource.RUSAGE_SELF)
             started = time.perf_counter()
             with open(work / "out", "wb") as out, open(work / "err", "wb") as err:
-                proc = subprocess.Popen([sys.executable, __file__, "--pull-child", str(work / "peak"), "events", "pull",
+                debug = ["--debug"] if args.save_trace else []
+                proc = subprocess.Popen([sys.executable, __file__, "--pull-child", str(work / "peak"), *debug, "events", "pull",
                                          "--since", "31d", "--readers", str(args.readers), "--json"], env=env,
                                         stdout=out, stderr=err)
                 # wait4: this child's own CPU time (not the reference's).
                 _, status, usage = os.wait4(proc.pid, 0)
                 proc.returncode = os.waitstatus_to_exitcode(status)
             elapsed = time.perf_counter() - started
+            if args.save_trace:
+                args.save_trace.write_bytes((work / "err").read_bytes())
             pull_cpu = usage.ru_utime + usage.ru_stime
             standin_cpu = cpu_seconds(resource.RUSAGE_SELF) - own_cpu
             load.append(os.getloadavg()[0])
