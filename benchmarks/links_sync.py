@@ -104,7 +104,8 @@ def main() -> None:
                                   env=env, cwd=work, capture_output=True, text=True)
             wall = time.monotonic() - started
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
-            # Near `process_seconds`, linesync was short of CPU (the stand-in shares the 2 cores), not of budget.
+            # CPU time close to `process_seconds` means linesync was short of CPU (the stand-in shares
+            # the 2 cores), not held back by pacing.
             cpu = after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime
         if args.save_trace:
             args.save_trace.write_text(done.stderr)

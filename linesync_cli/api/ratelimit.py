@@ -126,12 +126,12 @@ class Slot:
 
 @dataclass(frozen=True)
 class BurstSlot:
-    """A burst window in send time: a send from `start` until `deadline` is counted in it; one
-    later may be counted in the next, which counts sends from this deadline."""
+    """A burst window in send time: sends go from `start`; a send from `counts_from` on may be
+    counted in it. That instant is the previous window's deadline (the slow tail of recent round
+    trips still counted before that window ends): a send after it counts in both windows."""
 
     start: float
-    deadline: float
-    counts_from: float  # sends since this instant may be counted in this window
+    counts_from: float
 
 
 class WindowLimiter:
@@ -321,7 +321,7 @@ class WindowLimiter:
         start = first + k * width
         end = lo - self._rtt_min + (k + 1) * width  # the window surely lasts until here
         deadline = end - self._rtt_excess - ALIGN_MARGIN_SECONDS
-        return BurstSlot(start, deadline, counts_from=deadline - width)
+        return BurstSlot(start, counts_from=deadline - width)
 
     def settle(self, slot: Slot | None) -> None:
         """The request is over and no answer stated the window (an error, a dropped connection).
